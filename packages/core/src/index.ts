@@ -1,0 +1,41 @@
+export type {
+  BackendConfig,
+  BackendType,
+  HostGwBackendConfig,
+  IpipBackendConfig,
+  IpsecBackendConfig,
+  NetworkConfig,
+  OtherBackendConfig,
+  UdpBackendConfig,
+  VxlanBackendConfig,
+  WireguardBackendConfig,
+} from "./config/types.js";
+export type { CoreErrorCode, FlannelErrorOptions } from "./errors.js";
+export { FlannelError, isFlannelError, throwIfAborted } from "./errors.js";
+export { IP4Net, ipv4Mask } from "./ip/ip4net.js";
+export { IP6Net, ipv6Mask } from "./ip/ip6net.js";
+export { formatIPv4, isIPv4, parseIPv4 } from "./ip/ipv4.js";
+export { formatIPv6, IPV6_MAX, isIPv6, parseIPv6 } from "./ip/ipv6.js";
+export type { IPFamily, IPNet } from "./ip/parse.js";
+export { canonicalCidr, canonicalIP, ipFamily, parseCidr, parseCidrOfFamily } from "./ip/parse.js";
+
+export type { JsonValue, Lease, LeaseAttrs } from "./lease/types.js";
+export type {
+  AddressPlan,
+  DataPlanePlan,
+  FdbPlan,
+  NeighborPlan,
+  PlanOwnership,
+  RoutePlan,
+  VxlanLinkPlan,
+} from "./plan/types.js";
+export type {
+  AcquireLeaseOptions,
+  CallOptions,
+  LeaseEvent,
+  LeaseList,
+  LeaseStore,
+  LeaseWatchResult,
+  SkippedLeaseEntry,
+  WatchLeasesOptions,
+} from "./store/types.js";

@@ -1,0 +1,226 @@
+import { FlannelError } from "../errors.js";
+import { checkSubLen, invalidCidr, scanPrefix } from "./ip4net.js";
+import { formatIPv6, IPV6_MAX, invalidIPv6, parseIPv6, scanIPv6 } from "./ipv6.js";
+
+/** The netmask of an IPv6 prefix length, as a 128-bit `bigint`. */
+export function ipv6Mask(prefixLen: number): bigint {
+  return prefixLen === 0 ? 0n : (IPV6_MAX << BigInt(128 - prefixLen)) & IPV6_MAX;
+}
+
+/**
+ * An IPv6 network in flannel's sense (`ip.IP6Net`): a 128-bit address (`bigint`) and a prefix
+ * length. The address may carry host bits; {@link IP6Net.network} masks them. Immutable.
+ *
+ * @example
+ * ```ts
+ * const net = IP6Net.parse("fc00::/48");
+ * net.subnetAt(1, 64).toString(); // "fc00:0:0:1::/64"
+ * ```
+ */
+export class IP6Net {
+  /** The address as a 128-bit unsigned `bigint` (host bits kept as given). */
+  readonly ip: bigint;
+  /** Prefix length, 0–128. */
+  readonly prefixLen: number;
+
+  /**
+   * @throws FlannelError `INVALID_CIDR` when `ip` is not a 128-bit value or `prefixLen` not in 0–128.
+   */
+  constructor(ip: bigint, prefixLen: number) {
+    if (typeof ip !== "bigint" || ip < 0n || ip > IPV6_MAX) {
+      throw new FlannelError("INVALID_CIDR", `invalid IPv6 address value: ${ip}`);
+    }
+    if (!(prefixLen >= 0 && prefixLen <= 128 && prefixLen === Math.floor(prefixLen))) {
+      throw new FlannelError("INVALID_CIDR", `invalid IPv6 prefix length: ${prefixLen}`);
+    }
+    this.ip = ip;
+    this.prefixLen = prefixLen;
+  }
+
+  /**
+   * Parses `addr/n` with Go's `net.ParseCIDR` rules (no zone; prefix decimal 0–128). Host bits
+   * are kept unless `strict` is set, which refuses them.
+   *
+   * @throws FlannelError `INVALID_CIDR`
+   * @example
+   * ```ts
+   * IP6Net.parse("2001:cafe:42::1/64").network().toString(); // "2001:cafe:42::/64"
+   * ```
+   */
+  static parse(text: string, options?: { strict?: boolean }): IP6Net {
+    const slash = text.indexOf("/");
+    const ip = slash > 0 ? scanIPv6(text, 0, slash) : -1n;
+    const prefixLen = ip >= 0n ? scanPrefix(text, slash + 1, 128) : -1;
+    if (prefixLen < 0) throw invalidCidr(text);
+    const net = new IP6Net(ip, prefixLen);
+    if (options?.strict && net.hasHostBits) {
+      throw new FlannelError(
+        "INVALID_CIDR",
+        `${text} has host bits set (network is ${net.network()})`,
+        {
+          details: { input: text },
+        },
+      );
+    }
+    return net;
+  }
+
+  /**
+   * Builds a network from an address (bigint or text) and a prefix length.
+   *
+   * @throws FlannelError `INVALID_IP`, `INVALID_CIDR`
+   */
+  static of(ip: bigint | string, prefixLen: number): IP6Net {
+    return new IP6Net(typeof ip === "string" ? parseIPv6(ip) : ip, prefixLen);
+  }
+
+  /** Always 6. */
+  get family(): 6 {
+    return 6;
+  }
+
+  /** The netmask as a 128-bit `bigint`. */
+  get mask(): bigint {
+    return ipv6Mask(this.prefixLen);
+  }
+
+  /** The network address (host bits cleared). */
+  get networkIP(): bigint {
+    return this.ip & ipv6Mask(this.prefixLen);
+  }
+
+  /** The last address of the network. */
+  get lastIP(): bigint {
+    return this.networkIP | (IPV6_MAX >> BigInt(this.prefixLen));
+  }
+
+  /** True when the address has bits set beyond the prefix. */
+  get hasHostBits(): boolean {
+    return this.ip !== this.networkIP;
+  }
+
+  /** The address alone, in Go's canonical text. */
+  get ipString(): string {
+    return formatIPv6(this.ip);
+  }
+
+  /** The same network with host bits cleared. */
+  network(): IP6Net {
+    const ip = this.networkIP;
+    return ip === this.ip ? this : new IP6Net(ip, this.prefixLen);
+  }
+
+  /**
+   * The network with the address set to network + `k`, same prefix (`fc00::1/64` for k = 1).
+   *
+   * @throws FlannelError `INVALID_ARGUMENT` when `k` is outside the network.
+   */
+  hostAt(k: number | bigint): IP6Net {
+    const n = BigInt(k);
+    if (n < 0n || n > IPV6_MAX >> BigInt(this.prefixLen)) {
+      throw new FlannelError("INVALID_ARGUMENT", `host index ${k} is outside ${this.network()}`);
+    }
+    return new IP6Net(this.networkIP + n, this.prefixLen);
+  }
+
+  /**
+   * Number of subnets of length `prefixLen` in this network (by default, of addresses).
+   *
+   * @throws FlannelError `INVALID_ARGUMENT` when `prefixLen` is out of range.
+   */
+  count(prefixLen = 128): bigint {
+    checkSubLen(prefixLen, this.prefixLen, 128);
+    return 1n << BigInt(prefixLen - this.prefixLen);
+  }
+
+  /**
+   * True when `other` (a network or an address) lies wholly inside this network.
+   *
+   * @throws FlannelError `INVALID_CIDR` / `INVALID_IP` when given unparsable text.
+   */
+  contains(other: IP6Net | string | bigint): boolean {
+    const mask = ipv6Mask(this.prefixLen);
+    if (typeof other === "bigint") return (other & mask) === (this.ip & mask);
+    const net = typeof other === "string" ? parseIPv6OrNet(other) : other;
+    if (net.prefixLen < this.prefixLen) return false;
+    return (net.ip & mask) === (this.ip & mask);
+  }
+
+  /** True when the two networks share at least one address. */
+  overlaps(other: IP6Net): boolean {
+    const mask = ipv6Mask(Math.min(this.prefixLen, other.prefixLen));
+    return (this.ip & mask) === (other.ip & mask);
+  }
+
+  /** True when both have the same address and prefix length. */
+  equals(other: IP6Net): boolean {
+    return this.ip === other.ip && this.prefixLen === other.prefixLen;
+  }
+
+  /**
+   * The `k`-th subnet of length `prefixLen`, counting from this network's address.
+   *
+   * @throws FlannelError `INVALID_ARGUMENT` when `k` or `prefixLen` is out of range.
+   */
+  subnetAt(k: number | bigint, prefixLen: number): IP6Net {
+    checkSubLen(prefixLen, this.prefixLen, 128);
+    const n = BigInt(k);
+    if (n < 0n || n >= 1n << BigInt(prefixLen - this.prefixLen)) {
+      throw new FlannelError("INVALID_ARGUMENT", `subnet index ${k} is outside ${this.network()}`);
+    }
+    return new IP6Net(this.networkIP + (n << BigInt(128 - prefixLen)), prefixLen);
+  }
+
+  /** The index of `subnet` among this network's subnets of its length, or `-1n` when outside. */
+  indexOf(subnet: IP6Net | string): bigint {
+    const net = typeof subnet === "string" ? IP6Net.parse(subnet) : subnet;
+    if (!this.contains(net)) return -1n;
+    return (net.networkIP - this.networkIP) >> BigInt(128 - net.prefixLen);
+  }
+
+  /**
+   * Lazily yields every subnet of length `prefixLen`, in address order (there may be 2^128).
+   *
+   * @throws FlannelError `INVALID_ARGUMENT` when `prefixLen` is out of range.
+   */
+  *subnets(prefixLen: number): Generator<IP6Net, void, undefined> {
+    checkSubLen(prefixLen, this.prefixLen, 128);
+    const step = 1n << BigInt(128 - prefixLen);
+    const last = this.lastIP;
+    for (let ip = this.networkIP; ip <= last; ip += step) yield new IP6Net(ip, prefixLen);
+  }
+
+  /** The next network of the same size, or `null` past the end of the address space. */
+  next(): IP6Net | null {
+    const ip = this.networkIP + (1n << BigInt(128 - this.prefixLen));
+    return ip > IPV6_MAX ? null : new IP6Net(ip, this.prefixLen);
+  }
+
+  /** The previous network of the same size, or `null` before `::`. */
+  previous(): IP6Net | null {
+    const ip = this.networkIP - (1n << BigInt(128 - this.prefixLen));
+    return ip < 0n ? null : new IP6Net(ip, this.prefixLen);
+  }
+
+  /** `addr/n` with the address in Go's canonical text (host bits included). */
+  toString(): string {
+    return `${formatIPv6(this.ip)}/${this.prefixLen}`;
+  }
+
+  /** Same as {@link IP6Net.toString}. */
+  toJSON(): string {
+    return this.toString();
+  }
+
+  /** Orders by address, then by prefix length. */
+  static compare(a: IP6Net, b: IP6Net): number {
+    return a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.prefixLen - b.prefixLen;
+  }
+}
+
+function parseIPv6OrNet(text: string): IP6Net {
+  if (text.includes("/")) return IP6Net.parse(text);
+  const ip = scanIPv6(text, 0, text.length);
+  if (ip < 0n) throw invalidIPv6(text);
+  return new IP6Net(ip, 128);
+}

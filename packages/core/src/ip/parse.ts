@@ -1,0 +1,82 @@
+import { FlannelError } from "../errors.js";
+import { IP4Net } from "./ip4net.js";
+import { IP6Net } from "./ip6net.js";
+import { formatIPv4, isIPv4, parseIPv4 } from "./ipv4.js";
+import { formatIPv6, isIPv6, parseIPv6 } from "./ipv6.js";
+
+/** An IPv4 or IPv6 network; narrow on `family`. */
+export type IPNet = IP4Net | IP6Net;
+
+/** 4 or 6. */
+export type IPFamily = 4 | 6;
+
+/**
+ * Parses a CIDR of either family (IPv6 when the text contains `:`).
+ *
+ * @throws FlannelError `INVALID_CIDR`
+ * @example
+ * ```ts
+ * parseCidr("10.0.0.0/8").family; // 4
+ * parseCidr("fc00::/48").family; // 6
+ * ```
+ */
+export function parseCidr(text: string, options?: { strict?: boolean }): IPNet {
+  return text.includes(":") ? IP6Net.parse(text, options) : IP4Net.parse(text, options);
+}
+
+/**
+ * The family of an address or CIDR text, or `null` when it is neither.
+ *
+ * @example
+ * ```ts
+ * ipFamily("10.0.0.1"); // 4
+ * ```
+ */
+export function ipFamily(text: string): IPFamily | null {
+  const slash = text.indexOf("/");
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  if (isIPv4(addr)) return 4;
+  if (isIPv6(addr)) return 6;
+  return null;
+}
+
+/**
+ * Canonical text of an address of either family (`"FC00:0::1"` → `"fc00::1"`).
+ *
+ * @throws FlannelError `INVALID_IP`
+ */
+export function canonicalIP(text: string): string {
+  return text.includes(":") ? formatIPv6(parseIPv6(text)) : formatIPv4(parseIPv4(text));
+}
+
+/**
+ * Canonical text of a CIDR of either family, optionally with host bits masked.
+ *
+ * @throws FlannelError `INVALID_CIDR`
+ * @example
+ * ```ts
+ * canonicalCidr("172.30.8.0/16", { mask: true }); // "172.30.0.0/16"
+ * ```
+ */
+export function canonicalCidr(text: string, options?: { mask?: boolean }): string {
+  const net = parseCidr(text);
+  return (options?.mask ? net.network() : net).toString();
+}
+
+/**
+ * Parses an IPv4 or IPv6 CIDR and requires the given family.
+ *
+ * @throws FlannelError `INVALID_CIDR`
+ */
+export function parseCidrOfFamily<F extends IPFamily>(
+  text: string,
+  family: F,
+): F extends 4 ? IP4Net : IP6Net {
+  const net = parseCidr(text);
+  if (net.family !== family) {
+    throw new FlannelError("INVALID_CIDR", `${text} is not an IPv${family} CIDR`, {
+      details: { input: text },
+    });
+  }
+  return net as F extends 4 ? IP4Net : IP6Net;
+}

@@ -1,0 +1,1 @@
+export { tierGate } from "./tier.js";
