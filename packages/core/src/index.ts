@@ -19,7 +19,32 @@ export { formatIPv6, IPV6_MAX, isIPv6, parseIPv6 } from "./ip/ipv6.js";
 export type { IPFamily, IPNet } from "./ip/parse.js";
 export { canonicalCidr, canonicalIP, ipFamily, parseCidr, parseCidrOfFamily } from "./ip/parse.js";
 
+export type {
+  AllocationStrategy,
+  LeaseAcquisitionInput,
+  LeaseAcquisitionPlan,
+  LeaseAcquisitionSteps,
+  LeaseCreateWrite,
+  LeaseUpdateWrite,
+  LeaseWrite,
+  RunLeaseAcquisitionOptions,
+} from "./lease/acquire.js";
+export {
+  isLeaseCompatible,
+  LEASE_RACE_RETRIES,
+  NO_IPV4_SUBNET,
+  planLeaseAcquisition,
+  runLeaseAcquisition,
+  SUBNET_TTL_SECONDS,
+} from "./lease/acquire.js";
+export type { FormatLeaseAttrsOptions, LeaseJsonShape } from "./lease/json.js";
+export { formatLeaseAttrs, parseLeaseAttrs } from "./lease/json.js";
+export { parseMacAddress } from "./lease/mac.js";
+export type { ReservationInput, ReservationPlan } from "./lease/reserve.js";
+export { planReservation } from "./lease/reserve.js";
 export type { JsonValue, Lease, LeaseAttrs } from "./lease/types.js";
+export type { LeaseBatch, LeaseWatcherOptions } from "./lease/watcher.js";
+export { LeaseWatcher } from "./lease/watcher.js";
 export type {
   AddressPlan,
   DataPlanePlan,
@@ -29,6 +54,8 @@ export type {
   RoutePlan,
   VxlanLinkPlan,
 } from "./plan/types.js";
+export type { MemoryLeaseStoreOptions } from "./store/memory.js";
+export { MemoryLeaseStore } from "./store/memory.js";
 export type {
   AcquireLeaseOptions,
   CallOptions,
