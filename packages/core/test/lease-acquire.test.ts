@@ -375,6 +375,26 @@ describe("runLeaseAcquisition", () => {
     expect(notes.filter((n) => n.includes("taken meanwhile"))).toHaveLength(3);
   });
 
+  it("starts over when the reused lease changed hands", async () => {
+    const mine = lease("10.5.3.0/24", attrs(1));
+    let listed: Lease[] = [mine];
+    let updates = 0;
+    const s: LeaseAcquisitionSteps = {
+      getNetworkConfig: async () => config,
+      listLeases: async () => listed,
+      deleteLease: async () => {},
+      updateLease: async () => {
+        updates++;
+        listed = [lease("10.5.3.0/24", attrs(2))];
+        return null;
+      },
+      createLease: async (w) => ({ ...w, expiration: new Date(0) }),
+    };
+    const got = await runLeaseAcquisition(s, attrs(1), { strategy: "sequential" });
+    expect(updates).toBe(1);
+    expect(got.subnet).toBe("10.5.1.0/24");
+  });
+
   it("gives up with MAX_RETRIES after LEASE_RACE_RETRIES attempts", async () => {
     const s = steps(1000);
     await expect(runLeaseAcquisition(s, attrs(1))).rejects.toMatchObject({

@@ -339,8 +339,12 @@ export interface LeaseAcquisitionSteps {
   listLeases(signal: AbortSignal | undefined): Promise<readonly Lease[]>;
   /** Deletes a lease's key (absent is fine). */
   deleteLease(lease: Lease, signal: AbortSignal | undefined): Promise<void>;
-  /** Writes the lease unconditionally, with `ttlSeconds` (`null` = no TTL). */
-  updateLease(write: LeaseUpdateWrite, signal: AbortSignal | undefined): Promise<Lease>;
+  /**
+   * Rewrites the node's lease with `ttlSeconds` (`null` = no TTL). May resolve `null` when the
+   * listed lease is gone or belongs to another node by now (a lost race: the loop starts over);
+   * flannel writes unconditionally, which can overwrite a lease another node took meanwhile.
+   */
+  updateLease(write: LeaseUpdateWrite, signal: AbortSignal | undefined): Promise<Lease | null>;
   /** Creates the lease only if its key is absent; resolves `null` when it exists (a lost race). */
   createLease(write: LeaseCreateWrite, signal: AbortSignal | undefined): Promise<Lease | null>;
 }
@@ -357,8 +361,9 @@ export interface RunLeaseAcquisitionOptions extends AcquireLeaseOptions {
 
 /**
  * The acquisition loop every `LeaseStore` runs: read the config, list the leases,
- * {@link planLeaseAcquisition}, delete, then write; a create that loses a race (the key appeared
- * since the list) starts over, up to {@link LEASE_RACE_RETRIES} attempts. flannel v0.28 means to
+ * {@link planLeaseAcquisition}, delete, then write; a write that loses a race (the key appeared
+ * since the list, or the reused lease changed hands) starts over, up to
+ * {@link LEASE_RACE_RETRIES} attempts. flannel v0.28 means to
  * do the same but compares the wrong error, so a lost race makes flanneld exit; we retry.
  *
  * @throws FlannelError `MAX_RETRIES` (`max retries reached trying to acquire a subnet`),
@@ -396,10 +401,16 @@ export async function runLeaseAcquisition(
       await steps.deleteLease(lease, signal);
       throwIfAborted(signal);
     }
-    if (plan.write.mode === "update") return steps.updateLease(plan.write, signal);
-    const created = await steps.createLease(plan.write, signal);
-    if (created !== null) return created;
-    options.onNote?.(`subnet ${plan.write.subnet} was taken meanwhile, trying again`);
+    const written =
+      plan.write.mode === "update"
+        ? await steps.updateLease(plan.write, signal)
+        : await steps.createLease(plan.write, signal);
+    if (written !== null) return written;
+    options.onNote?.(
+      plan.write.mode === "update"
+        ? `lease ${plan.write.subnet} changed hands meanwhile, trying again`
+        : `subnet ${plan.write.subnet} was taken meanwhile, trying again`,
+    );
   }
   throw new FlannelError("MAX_RETRIES", "max retries reached trying to acquire a subnet", {
     retryable: true,

@@ -424,9 +424,10 @@ export function goStringify(value: unknown, depth = 0): string {
 }
 
 /**
- * Go's case folding for matching JSON keys to struct fields: ASCII letters fold to upper case,
- * and the few non-ASCII letters whose simple folding reaches ASCII (`ſ`, `K` Kelvin, `İ`, `ı`)
- * fold with them. Compare the results with `===`.
+ * Go's key folding for matching JSON keys to struct fields (`encoding/json` `foldName`): ASCII
+ * letters fold to upper case and every other rune to the smallest rune of its simple-folding
+ * orbit, so only `ſ` (→ `S`) and the Kelvin sign `K` (→ `K`) reach ASCII. Compare results
+ * with `===`.
  * @internal
  */
 export function goFoldKey(key: string): string {
@@ -436,7 +437,6 @@ export function goFoldKey(key: string): string {
     if (c >= 0x61 && c <= 0x7a) out += String.fromCharCode(c - 32);
     else if (c === 0x17f) out += "S";
     else if (c === 0x212a) out += "K";
-    else if (c === 0x130 || c === 0x131) out += "I";
     else out += key[i];
   }
   return out;

@@ -178,6 +178,11 @@ export class MemoryLeaseStore implements LeaseStore {
         },
         updateLease: async (write: LeaseUpdateWrite) => {
           this.#checkOpen();
+          this.#sweep();
+          const entry = this.#entries.get(keyOf(write.subnet, write.ipv6Subnet));
+          if (entry === undefined || leasesOf([toLease(entry)], write.attrs).length === 0) {
+            return null;
+          }
           return this.#put(write.subnet, write.ipv6Subnet, write.attrs, write.ttlSeconds);
         },
         createLease: async (write: LeaseCreateWrite) => {
