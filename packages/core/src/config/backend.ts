@@ -1,7 +1,7 @@
 import { configError, goTypeError } from "./errors.js";
 import { foldKey, type GoNode, goToLower, utf8Length } from "./gojson.js";
 import { parseGoInt } from "./goparse.js";
-import type { BackendConfig, BackendType, OtherBackendConfig } from "./types.js";
+import type { BackendConfig, OtherBackendConfig } from "./types.js";
 
 type Scalar = number | boolean | string;
 
@@ -255,19 +255,3 @@ function nestingDepth(src: string, start: number, end: number): number {
   }
   return max;
 }
-
-/** Backend type names this SDK accepts (flannel v0.28's, plus v0.11's cloud backends). */
-export const BACKEND_TYPES: readonly BackendType[] = [
-  "vxlan",
-  "host-gw",
-  "udp",
-  "ipip",
-  "wireguard",
-  "ipsec",
-  "alloc",
-  "extension",
-  "tencent-vpc",
-  "aws-vpc",
-  "gce",
-  "ali-vpc",
-];

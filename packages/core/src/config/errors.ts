@@ -1,10 +1,18 @@
 import { FlannelError } from "../errors.js";
 
+/**
+ * Where in flanneld's start-up a config error arises, kept in `details.stage`: reading the JSON,
+ * decoding it into `subnet.Config`, `CheckNetworkConfig`, the IP-stack check, the backend, or
+ * (for formatNetworkConfig) writing it.
+ * @internal
+ */
+export type ConfigStage = "syntax" | "decode" | "check" | "stack" | "backend" | "format";
+
 /** @internal */
 export function configError(
   message: string,
   field: string | undefined,
-  stage: string,
+  stage: ConfigStage,
   cause?: unknown,
 ): FlannelError {
   return new FlannelError("CONFIG_INVALID", message, {

@@ -414,11 +414,6 @@ export function foldKey(key: string): string {
   return out;
 }
 
-/** The word Go's `UnmarshalTypeError` uses for a JSON value's kind. @internal */
-export function goKindName(node: GoNode): string {
-  return node.kind;
-}
-
 /** Go's `strings.ToLower`, rune by rune (simple case mapping, no context rules). @internal */
 export function goToLower(s: string): string {
   let out = "";

@@ -18,9 +18,6 @@ import {
 import { toJsonText } from "./serialize.js";
 import type { NetworkConfig } from "./types.js";
 
-/** Where in flannel's start-up a config error arises; kept in `details.stage`. */
-type Stage = "syntax" | "decode" | "check" | "stack";
-
 /** flannel's `subnet.Config` as `json.Unmarshal` leaves it, before `CheckNetworkConfig`. */
 interface RawConfig {
   enableIPv4: boolean;
@@ -114,7 +111,7 @@ export function parseNetworkConfig(input: string | object): NetworkConfig {
   if (raw.enableIPv4) checkIPv4(raw);
   if (raw.enableIPv6) checkIPv6(raw);
   if (!raw.enableIPv4 && !raw.enableIPv6) {
-    throw configError("none defined stack", "EnableIPv4", "stack" satisfies Stage);
+    throw configError("none defined stack", "EnableIPv4", "stack");
   }
   const backend = decodeBackend(text, backendType, raw.backend);
   return {
@@ -260,7 +257,7 @@ function parseBackendType(backend: GoNode | null): string {
 }
 
 function fail(message: string, field: string): never {
-  throw configError(message, field, "check" satisfies Stage);
+  throw configError(message, field, "check");
 }
 
 /** The IPv4 half of flannel's `CheckNetworkConfig`, in its order, with its uint32 arithmetic. */
