@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { parseNetworkConfig } from "../src/_standin/index.js";
 import {
   type FlannelError,
   isFlannelError,
@@ -8,6 +7,7 @@ import {
   type Lease,
   type LeaseAcquisitionSteps,
   type LeaseAttrs,
+  parseNetworkConfig,
   planLeaseAcquisition,
   planReservation,
   runLeaseAcquisition,

@@ -2,7 +2,8 @@
  * The embedded lease store: flannel's etcd layout and lease protocol, in memory.
  */
 
-import { makeSubnetKey, parseNetworkConfig, parseSubnetKey } from "../_standin/index.js";
+import { makeSubnetKey, parseSubnetKey } from "../_standin/index.js";
+import { parseNetworkConfig } from "../config/parse.js";
 import type { NetworkConfig } from "../config/types.js";
 import { FlannelError, throwIfAborted } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
