@@ -174,7 +174,8 @@ export function planLeaseAcquisition(input: LeaseAcquisitionInput): LeaseAcquisi
   if (config.enableIPv4) {
     notes.push(`Picking subnet in range ${config.subnetMin} ... ${config.subnetMax}`);
     const alloc = new SubnetAllocator(config, allocatorOptions(input, 4, identity));
-    for (const l of leases) if (IP4Net.parse(l.subnet).prefixLen > 0) alloc.occupy(l.subnet);
+    // 0.0.0.0/0 is an IPv6-only lease's placeholder, not a claim on the whole IPv4 space.
+    for (const l of leases) if (l.subnet !== NO_IPV4_SUBNET) alloc.occupy(l.subnet);
     subnet = alloc.allocate({ identity });
   }
   let ipv6Subnet: string | null = null;
@@ -215,18 +216,21 @@ function identityOf(attrs: LeaseAttrs): string {
 }
 
 /**
- * The leases that belong to the node with these attrs, in list order: same PublicIP; for a node
- * without an IPv4 identity (PublicIP `0.0.0.0`, an IPv6-only node), same PublicIPv6; a node with
- * neither owns nothing (flannel would hand every such node the same lease).
+ * True when a lease carrying `held` belongs to the node with attrs `node`: same PublicIP; for a
+ * node without an IPv4 identity (PublicIP `0.0.0.0`, an IPv6-only node), same PublicIPv6; a node
+ * with neither owns nothing (flannel would hand every such node the same lease).
  * @internal
  */
-export function leasesOf(leases: readonly Lease[], attrs: LeaseAttrs): Lease[] {
-  if (attrs.publicIP !== "0.0.0.0")
-    return leases.filter((l) => l.attrs.publicIP === attrs.publicIP);
-  if (attrs.publicIPv6 === null) return [];
-  return leases.filter(
-    (l) => l.attrs.publicIP === "0.0.0.0" && l.attrs.publicIPv6 === attrs.publicIPv6,
+export function isSameNode(held: LeaseAttrs, node: LeaseAttrs): boolean {
+  if (node.publicIP !== "0.0.0.0") return held.publicIP === node.publicIP;
+  return (
+    node.publicIPv6 !== null && held.publicIP === "0.0.0.0" && held.publicIPv6 === node.publicIPv6
   );
+}
+
+/** The leases that belong to the node with these attrs, in list order. @internal */
+export function leasesOf(leases: readonly Lease[], attrs: LeaseAttrs): Lease[] {
+  return leases.filter((l) => isSameNode(l.attrs, attrs));
 }
 
 function previousCandidate(

@@ -10,9 +10,10 @@ import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
 import {
   type AllocationStrategy,
+  isSameNode,
   type LeaseCreateWrite,
   type LeaseUpdateWrite,
-  leasesOf,
+  NO_IPV4_SUBNET,
   normalizeLeaseAttrs,
   runLeaseAcquisition,
   SUBNET_TTL_SECONDS,
@@ -57,6 +58,8 @@ interface Entry {
   /** ms since the epoch; null = reservation. */
   readonly expiresAt: number | null;
   readonly revision: bigint;
+  /** What callers get (built once per write). */
+  readonly lease: Lease;
 }
 
 // setTimeout's delay is a signed 32-bit millisecond count.
@@ -94,6 +97,10 @@ export class MemoryLeaseStore implements LeaseStore {
   readonly #prefix: string;
   #config: string | null;
   readonly #entries = new Map<string, Entry>();
+  /** The keys of #entries in etcd's (byte) order, kept sorted on insert and delete. */
+  readonly #keys: string[] = [];
+  /** No lease expires before this (ms); lets most calls skip the expiry scan. */
+  #nextExpiry = Number.POSITIVE_INFINITY;
   #revision = 1n;
   readonly #watches = new Set<Watch>();
   #closed = false;
@@ -181,7 +188,7 @@ export class MemoryLeaseStore implements LeaseStore {
           this.#checkOpen();
           this.#sweep();
           const entry = this.#entries.get(keyOf(write.subnet, write.ipv6Subnet));
-          if (entry === undefined || leasesOf([toLease(entry)], write.attrs).length === 0) {
+          if (entry === undefined || !isSameNode(entry.attrs, write.attrs)) {
             return null;
           }
           return this.#put(write.subnet, write.ipv6Subnet, write.attrs, write.ttlSeconds);
@@ -192,7 +199,9 @@ export class MemoryLeaseStore implements LeaseStore {
           // Lost race: the subnet was taken, or a concurrent call of the same node got a
           // lease first (the retry then reuses that one instead of making a second).
           if (this.#conflicts(write.subnet, write.ipv6Subnet)) return null;
-          if (leasesOf(this.#sortedLeases(), write.attrs).length > 0) return null;
+          for (const entry of this.#entries.values()) {
+            if (isSameNode(entry.attrs, write.attrs)) return null;
+          }
           return this.#put(write.subnet, write.ipv6Subnet, write.attrs, write.ttlSeconds);
         },
       },
@@ -216,7 +225,7 @@ export class MemoryLeaseStore implements LeaseStore {
     const key = keyOf(lease.subnet, lease.ipv6Subnet);
     const entry = this.#entries.get(key);
     const attrs = normalizeLeaseAttrs(lease.attrs);
-    if (entry === undefined || leasesOf([toLease(entry)], attrs).length === 0) {
+    if (entry === undefined || !isSameNode(entry.attrs, attrs)) {
       throw new FlannelError(
         "LEASE_NOT_FOUND",
         entry === undefined
@@ -245,7 +254,7 @@ export class MemoryLeaseStore implements LeaseStore {
     if (typeof lease !== "string") {
       const key = keyOf(lease.subnet, lease.ipv6Subnet);
       const entry = this.#entries.get(key);
-      if (entry !== undefined && leasesOf([toLease(entry)], lease.attrs).length > 0) {
+      if (entry !== undefined && isSameNode(entry.attrs, lease.attrs)) {
         this.#delete(key);
       }
       return;
@@ -366,12 +375,12 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   #sortedLeases(): Lease[] {
-    return [...this.#entries.keys()].sort(byteOrder).map((k) => toLease(this.#entries.get(k)!));
+    return this.#keys.map((k) => this.#entries.get(k)!.lease);
   }
 
   #conflicts(subnet: string, ipv6Subnet: string | null): boolean {
     if (this.#entries.has(keyOf(subnet, ipv6Subnet))) return true;
-    const hasV4 = IP4Net.parse(subnet).prefixLen > 0;
+    const hasV4 = subnet !== NO_IPV4_SUBNET;
     for (const entry of this.#entries.values()) {
       if (hasV4 && entry.subnet === subnet) return true;
       if (ipv6Subnet !== null && entry.ipv6Subnet === ipv6Subnet) return true;
@@ -386,39 +395,64 @@ export class MemoryLeaseStore implements LeaseStore {
     ttlSeconds: number | null,
   ): Lease {
     const revision = ++this.#revision;
-    const entry: Entry = {
+    const expiresAt = ttlSeconds === null ? null : this.#clock() + ttlSeconds * 1000;
+    const lease: Lease = {
       subnet,
       ipv6Subnet,
       attrs,
-      expiresAt: ttlSeconds === null ? null : this.#clock() + ttlSeconds * 1000,
+      expiration: expiresAt === null ? null : new Date(expiresAt),
       revision,
     };
-    this.#entries.set(keyOf(subnet, ipv6Subnet), entry);
-    this.#emit([{ type: "added", lease: toLease(entry) }], revision);
+    const key = keyOf(subnet, ipv6Subnet);
+    if (!this.#entries.has(key)) this.#keys.splice(this.#keyIndex(key), 0, key);
+    this.#entries.set(key, { subnet, ipv6Subnet, attrs, expiresAt, revision, lease });
+    if (expiresAt !== null && expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt;
+    this.#emit([{ type: "added", lease }], revision);
     this.#schedule();
-    return toLease(entry);
+    return lease;
+  }
+
+  // Where `key` is or would go in #keys (binary search).
+  #keyIndex(key: string): number {
+    let lo = 0;
+    let hi = this.#keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#keys[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #forget(key: string): void {
+    this.#entries.delete(key);
+    const i = this.#keyIndex(key);
+    if (this.#keys[i] === key) this.#keys.splice(i, 1);
   }
 
   #delete(key: string): void {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
-    this.#entries.delete(key);
+    this.#forget(key);
     const revision = ++this.#revision;
-    this.#emit([{ type: "removed", lease: toLease(entry) }], revision);
+    this.#emit([{ type: "removed", lease: entry.lease }], revision);
     this.#schedule();
   }
 
   #sweep(): Lease[] {
-    if (this.#entries.size === 0) return [];
     const now = this.#clock();
+    if (now < this.#nextExpiry) return [];
     const expired: Lease[] = [];
-    for (const [key, entry] of this.#entries) {
-      if (entry.expiresAt !== null && entry.expiresAt <= now) {
-        this.#entries.delete(key);
+    let next = Number.POSITIVE_INFINITY;
+    for (const [key, entry] of [...this.#entries]) {
+      if (entry.expiresAt === null) continue;
+      if (entry.expiresAt <= now) {
+        this.#forget(key);
         this.#revision++;
-        expired.push(toLease(entry));
-      }
+        expired.push(entry.lease);
+      } else if (entry.expiresAt < next) next = entry.expiresAt;
     }
+    this.#nextExpiry = next;
     if (expired.length > 0) {
       this.#emit(
         expired.map((lease) => ({ type: "removed", lease })),
@@ -440,10 +474,7 @@ export class MemoryLeaseStore implements LeaseStore {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#closed || !this.#timersAllowed || this.#watches.size === 0) return;
-    let next = Number.POSITIVE_INFINITY;
-    for (const entry of this.#entries.values()) {
-      if (entry.expiresAt !== null && entry.expiresAt < next) next = entry.expiresAt;
-    }
+    const next = this.#nextExpiry;
     if (next === Number.POSITIVE_INFINITY) return;
     const delay = Math.min(Math.max(0, next - this.#clock()), MAX_TIMER_MS);
     this.#timer = setTimeout(() => {
@@ -466,21 +497,6 @@ function configText(config: string | object): string {
 
 function keyOf(subnet: string, ipv6Subnet: string | null): string {
   return makeSubnetKey(subnet, ipv6Subnet);
-}
-
-function byteOrder(a: string, b: string): number {
-  // Keys are ASCII, so UTF-16 order is etcd's byte order.
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function toLease(entry: Entry): Lease {
-  return {
-    subnet: entry.subnet,
-    ipv6Subnet: entry.ipv6Subnet,
-    attrs: entry.attrs,
-    expiration: entry.expiresAt === null ? null : new Date(entry.expiresAt),
-    revision: entry.revision,
-  };
 }
 
 function failingIterator(error: FlannelError): AsyncIterator<LeaseWatchResult> {
