@@ -1,5 +1,6 @@
 import { FlannelError } from "../errors.js";
 import { canonicalCidr, canonicalIP } from "../ip/parse.js";
+import { printable } from "./input.js";
 import { canonicalMAC } from "./mac.js";
 import type {
   AddressPlan,
@@ -37,7 +38,7 @@ interface Op {
 const DEVICE_NAME = /^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,14}$/;
 
 function bad(what: string, value: unknown): FlannelError {
-  return new FlannelError("PLAN_INVALID", `cannot print ${what}: ${String(value)}`, {
+  return new FlannelError("PLAN_INVALID", `cannot print ${what}: ${printable(value)}`, {
     details: { [what]: value },
   });
 }

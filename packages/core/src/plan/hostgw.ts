@@ -5,6 +5,7 @@ import {
   type PlanInput,
   type PlanResult,
   planInvalid,
+  printable,
   resolveLocal,
   selectRemotes,
 } from "./input.js";
@@ -45,9 +46,12 @@ export function planHostGw(input: HostGwPlanInput): PlanResult {
   const { family, network, publicIP } = local;
   const ext = input.externalInterface;
   const address = ext.address ?? null;
-  const addressFamily = address === null ? null : ipFamily(String(address));
+  const addressFamily = address === null ? null : ipFamily(printable(address));
   if (address !== null && (addressFamily === null || address.includes("/"))) {
-    throw planInvalid(`invalid interface address: ${String(address)}`, "externalInterface.address");
+    throw planInvalid(
+      `invalid interface address: ${printable(address)}`,
+      "externalInterface.address",
+    );
   }
   if (address !== null && addressFamily === family) {
     const ifaceIP = canonicalHostIP(address, family);
@@ -56,7 +60,7 @@ export function planHostGw(input: HostGwPlanInput): PlanResult {
   const { remotes, skipped } = selectRemotes(input, local, {
     backendType: "host-gw",
     mismatchMessage: (lease) =>
-      `Ignoring non-host-gw subnet: type=${String(lease?.attrs?.backendType)}`,
+      `Ignoring non-host-gw subnet: type=${printable(lease?.attrs?.backendType)}`,
     decode: () => ({ ok: true, value: null }),
   });
   const routes: RoutePlan[] = remotes.map((r) => ({

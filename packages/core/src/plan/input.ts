@@ -103,6 +103,18 @@ export interface RemoteLease<T> {
   readonly data: T;
 }
 
+/**
+ * @internal Text of any value for a message; never throws (input may be anything, and a
+ * planner reports bad input instead of crashing on it).
+ */
+export function printable(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 /** @internal */
 export function planInvalid(message: string, field?: string): FlannelError {
   return new FlannelError("PLAN_INVALID", message, field === undefined ? {} : { field });
@@ -166,7 +178,7 @@ export function resolveLocal(input: PlanInput, backendType: string): LocalContex
   if (family !== 4 && family !== 6) throw planInvalid(`invalid address family: ${family}`);
   if (config?.backend?.type !== backendType) {
     throw planInvalid(
-      `the network config's backend is ${String(config?.backend?.type)}, not ${backendType}`,
+      `the network config's backend is ${printable(config?.backend?.type)}, not ${backendType}`,
       "Backend.Type",
     );
   }
@@ -188,7 +200,7 @@ export function resolveLocal(input: PlanInput, backendType: string): LocalContex
     input.publicIP ?? (family === 4 ? ownLease.attrs?.publicIP : ownLease.attrs?.publicIPv6);
   const publicIP = canonicalHostIP(publicText, family);
   if (publicIP === null) {
-    throw planInvalid(`invalid IPv${family} public IP: ${String(publicText)}`, "publicIP");
+    throw planInvalid(`invalid IPv${family} public IP: ${printable(publicText)}`, "publicIP");
   }
   return { family, network: network.network(), ownSubnet: own.network(), publicIP };
 }
@@ -201,7 +213,7 @@ export function checkExternalInterface(input: PlanInput): void {
   }
   if (!(Number.isInteger(ext.mtu) && ext.mtu > 0)) {
     throw planInvalid(
-      `failed to determine MTU for ${ext.name} interface: ${String(ext.mtu)}`,
+      `failed to determine MTU for ${ext.name} interface: ${printable(ext.mtu)}`,
       "externalInterface.mtu",
     );
   }
@@ -209,7 +221,7 @@ export function checkExternalInterface(input: PlanInput): void {
 
 /** Deterministic text of a JSON value: object keys sorted. */
 function stableJson(value: JsonValue | undefined): string {
-  if (typeof value === "bigint") return String(value);
+  if (typeof value === "bigint") return printable(value);
   if (value === null || value === undefined || typeof value !== "object") {
     return JSON.stringify(value ?? null);
   }
@@ -222,17 +234,17 @@ function stableJson(value: JsonValue | undefined): string {
 /** @internal A total order key of a lease's content, for tie-breaks and report order. */
 export function leaseKey(lease: Lease): string {
   const a = lease?.attrs;
-  const exp = String(expiryOf(lease));
+  const exp = printable(expiryOf(lease));
   return [
-    String(lease?.subnet),
-    String(lease?.ipv6Subnet),
-    String(a?.publicIP),
-    String(a?.publicIPv6),
-    String(a?.backendType),
+    printable(lease?.subnet),
+    printable(lease?.ipv6Subnet),
+    printable(a?.publicIP),
+    printable(a?.publicIPv6),
+    printable(a?.backendType),
     stableJson(a?.backendData),
     stableJson(a?.backendV6Data),
     exp,
-    lease?.revision === undefined ? "" : String(lease.revision),
+    lease?.revision === undefined ? "" : printable(lease.revision),
   ].join("|");
 }
 
@@ -307,7 +319,7 @@ export function selectRemotes<T>(
       continue;
     }
     if (subnet === null || subnet.hasHostBits) {
-      skip(lease, "bad-subnet", `invalid IPv${family} subnet: ${String(subnetText)}`);
+      skip(lease, "bad-subnet", `invalid IPv${family} subnet: ${printable(subnetText)}`);
       continue;
     }
     const dst = subnet.toString();
@@ -318,7 +330,7 @@ export function selectRemotes<T>(
     const publicText = family === 4 ? lease.attrs.publicIP : lease.attrs.publicIPv6;
     const publicIP = canonicalHostIP(publicText, family);
     if (publicIP === null) {
-      skip(lease, "no-public-ip", `lease ${dst} has no usable public IP: ${String(publicText)}`);
+      skip(lease, "no-public-ip", `lease ${dst} has no usable public IP: ${printable(publicText)}`);
       continue;
     }
     if (publicIP === ownPublicIP) {

@@ -1,4 +1,5 @@
 import { FlannelError } from "../errors.js";
+import { printable } from "./input.js";
 
 function hexValue(code: number): number {
   if (code >= 48 && code <= 57) return code - 48;
@@ -59,7 +60,7 @@ function scanMAC(text: string): number[] | null {
 export function canonicalMAC(text: string): string {
   const bytes = typeof text === "string" ? scanMAC(text) : null;
   if (bytes === null) {
-    throw new FlannelError("INVALID_ARGUMENT", `address ${String(text)}: invalid MAC address`, {
+    throw new FlannelError("INVALID_ARGUMENT", `address ${printable(text)}: invalid MAC address`, {
       details: { input: text },
     });
   }

@@ -1,5 +1,6 @@
 import type { BackendConfig, BackendType } from "../config/types.js";
 import { FlannelError } from "../errors.js";
+import { printable } from "./input.js";
 
 /**
  * Bytes each backend's encapsulation takes from the underlay MTU (flannel's `encapOverhead`
@@ -76,14 +77,14 @@ export function backendMtu(
   const type: BackendType = typeof backend === "string" ? backend : backend.type;
   const overhead = BACKEND_MTU_OVERHEAD[type];
   if (overhead === undefined) {
-    throw new FlannelError("PLAN_INVALID", `unknown backend type: ${String(type)}`, {
+    throw new FlannelError("PLAN_INVALID", `unknown backend type: ${printable(type)}`, {
       field: "Backend.Type",
     });
   }
   if (!isMtu(underlayMtu)) {
     throw new FlannelError(
       "PLAN_INVALID",
-      `failed to determine MTU for ${options.interfaceName ?? "the external"} interface: ${String(underlayMtu)}`,
+      `failed to determine MTU for ${options.interfaceName ?? "the external"} interface: ${printable(underlayMtu)}`,
       { field: "mtu", details: { underlayMtu } },
     );
   }
@@ -96,9 +97,13 @@ export function backendMtu(
   }
   if ((type === "vxlan" || type === "wireguard") && configMtu !== null) {
     if (!isMtu(configMtu)) {
-      throw new FlannelError("PLAN_INVALID", `invalid ${type} MTU option: ${String(configMtu)}`, {
-        field: "Backend.MTU",
-      });
+      throw new FlannelError(
+        "PLAN_INVALID",
+        `invalid ${type} MTU option: ${printable(configMtu)}`,
+        {
+          field: "Backend.MTU",
+        },
+      );
     }
     base = configMtu;
   }

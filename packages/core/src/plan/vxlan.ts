@@ -10,6 +10,7 @@ import {
   type PlanInput,
   type PlanResult,
   planInvalid,
+  printable,
   resolveLocal,
   selectRemotes,
 } from "./input.js";
@@ -99,10 +100,10 @@ function directPredicate(input: VxlanPlanInput, family: IPFamily): (ip: string) 
   const v6: IP6Net[] = [];
   for (const text of input.underlaySubnets ?? []) {
     try {
-      if (String(text).includes(":")) v6.push(IP6Net.parse(text));
+      if (printable(text).includes(":")) v6.push(IP6Net.parse(text));
       else v4.push(IP4Net.parse(text));
     } catch {
-      throw planInvalid(`invalid underlay subnet: ${String(text)}`, "underlaySubnets");
+      throw planInvalid(`invalid underlay subnet: ${printable(text)}`, "underlaySubnets");
     }
   }
   return family === 4
@@ -194,7 +195,7 @@ export function planVxlan(input: VxlanPlanInput): PlanResult {
   const { remotes, skipped } = selectRemotes(input, local, {
     backendType: "vxlan",
     mismatchMessage: (lease) =>
-      `ignoring non-vxlan v4Subnet(${String(lease?.subnet)}) v6Subnet(${lease?.ipv6Subnet ?? "::/0"}): type=${String(lease?.attrs?.backendType)}`,
+      `ignoring non-vxlan v4Subnet(${printable(lease?.subnet)}) v6Subnet(${printable(lease?.ipv6Subnet ?? "::/0")}): type=${printable(lease?.attrs?.backendType)}`,
     decode: decodeVtepMAC,
   });
 
