@@ -59,16 +59,13 @@ export function planEntries(plan: DataPlanePlan): PlanEntry[] {
   return entries;
 }
 
-/** Flat plan values only: keys sorted, `undefined` dropped, arrays kept in order. */
-function valueText(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(valueText).join(",")}]`;
-  const obj = value as Record<string, unknown>;
-  return `{${Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${valueText(obj[k])}`)
-    .join(",")}}`;
+/** Plan entry values are flat records of primitives; `undefined` counts as absent. */
+function sameValue(a: object, b: object): boolean {
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (const k in ra) if (ra[k] !== rb[k]) return false;
+  for (const k in rb) if (!(k in ra) && rb[k] !== undefined) return false;
+  return true;
 }
 
 function byKey(entries: PlanEntry[]): Map<string, PlanEntry> {
@@ -98,7 +95,7 @@ export function diffPlans(before: DataPlanePlan | null, after: DataPlanePlan | n
   for (const e of bByKey.values()) {
     const old = aByKey.get(e.key);
     if (old === undefined) added.push(e);
-    else if (old.kind !== e.kind || valueText(old.value) !== valueText(e.value)) {
+    else if (old.kind !== e.kind || !sameValue(old.value, e.value)) {
       changed.push({ before: old, after: e });
     }
   }

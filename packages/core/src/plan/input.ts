@@ -358,8 +358,11 @@ export function selectRemotes<T>(
   const remotes: RemoteLease<T>[] = [];
   for (const [dst, candidates] of bySubnet) {
     let winner = candidates[0]!;
-    for (const c of candidates) if (preferLease(c.lease, winner.lease) > 0) winner = c;
     remotes.push(winner);
+    if (candidates.length === 1) continue;
+    for (const c of candidates)
+      if (c !== winner && preferLease(c.lease, winner.lease) > 0) winner = c;
+    remotes[remotes.length - 1] = winner;
     for (const c of candidates) {
       if (c === winner) continue;
       skip(

@@ -1,6 +1,8 @@
 import { FlannelError } from "../errors.js";
 import { printable } from "./input.js";
 
+const CANONICAL = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
 function hexValue(code: number): number {
   if (code >= 48 && code <= 57) return code - 48;
   const lower = code | 0x20;
@@ -58,6 +60,7 @@ function scanMAC(text: string): number[] | null {
  * ```
  */
 export function canonicalMAC(text: string): string {
+  if (typeof text === "string" && CANONICAL.test(text)) return text;
   const bytes = typeof text === "string" ? scanMAC(text) : null;
   if (bytes === null) {
     throw new FlannelError("INVALID_ARGUMENT", `address ${printable(text)}: invalid MAC address`, {
