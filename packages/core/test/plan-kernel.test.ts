@@ -14,7 +14,6 @@ import {
 import { tierGate } from "../src/testing/index.js";
 import { dualStackConfig, lease, NODE_A, NODE_B, NODE_C, vxlanBackend } from "./plan-fixtures.js";
 
-
 function missingPart(): string | null {
   if (process.platform !== "linux") return "needs Linux network namespaces";
   if (process.getuid?.() !== 0) {
