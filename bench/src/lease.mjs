@@ -61,7 +61,7 @@ group("LeaseWatcher, 1000 remote leases", () => {
   });
   bench("resync snapshot, every VtepMAC changed", function* () {
     yield {
-      [0]() {
+      0() {
         const w = new LeaseWatcher({ ownLease: null });
         w.apply(snap1000);
         return w;

@@ -49,6 +49,22 @@ export { planReservation } from "./lease/reserve.js";
 export type { JsonValue, Lease, LeaseAttrs } from "./lease/types.js";
 export type { LeaseBatch, LeaseWatcherOptions } from "./lease/watcher.js";
 export { LeaseWatcher } from "./lease/watcher.js";
+export type { CommandBatch, PlanCommandOptions } from "./plan/commands.js";
+export { planToBatches, planToCommands } from "./plan/commands.js";
+export type { PlanDiff, PlanEntry } from "./plan/diff.js";
+export { diffPlans, planEntries } from "./plan/diff.js";
+export type { HostGwPlanInput } from "./plan/hostgw.js";
+export { HOST_GW_NAT_MESSAGE, planHostGw } from "./plan/hostgw.js";
+export type {
+  ExternalInterfaceInfo,
+  PlanInput,
+  PlanResult,
+  SkippedLease,
+  SkipReason,
+} from "./plan/input.js";
+export { canonicalMAC } from "./plan/mac.js";
+export type { BackendMtuOptions } from "./plan/mtu.js";
+export { BACKEND_MTU_OVERHEAD, backendMtu, MIN_MTU } from "./plan/mtu.js";
 export type {
   AddressPlan,
   DataPlanePlan,
@@ -58,6 +74,8 @@ export type {
   RoutePlan,
   VxlanLinkPlan,
 } from "./plan/types.js";
+export type { VxlanPlanInput } from "./plan/vxlan.js";
+export { planVxlan } from "./plan/vxlan.js";
 export type { MemoryLeaseStoreOptions } from "./store/memory.js";
 export { MemoryLeaseStore } from "./store/memory.js";
 export type {
