@@ -247,7 +247,8 @@ export class MemoryLeaseStore implements LeaseStore {
    * someone else took meanwhile is left alone); given a string — a subnet key
    * (`10.5.1.0-24`, a full `<prefix>/subnets/…` path) or an IPv4/IPv6 CIDR — whatever holds it.
    * Releasing an absent lease is not an error.
-   * @throws FlannelError `SUBNET_KEY_INVALID` for an unreadable string, `ABORTED`, `STORE_CLOSED`
+   * @throws FlannelError `SUBNET_KEY_INVALID` / `INVALID_CIDR` for an unreadable string,
+   * `ABORTED`, `STORE_CLOSED`
    */
   async releaseLease(lease: Lease | string, options?: CallOptions): Promise<void> {
     this.#begin(options);
