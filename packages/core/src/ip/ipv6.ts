@@ -111,36 +111,60 @@ function scanGroups(text: string, start: number, end: number): boolean {
  * ```
  */
 export function formatIPv6(value: bigint): string {
-  const hex = value.toString(16).padStart(32, "0");
-  if (hex.startsWith("00000000000000000000ffff")) {
-    const v4 = Number.parseInt(hex.slice(24), 16);
-    return `::ffff:${v4 >>> 24}.${(v4 >>> 16) & 255}.${(v4 >>> 8) & 255}.${v4 & 255}`;
+  return formatIPv6Words(
+    Number(BigInt.asUintN(32, value >> 96n)),
+    Number(BigInt.asUintN(32, value >> 64n)),
+    Number(BigInt.asUintN(32, value >> 32n)),
+    Number(BigInt.asUintN(32, value)),
+  );
+}
+
+// Scratch for the eight groups being printed (synchronous, so one buffer is enough).
+const out = new Int32Array(8);
+
+/**
+ * {@link formatIPv6} for an address given as four unsigned 32-bit words, most significant
+ * first: the allocator's hot path prints candidates without building a `bigint`.
+ * @internal
+ */
+export function formatIPv6Words(a: number, b: number, c: number, d: number): string {
+  if (a === 0 && b === 0 && c === 0xffff) {
+    return `::ffff:${d >>> 24}.${(d >>> 16) & 255}.${(d >>> 8) & 255}.${d & 255}`;
   }
-  const parts: string[] = new Array(8);
+  const g = out;
+  g[0] = a >>> 16;
+  g[1] = a & 0xffff;
+  g[2] = b >>> 16;
+  g[3] = b & 0xffff;
+  g[4] = c >>> 16;
+  g[5] = c & 0xffff;
+  g[6] = d >>> 16;
+  g[7] = d & 0xffff;
   let bestStart = -1;
   let bestLen = 1;
   let runStart = -1;
   for (let k = 0; k < 8; k++) {
-    const chunk = hex.slice(k * 4, k * 4 + 4);
-    if (chunk === "0000") {
-      parts[k] = "0";
+    if (g[k] === 0) {
       if (runStart < 0) runStart = k;
-      const len = k - runStart + 1;
-      if (len > bestLen) {
-        bestLen = len;
+      if (k - runStart + 1 > bestLen) {
+        bestLen = k - runStart + 1;
         bestStart = runStart;
       }
     } else {
       runStart = -1;
-      let z = 0;
-      while (z < 3 && chunk.charCodeAt(z) === 48) z++;
-      parts[k] = z === 0 ? chunk : chunk.slice(z);
     }
   }
-  if (bestStart < 0) return parts.join(":");
-  const head = parts.slice(0, bestStart).join(":");
-  const tail = parts.slice(bestStart + bestLen).join(":");
-  return `${head}::${tail}`;
+  let s = "";
+  if (bestStart < 0) {
+    s = g[0]!.toString(16);
+    for (let k = 1; k < 8; k++) s += `:${g[k]!.toString(16)}`;
+    return s;
+  }
+  for (let k = 0; k < bestStart; k++) s += k === 0 ? g[k]!.toString(16) : `:${g[k]!.toString(16)}`;
+  s += "::";
+  const tail = bestStart + bestLen;
+  for (let k = tail; k < 8; k++) s += k === tail ? g[k]!.toString(16) : `:${g[k]!.toString(16)}`;
+  return s;
 }
 
 /** True when `text` is a valid IPv6 address by {@link parseIPv6}'s rules. */
