@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DenseSlots } from "../src/allocator/dense.js";
 import { makeGrid } from "../src/allocator/grid.js";
+import { hashIndex, hashIndexSmall } from "../src/allocator/hash.js";
 import { SparseSlots } from "../src/allocator/sparse.js";
 import { formatIPv6, IP6Net, type NetworkConfig } from "../src/index.js";
 
@@ -135,6 +136,21 @@ describe("IPv6 candidate printing", () => {
         },
       ),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe("identity hash", () => {
+  it("the number version equals the bigint version", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary" }),
+        fc.integer({ min: 1, max: 2 ** 37 - 1 }),
+        (id, n) => {
+          expect(BigInt(hashIndexSmall(id, n))).toBe(hashIndex(id, BigInt(n)));
+        },
+      ),
+      { numRuns: 2000 },
     );
   });
 });

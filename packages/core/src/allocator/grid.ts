@@ -1,9 +1,15 @@
 import type { NetworkConfig } from "../config/types.js";
 import { FlannelError } from "../errors.js";
-import { IP4Net } from "../ip/ip4net.js";
+import { IP4Net, invalidCidr, scanPrefix } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
-import { formatIPv4, parseIPv4 } from "../ip/ipv4.js";
-import { formatIPv6, formatIPv6Words, parseIPv6 } from "../ip/ipv6.js";
+import { formatIPv4, parseIPv4, scanIPv4 } from "../ip/ipv4.js";
+import {
+  formatIPv6,
+  formatIPv6Words,
+  groupsToBigInt,
+  parseIPv6,
+  scanIPv6Groups,
+} from "../ip/ipv6.js";
 
 /**
  * The candidates of one address family: subnets of `subnetLen` from `subnetMin` to `subnetMax`
@@ -19,6 +25,12 @@ export interface Grid {
   format(i: number): string;
   /** CIDR text of candidate `i`, any size. */
   formatBig(i: bigint): string;
+  /**
+   * Fast path for a lease of SubnetLen: its candidate index (host bits ignored), -1 when it is
+   * outside the window, -2 when its length differs (then ask {@link Grid.rangeOf}). Index is a
+   * number: call only when count < 2^53.
+   */
+  locate(cidr: string): number;
   /**
    * The candidates a lease overlaps (equal under the shorter mask), or null when none of the
    * window. `exact` when the lease is the candidate itself.
@@ -67,6 +79,15 @@ function grid4(config: NetworkConfig): Grid {
     count: BigInt(n),
     format: (i) => formatIPv4(min + i * step) + suffix,
     formatBig: (i) => formatIPv4(min + Number(i) * step) + suffix,
+    locate(cidr) {
+      const slash = cidr.indexOf("/");
+      const ip = slash > 0 ? scanIPv4(cidr, 0, slash) : -1;
+      const prefixLen = ip >= 0 ? scanPrefix(cidr, slash + 1, 32) : -1;
+      if (prefixLen < 0) throw invalidCidr(cidr);
+      if (prefixLen !== len) return -2;
+      const at = (ip - (ip % step) - min) / step;
+      return at >= 0 && at < n ? at : -1;
+    },
     rangeOf(cidr) {
       const net = IP4Net.parse(cidr).network();
       const start = net.ip;
@@ -83,7 +104,8 @@ function grid4(config: NetworkConfig): Grid {
       lo = Math.max(lo, 0);
       hi = Math.min(hi, n - 1);
       if (lo > hi) return null;
-      return { lo: BigInt(lo), hi: BigInt(hi), exact: net.prefixLen === len, key: net.toString() };
+      const exact = net.prefixLen === len;
+      return { lo: BigInt(lo), hi: BigInt(hi), exact, key: exact ? "" : net.toString() };
     },
   };
 }
@@ -159,6 +181,15 @@ function grid6(config: NetworkConfig): Grid {
     count: n,
     format: (i) => (i < 0x20_0000 ? formatSmall(i) : formatBig(BigInt(i))),
     formatBig,
+    locate(cidr) {
+      const slash = cidr.indexOf("/");
+      const prefixLen =
+        slash > 0 && scanIPv6Groups(cidr, 0, slash) ? scanPrefix(cidr, slash + 1, 128) : -1;
+      if (prefixLen < 0) throw invalidCidr(cidr);
+      if (prefixLen !== len) return -2;
+      const at = groupsToBigInt() & ~hostMask;
+      return at >= min && at <= max ? Number((at - min) >> shift) : -1;
+    },
     rangeOf(cidr) {
       const net = IP6Net.parse(cidr).network();
       const start = net.ip;
@@ -176,7 +207,8 @@ function grid6(config: NetworkConfig): Grid {
       if (lo < 0n) lo = 0n;
       if (hi > n - 1n) hi = n - 1n;
       if (lo > hi || hi < 0n) return null;
-      return { lo, hi, exact: net.prefixLen === len, key: net.toString() };
+      const exact = net.prefixLen === len;
+      return { lo, hi, exact, key: exact ? "" : net.toString() };
     },
   };
 }

@@ -36,3 +36,13 @@ export function hashIndex(identity: string, n: bigint): bigint {
   const wide = (BigInt(a) << 96n) | (BigInt(b) << 64n) | (BigInt(c) << 32n) | BigInt(d);
   return wide % n;
 }
+
+/** {@link hashIndex} for n < 2^37, in number arithmetic (16 bits at a time stays exact). @internal */
+export function hashIndexSmall(identity: string, n: number): number {
+  let x = 0;
+  for (const word of hashIdentity(identity)) {
+    x = (x * 0x10000 + (word >>> 16)) % n;
+    x = (x * 0x10000 + (word & 0xffff)) % n;
+  }
+  return x;
+}

@@ -2,7 +2,7 @@ import type { NetworkConfig } from "../config/types.js";
 import { FlannelError } from "../errors.js";
 import { DENSE_LIMIT, DenseSlots } from "./dense.js";
 import { type Grid, makeGrid } from "./grid.js";
-import { hashIndex } from "./hash.js";
+import { hashIndex, hashIndexSmall } from "./hash.js";
 import { SparseSlots } from "./sparse.js";
 
 /**
@@ -137,7 +137,7 @@ export class SubnetAllocator {
       } else if (this.strategy === "random") {
         i = dense.select(this.pick(Math.min(free, 100)));
       } else {
-        const h = Number(hashIndex(this.identityFor(options), BigInt(dense.n)));
+        const h = hashIndexSmall(this.identityFor(options), dense.n);
         const below = dense.rank(h);
         i = dense.select(below < free ? below : 0);
       }
@@ -167,6 +167,12 @@ export class SubnetAllocator {
    * @throws FlannelError `INVALID_CIDR` when `cidr` is not CIDR text of this family.
    */
   occupy(cidr: string): void {
+    const at = this.locate(cidr);
+    if (at >= 0) {
+      this.dense!.setExact(at);
+      return;
+    }
+    if (at === -1) return;
     const range = this.rangeOf(cidr);
     if (range === null) return;
     if (this.dense) {
@@ -186,6 +192,12 @@ export class SubnetAllocator {
    * @throws FlannelError `INVALID_CIDR` when `cidr` is not CIDR text of this family.
    */
   release(cidr: string): void {
+    const at = this.locate(cidr);
+    if (at >= 0) {
+      this.dense!.clearExact(at);
+      return;
+    }
+    if (at === -1) return;
     const range = this.rangeOf(cidr);
     if (range === null) return;
     if (this.dense) {
@@ -205,6 +217,9 @@ export class SubnetAllocator {
    * @throws FlannelError `INVALID_CIDR` when `cidr` is not CIDR text of this family.
    */
   has(cidr: string): boolean {
+    const at = this.locate(cidr);
+    if (at >= 0) return this.dense!.isOccupied(at);
+    if (at === -1) return false;
     const range = this.rangeOf(cidr);
     if (range === null) return false;
     if (this.dense) {
@@ -217,12 +232,17 @@ export class SubnetAllocator {
       : this.sparse!.anyOccupied(range.lo, range.hi);
   }
 
-  private rangeOf(cidr: string) {
+  /** Dense windows: see {@link Grid.locate}; sparse windows always take the general path (-2). */
+  private locate(cidr: string): number {
     if (typeof cidr !== "string" || cidr.includes(":") !== (this.family === 6)) {
       throw new FlannelError("INVALID_CIDR", `${String(cidr)} is not an IPv${this.family} CIDR`, {
         details: { input: cidr },
       });
     }
+    return this.dense === null ? -2 : this.grid.locate(cidr);
+  }
+
+  private rangeOf(cidr: string) {
     return this.grid.rangeOf(cidr);
   }
 

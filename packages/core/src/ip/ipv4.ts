@@ -59,8 +59,17 @@ export function scanIPv4(text: string, start: number, end: number): number {
  * ```
  */
 export function formatIPv4(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+  return (
+    OCTET_DOT[value >>> 24]! +
+    OCTET_DOT[(value >>> 16) & 255]! +
+    OCTET_DOT[(value >>> 8) & 255]! +
+    OCTET[value & 255]!
+  );
 }
+
+// Octet texts looked up rather than converted: printing is on the allocator's hot path.
+const OCTET = Array.from({ length: 256 }, (_, i) => String(i));
+const OCTET_DOT = OCTET.map((o) => `${o}.`);
 
 /** True when `text` is a valid dotted quad by {@link parseIPv4}'s rules. */
 export function isIPv4(text: string): boolean {

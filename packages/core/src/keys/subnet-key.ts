@@ -2,7 +2,7 @@ import { FlannelError } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
 import { formatIPv4, scanIPv4 } from "../ip/ipv4.js";
-import { formatIPv6, scanIPv6 } from "../ip/ipv6.js";
+import { formatIPv6Groups, groups, scanIPv6Groups } from "../ip/ipv6.js";
 
 /** What {@link parseSubnetKey} reads from a key: the leased subnets as canonical CIDR text. */
 export interface ParsedSubnetKey {
@@ -45,12 +45,12 @@ export function makeSubnetKey(
   if (ipv6Subnet === undefined || ipv6Subnet === null) return head;
   const v6 = typeof ipv6Subnet === "string" ? IP6Net.parse(ipv6Subnet) : ipv6Subnet;
   if (!(v6 instanceof IP6Net)) throw notFamily(String(ipv6Subnet), 6);
-  const text = formatIPv6(v6.ip);
+  const text = v6.toString();
   // An IPv4-mapped address prints with dots, which the key grammar has no room for.
   if (v6.prefixLen > MAX_V6_KEY_PREFIX || v6.hasHostBits || text.includes(".")) {
-    throw unkeyable(v6.toString());
+    throw unkeyable(text);
   }
-  return `${head}&${text}-${v6.prefixLen}`;
+  return `${head}&${text.slice(0, text.lastIndexOf("/"))}-${v6.prefixLen}`;
 }
 
 /**
@@ -106,9 +106,8 @@ export function parseSubnetKey(key: string): ParsedSubnetKey {
     len6 = len6 * 10 + (c - 48);
     if (len6 > MAX_V6_KEY_PREFIX) throw invalidKey(key);
   }
-  const ip6 = scanIPv6(key, v6Start, dash6);
-  if (ip6 < 0n) throw invalidKey(key);
-  return { subnet, ipv6Subnet: `${formatIPv6(ip6)}/${len6}` };
+  if (!scanIPv6Groups(key, v6Start, dash6)) throw invalidKey(key);
+  return { subnet, ipv6Subnet: `${formatIPv6Groups(groups)}/${len6}` };
 }
 
 function invalidKey(key: string): FlannelError {

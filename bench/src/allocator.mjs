@@ -1,0 +1,159 @@
+// SubnetAllocator: filling a whole window one subnet at a time, and the cost of one allocation
+// as the window fills, with a port of flannel's own walk (reference §2.4 step 5) for contrast.
+//
+//   npm run build && npm run bench -w @flannel-sdk/bench -- allocator
+//
+// Prints Markdown tables for docs/benchmarks.md.
+import os from "node:os";
+import { parseIPv4, SubnetAllocator } from "@flannel-sdk/core";
+import { do_not_optimize, measure } from "mitata";
+import { flannelAllocate } from "./flannel-walk.mjs";
+
+const config4 = {
+  enableIPv4: true,
+  enableIPv6: false,
+  enableNFTables: false,
+  network: "10.0.0.0/8",
+  subnetLen: 24,
+  subnetMin: "10.0.1.0",
+  subnetMax: "10.255.255.0",
+  ipv6Network: null,
+  ipv6SubnetLen: 0,
+  ipv6SubnetMin: null,
+  ipv6SubnetMax: null,
+  backend: { type: "vxlan", vni: 1, port: 0, gbp: false, learning: false, directRouting: false, mtu: null, macPrefix: "0E-2A" },
+};
+const config6 = (network, min, max) => ({
+  ...config4,
+  enableIPv4: false,
+  enableIPv6: true,
+  network: null,
+  subnetLen: 0,
+  subnetMin: null,
+  subnetMax: null,
+  ipv6Network: network,
+  ipv6SubnetLen: 64,
+  ipv6SubnetMin: min,
+  ipv6SubnetMax: max,
+});
+const config6small = config6("fc00::/48", "fc00:0:0:1::", "fc00:0:0:ffff::");
+const config6huge = config6("fc00::/8", "fc00:0:0:1::", "fcff:ffff:ffff:ffff::");
+
+// Seeded xorshift32, so that every run makes the same random choices.
+function rng(seed = 0x9e3779b9) {
+  let s = seed >>> 0;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 0x1_0000_0000;
+  };
+}
+
+const N = 65_535;
+const loadAvg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+const header = `Node ${process.version}, ${os.cpus()[0]?.model ?? "?"} × ${os.cpus().length}`;
+
+function fill(config, strategy, count = N) {
+  const alloc = new SubnetAllocator(config, { strategy, random: rng(), identity: "n" });
+  let last = "";
+  for (let i = 0; i < count; i++) last = alloc.allocate({ identity: `node-${i}` });
+  return last;
+}
+
+async function ms(fn, opts = {}) {
+  const stats = await measure(() => do_not_optimize(fn()), { min_cpu_time: 1500e6, ...opts });
+  return { p50: stats.p50 / 1e6, min: stats.min / 1e6, samples: stats.samples.length };
+}
+
+const fmtMs = (x) => `${x.toFixed(1)} ms`;
+const fmtNs = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(1)} ms` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+
+// ---- 1. Whole windows, one allocation at a time.
+const totals = [
+  ["10.0.0.0/8 at /24 (65,535)", config4, "sequential"],
+  ["10.0.0.0/8 at /24 (65,535)", config4, "random"],
+  ["10.0.0.0/8 at /24 (65,535)", config4, "hashed"],
+  ["fc00::/48 at /64 (65,535)", config6small, "sequential"],
+  ["fc00::/48 at /64 (65,535)", config6small, "random"],
+  ["fc00::/48 at /64 (65,535)", config6small, "hashed"],
+  ["fc00::/8 at /64, first 65,535 of 2^56 (sparse)", config6huge, "sequential"],
+  ["fc00::/8 at /64, first 65,535 of 2^56 (sparse)", config6huge, "random"],
+];
+const lines = [
+  "### Filling a window, one `allocate()` at a time (target ≤ 50 ms for 65,535)",
+  "",
+  `${header}, load average before ${loadAvg()}`,
+  "",
+  "| window | strategy | total (median) | total (best) | per allocation (median) |",
+  "| --- | --- | ---: | ---: | ---: |",
+];
+for (const [name, config, strategy] of totals) {
+  const r = await ms(() => fill(config, strategy));
+  lines.push(`| ${name} | ${strategy} | ${fmtMs(r.p50)} | ${fmtMs(r.min)} | ${fmtNs((r.p50 * 1e6) / N)} |`);
+  console.error(lines.at(-1));
+}
+
+// ---- 2. One allocation (then its release, to keep the level) at 1k, 16k and 65k allocated.
+const levels = [1_000, 16_000, 65_000];
+function prepared(config, strategy, level) {
+  const alloc = new SubnetAllocator(config, { strategy, random: rng(7), identity: "n" });
+  for (let i = 0; i < level; i++) alloc.allocate({ identity: `node-${i}` });
+  let i = 0;
+  return () => {
+    const got = alloc.allocate({ identity: `probe-${i++ & 1023}` });
+    alloc.release(got);
+    return got;
+  };
+}
+lines.push(
+  "",
+  "### One `allocate()` + `release()` with 1k, 16k and 65k subnets already allocated (must stay flat)",
+  "",
+  `load average before ${loadAvg()}`,
+  "",
+  `| window | strategy | ${levels.map((l) => `${l.toLocaleString("en")} allocated`).join(" | ")} |`,
+  `| --- | --- | ${levels.map(() => "---:").join(" | ")} |`,
+);
+const flatRows = [
+  ["10.0.0.0/8 at /24", config4, "sequential"],
+  ["10.0.0.0/8 at /24", config4, "random"],
+  ["10.0.0.0/8 at /24", config4, "hashed"],
+  ["fc00::/48 at /64", config6small, "sequential"],
+  ["fc00::/48 at /64", config6small, "random"],
+  ["fc00::/8 at /64 (sparse)", config6huge, "sequential"],
+  ["fc00::/8 at /64 (sparse)", config6huge, "random"],
+];
+for (const [name, config, strategy] of flatRows) {
+  const cells = [];
+  for (const level of levels) {
+    const fn = prepared(config, strategy, level);
+    const stats = await measure(() => do_not_optimize(fn()), { min_cpu_time: 300e6 });
+    cells.push(fmtNs(stats.p50));
+  }
+  lines.push(`| ${name} | ${strategy} | ${cells.join(" | ")} |`);
+  console.error(lines.at(-1));
+}
+
+// flannel's walk: every candidate from SubnetMin checked against every lease. Its cost grows
+// with the leases held, so it is measured at smaller levels (16k already takes about a second).
+const walkLevels = [1_000, 4_000, 16_000];
+const min = parseIPv4("10.0.1.0");
+const max = parseIPv4("10.255.255.0");
+const cells = [];
+for (const level of walkLevels) {
+  const leases = Array.from({ length: level }, (_, i) => [min + i * 256, 24]);
+  const random = rng(3);
+  const stats = await measure(() => do_not_optimize(flannelAllocate(min, max, 24, leases, random)), {
+    min_cpu_time: 500e6,
+    min_samples: 2,
+  });
+  cells.push(`${fmtNs(stats.p50)} at ${level.toLocaleString("en")}`);
+}
+lines.push(`| 10.0.0.0/8 at /24, flannel's walk (JS port, for contrast) | random | ${cells.join(" | ")} |`);
+lines.push("", `load average after ${loadAvg()}`);
+console.log(lines.join("\n"));
