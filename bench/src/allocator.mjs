@@ -21,7 +21,16 @@ const config4 = {
   ipv6SubnetLen: 0,
   ipv6SubnetMin: null,
   ipv6SubnetMax: null,
-  backend: { type: "vxlan", vni: 1, port: 0, gbp: false, learning: false, directRouting: false, mtu: null, macPrefix: "0E-2A" },
+  backend: {
+    type: "vxlan",
+    vni: 1,
+    port: 0,
+    gbp: false,
+    learning: false,
+    directRouting: false,
+    mtu: null,
+    macPrefix: "0E-2A",
+  },
 };
 const config6 = (network, min, max) => ({
   ...config4,
@@ -71,7 +80,12 @@ async function ms(fn, opts = {}) {
 }
 
 const fmtMs = (x) => `${x.toFixed(1)} ms`;
-const fmtNs = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(1)} ms` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+const fmtNs = (ns) =>
+  ns >= 1e6
+    ? `${(ns / 1e6).toFixed(1)} ms`
+    : ns >= 1000
+      ? `${(ns / 1000).toFixed(2)} µs`
+      : `${ns.toFixed(0)} ns`;
 
 // ---- 1. Whole windows, one allocation at a time.
 const totals = [
@@ -94,7 +108,9 @@ const lines = [
 ];
 for (const [name, config, strategy] of totals) {
   const r = await ms(() => fill(config, strategy));
-  lines.push(`| ${name} | ${strategy} | ${fmtMs(r.p50)} | ${fmtMs(r.min)} | ${fmtNs((r.p50 * 1e6) / N)} |`);
+  lines.push(
+    `| ${name} | ${strategy} | ${fmtMs(r.p50)} | ${fmtMs(r.min)} | ${fmtNs((r.p50 * 1e6) / N)} |`,
+  );
   console.error(lines.at(-1));
 }
 
@@ -148,12 +164,17 @@ const cells = [];
 for (const level of walkLevels) {
   const leases = Array.from({ length: level }, (_, i) => [min + i * 256, 24]);
   const random = rng(3);
-  const stats = await measure(() => do_not_optimize(flannelAllocate(min, max, 24, leases, random)), {
-    min_cpu_time: 500e6,
-    min_samples: 2,
-  });
+  const stats = await measure(
+    () => do_not_optimize(flannelAllocate(min, max, 24, leases, random)),
+    {
+      min_cpu_time: 500e6,
+      min_samples: 2,
+    },
+  );
   cells.push(`${fmtNs(stats.p50)} at ${level.toLocaleString("en")}`);
 }
-lines.push(`| 10.0.0.0/8 at /24, flannel's walk (JS port, for contrast) | random | ${cells.join(" | ")} |`);
+lines.push(
+  `| 10.0.0.0/8 at /24, flannel's walk (JS port, for contrast) | random | ${cells.join(" | ")} |`,
+);
 lines.push("", `load average after ${loadAvg()}`);
 console.log(lines.join("\n"));

@@ -5,18 +5,13 @@
 //   npm run build && npm run bench -w @flannel-sdk/bench -- cidr
 //
 // Prints mitata's report, then a Markdown table (ns/op, ratios) for docs/benchmarks.md.
-import {
-  IP4Net,
-  IP6Net,
-  makeSubnetKey,
-  parseSubnetKey,
-} from "@flannel-sdk/core";
+import { IP4Net, IP6Net, makeSubnetKey, parseSubnetKey } from "@flannel-sdk/core";
 import { containsCidr, parseCidr as ctParseCidr } from "cidr-tools";
 import { Address4, Address6 } from "ip-address";
 import ipaddr from "ipaddr.js";
 import { bench, do_not_optimize, group, run, summary } from "mitata";
-import { compare } from "./harness.mjs";
 import { Netmask } from "netmask";
+import { compare } from "./harness.mjs";
 import { table } from "./report.mjs";
 
 // Deterministic inputs (xorshift32) so every run measures the same strings.
@@ -41,7 +36,9 @@ const v4cidrs = pool(() => {
 const v6cidrs = pool(() => {
   const len = 32 + Math.floor(rnd() * 95);
   const groups = Array.from({ length: 8 }, () => (rnd() < 0.4 ? "0" : hex()));
-  return IP6Net.parse(`${groups.join(":")}/${len}`).network().toString();
+  return IP6Net.parse(`${groups.join(":")}/${len}`)
+    .network()
+    .toString();
 });
 // contains: a /16 and a /24 that is inside it half of the time.
 const v4pairs = pool(() => {
@@ -53,7 +50,9 @@ const v6pairs = pool(() => {
   const a = `fd${hex().padStart(2, "0").slice(0, 2)}:${hex()}:${hex()}::/48`;
   const net = IP6Net.parse(a);
   const inside = rnd() < 0.5;
-  const sub = inside ? net.subnetAt(Math.floor(rnd() * 65536), 64) : IP6Net.parse(`fc00:${hex()}:${hex()}:${hex()}::/64`);
+  const sub = inside
+    ? net.subnetAt(Math.floor(rnd() * 65536), 64)
+    : IP6Net.parse(`fc00:${hex()}:${hex()}:${hex()}::/64`);
   return [net.toString(), sub.toString()];
 });
 const ks = pool(() => Math.floor(rnd() * 65536));
@@ -80,7 +79,8 @@ const p6 = {
   ipaddr: v6pairs.map(([a, b]) => [ipaddr.IPv6.parseCIDR(a), ipaddr.IPv6.parseCIDR(b)]),
   netmask: v6pairs.map(([a, b]) => [new Netmask(a), new Netmask(b)]),
 };
-const ipaddrContains = ([[net, netLen], [sub, subLen]]) => subLen >= netLen && sub.match(net, netLen);
+const ipaddrContains = ([[net, netLen], [sub, subLen]]) =>
+  subLen >= netLen && sub.match(net, netLen);
 
 // subnetAt: the k-th /24 of 10.0.0.0/8 (and the k-th /64 of fd00:1:2::/48) as CIDR text.
 const net8 = IP4Net.parse("10.0.0.0/8");
@@ -201,7 +201,8 @@ export const ops = [
     op: "subnetAt v4 (k-th /24 of a /8, as text)",
     libs: {
       "@flannel-sdk/core": () => net8.subnetAt(ks[next()], 24).toString(),
-      "ip-address": () => `${Address4.fromBigInt(base8 + (BigInt(ks[next()]) << 8n)).correctForm()}/24`,
+      "ip-address": () =>
+        `${Address4.fromBigInt(base8 + (BigInt(ks[next()]) << 8n)).correctForm()}/24`,
       netmask: () => first24.next(ks[next()]).toString(),
     },
   },
@@ -273,7 +274,12 @@ export const ops = [
 
 // Sanity: the peers compute the same answers as we do on these inputs.
 for (const { op, libs } of ops) {
-  if (!op.startsWith("contains") && !op.startsWith("subnetAt") && !op.startsWith("subnet key decode")) continue;
+  if (
+    !op.startsWith("contains") &&
+    !op.startsWith("subnetAt") &&
+    !op.startsWith("subnet key decode")
+  )
+    continue;
   for (let k = 0; k < POOL; k++) {
     const results = Object.entries(libs).map(([lib, fn]) => {
       i = k - 1;
@@ -282,7 +288,8 @@ for (const { op, libs } of ops) {
     });
     const want = results[0][1];
     for (const [lib, got] of results) {
-      if (got !== want) throw new Error(`${op}: ${lib} gives ${got}, @flannel-sdk/core ${want} (input ${k})`);
+      if (got !== want)
+        throw new Error(`${op}: ${lib} gives ${got}, @flannel-sdk/core ${want} (input ${k})`);
     }
   }
 }

@@ -22,7 +22,10 @@ export function table(ops, ns) {
       const v = ns.get(`${op} | ${lib}`);
       return v === undefined ? "—" : fmt(v);
     });
-    const peers = libs.slice(1).map((lib) => [lib, ns.get(`${op} | ${lib}`)]).filter(([, v]) => v !== undefined);
+    const peers = libs
+      .slice(1)
+      .map((lib) => [lib, ns.get(`${op} | ${lib}`)])
+      .filter(([, v]) => v !== undefined);
     const ipAddress = ns.get(`${op} | ip-address`);
     const [fastLib, fastNs] = peers.reduce((best, p) => (p[1] < best[1] ? p : best));
     lines.push(
