@@ -8,7 +8,7 @@ import { do_not_optimize, measure } from "mitata";
  * @param {Array<{ op: string, libs: Record<string, () => unknown> }>} ops
  * @returns {Promise<Map<string, number>>} ns/op by `"op | lib"`
  */
-export async function compare(ops, { rounds = 5, cpuTimeMs = 120, log = console.error } = {}) {
+export async function compare(ops, { rounds = 15, cpuTimeMs = 40, log = console.error } = {}) {
   const best = new Map();
   for (let r = 1; r <= rounds; r++) {
     for (const { op, libs } of ops) {

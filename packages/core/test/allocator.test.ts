@@ -10,6 +10,7 @@ import {
   type NetworkConfig,
   parseIPv4,
   parseIPv6,
+  parseNetworkConfig,
   SubnetAllocator,
 } from "../src/index.js";
 
@@ -98,6 +99,20 @@ describe("SubnetAllocator: windows (reference §1.3 worked examples)", () => {
     expect(alloc.freeCount).toBe(0n);
     expect(() => alloc.allocate()).toThrowError("out of subnets");
     expect(codeOf(() => alloc.allocate())).toBe("OUT_OF_SUBNETS");
+  });
+
+  it("takes its window from parseNetworkConfig", () => {
+    const dual = parseNetworkConfig(
+      '{"Network":"172.30.0.0/16","SubnetLen":21,"EnableIPv6":true,"IPv6Network":"fc00::/48"}',
+    );
+    const four = new SubnetAllocator(dual, { strategy: "sequential" });
+    expect(four.size).toBe(31n);
+    expect(four.allocate()).toBe("172.30.8.0/21");
+    const six = new SubnetAllocator(dual, { family: 6, strategy: "sequential" });
+    expect(six.size).toBe(65535n);
+    expect(six.allocate()).toBe("fc00:0:0:1::/64");
+    const small = new SubnetAllocator(parseNetworkConfig('{"Network":"10.0.0.0/28"}'));
+    expect(small.size).toBe(3n);
   });
 
   it("has no candidates when SubnetMin > SubnetMax (flannel does not reject it)", () => {

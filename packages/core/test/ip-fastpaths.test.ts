@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { formatIPv4, formatIPv6, IP4Net, IP6Net, ipv6Mask } from "../src/index.js";
+import { scanPrefix } from "../src/ip/ip4net.js";
+import { scanIPv4, scanIPv4Cidr } from "../src/ip/ipv4.js";
 import { formatIPv6Groups, formatIPv6Words } from "../src/ip/ipv6.js";
 
 // The hot paths (word comparisons, text scanned in place, word printing) against plain bigint
@@ -125,5 +127,28 @@ describe("IP4Net.contains of text, scanned in place", () => {
     const six = IP6Net.parse("fc00::/8");
     expect(() => six.contains("fc00::/129")).toThrowError("invalid CIDR address: fc00::/129");
     expect(() => six.contains("fc00:::1")).toThrowError(/invalid IPv6 address/);
+  });
+});
+
+describe("one-pass IPv4 CIDR scan", () => {
+  it("equals finding the slash, then scanning the address and the prefix", () => {
+    const cidrish = fc
+      .array(
+        fc.oneof(
+          fc.constantFrom(".", "/", "0", "1", "9", "a", " ", "-"),
+          fc.integer({ min: 0, max: 300 }).map(String),
+        ),
+        { maxLength: 12 },
+      )
+      .map((parts) => parts.join(""));
+    fc.assert(
+      fc.property(fc.oneof(cidrish, fc.string()), (text) => {
+        const slash = text.indexOf("/");
+        const ip = slash > 0 ? scanIPv4(text, 0, slash) : -1;
+        const len = ip >= 0 ? scanPrefix(text, slash + 1, 32) : -1;
+        expect(scanIPv4Cidr(text)).toBe(len < 0 ? -1 : ip * 64 + len);
+      }),
+      { numRuns: 20000 },
+    );
   });
 });

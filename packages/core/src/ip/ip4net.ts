@@ -1,5 +1,5 @@
 import { FlannelError } from "../errors.js";
-import { formatIPv4, invalidIPv4, parseIPv4, scanIPv4 } from "./ipv4.js";
+import { formatIPv4, invalidIPv4, parseIPv4, scanIPv4, scanIPv4Cidr } from "./ipv4.js";
 
 const TWO32 = 0x1_0000_0000;
 
@@ -52,11 +52,9 @@ export class IP4Net {
    * ```
    */
   static parse(text: string, options?: { strict?: boolean }): IP4Net {
-    const slash = text.indexOf("/");
-    const ip = slash > 0 ? scanIPv4(text, 0, slash) : -1;
-    const prefixLen = ip >= 0 ? scanPrefix(text, slash + 1, 32) : -1;
-    if (prefixLen < 0) throw invalidCidr(text);
-    const net = new IP4Net(ip, prefixLen);
+    const packed = scanIPv4Cidr(text);
+    if (packed < 0) throw invalidCidr(text);
+    const net = new IP4Net(Math.floor(packed / 64), packed % 64);
     if (options?.strict && net.hasHostBits) {
       throw new FlannelError(
         "INVALID_CIDR",
@@ -150,15 +148,16 @@ export class IP4Net {
     let prefixLen: number;
     if (typeof other === "string") {
       // Scanned in place: no network object for the argument.
-      const slash = other.indexOf("/");
-      if (slash < 0) {
+      const packed = scanIPv4Cidr(other);
+      if (packed >= 0) {
+        ip = Math.floor(packed / 64);
+        prefixLen = packed % 64;
+      } else if (other.includes("/")) {
+        throw invalidCidr(other);
+      } else {
         ip = scanIPv4(other, 0, other.length);
         if (ip < 0) throw invalidIPv4(other);
         prefixLen = 32;
-      } else {
-        ip = slash > 0 ? scanIPv4(other, 0, slash) : -1;
-        prefixLen = ip >= 0 ? scanPrefix(other, slash + 1, 32) : -1;
-        if (prefixLen < 0) throw invalidCidr(other);
       }
     } else {
       ip = other.ip;
