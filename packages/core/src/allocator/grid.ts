@@ -2,7 +2,7 @@ import type { NetworkConfig } from "../config/types.js";
 import { FlannelError } from "../errors.js";
 import { IP4Net, invalidCidr, scanPrefix } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
-import { formatIPv4, parseIPv4, scanIPv4Cidr } from "../ip/ipv4.js";
+import { formatIPv4, parseIPv4, scanIPv4Cidr, scannedPrefixLen } from "../ip/ipv4.js";
 import {
   formatIPv6,
   formatIPv6Words,
@@ -80,10 +80,9 @@ function grid4(config: NetworkConfig): Grid {
     format: (i) => formatIPv4(min + i * step) + suffix,
     formatBig: (i) => formatIPv4(min + Number(i) * step) + suffix,
     locate(cidr) {
-      const packed = scanIPv4Cidr(cidr);
-      if (packed < 0) throw invalidCidr(cidr);
-      if (packed % 64 !== len) return -2;
-      const ip = Math.floor(packed / 64);
+      const ip = scanIPv4Cidr(cidr);
+      if (ip < 0) throw invalidCidr(cidr);
+      if (scannedPrefixLen !== len) return -2;
       const at = (ip - (ip % step) - min) / step;
       return at >= 0 && at < n ? at : -1;
     },

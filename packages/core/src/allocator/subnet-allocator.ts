@@ -251,7 +251,8 @@ export class SubnetAllocator {
     if (!(x >= 0 && x < 1)) {
       throw new FlannelError("INVALID_ARGUMENT", `random() returned ${x}, outside [0, 1)`);
     }
-    return Math.floor(x * k);
+    // x * k can round up to k for x just below 1.
+    return Math.min(k - 1, Math.floor(x * k));
   }
 
   private identityFor(options: AllocateOptions | undefined): string {

@@ -1,5 +1,12 @@
 import { FlannelError } from "../errors.js";
-import { formatIPv4, invalidIPv4, parseIPv4, scanIPv4, scanIPv4Cidr } from "./ipv4.js";
+import {
+  formatIPv4,
+  invalidIPv4,
+  parseIPv4,
+  scanIPv4,
+  scanIPv4Cidr,
+  scannedPrefixLen,
+} from "./ipv4.js";
 
 const TWO32 = 0x1_0000_0000;
 
@@ -52,9 +59,9 @@ export class IP4Net {
    * ```
    */
   static parse(text: string, options?: { strict?: boolean }): IP4Net {
-    const packed = scanIPv4Cidr(text);
-    if (packed < 0) throw invalidCidr(text);
-    const net = new IP4Net(Math.floor(packed / 64), packed % 64);
+    const ip = scanIPv4Cidr(text);
+    if (ip < 0) throw invalidCidr(text);
+    const net = new IP4Net(ip, scannedPrefixLen);
     if (options?.strict && net.hasHostBits) {
       throw new FlannelError(
         "INVALID_CIDR",
@@ -148,10 +155,9 @@ export class IP4Net {
     let prefixLen: number;
     if (typeof other === "string") {
       // Scanned in place: no network object for the argument.
-      const packed = scanIPv4Cidr(other);
-      if (packed >= 0) {
-        ip = Math.floor(packed / 64);
-        prefixLen = packed % 64;
+      ip = scanIPv4Cidr(other);
+      if (ip >= 0) {
+        prefixLen = scannedPrefixLen;
       } else if (other.includes("/")) {
         throw invalidCidr(other);
       } else {

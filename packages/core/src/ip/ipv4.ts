@@ -48,9 +48,15 @@ export function scanIPv4(text: string, start: number, end: number): number {
 }
 
 /**
- * Scans `a.b.c.d/n` in one pass (no separate search for the slash); returns
- * `address * 64 + prefixLen`, or -1. The prefix follows Go's `dtoi` like {@link scanIPv4}'s
- * callers expect: digits only, leading zeros allowed, value ≤ 32.
+ * The prefix length found by the last successful {@link scanIPv4Cidr} (scans are synchronous).
+ * @internal
+ */
+export let scannedPrefixLen = 0;
+
+/**
+ * Scans `a.b.c.d/n` in one pass (no separate search for the slash); returns the address and
+ * leaves the prefix length in {@link scannedPrefixLen}, or returns -1. The prefix follows Go's
+ * `dtoi`: digits only, leading zeros allowed, value ≤ 32.
  * @internal
  */
 export function scanIPv4Cidr(text: string): number {
@@ -87,7 +93,8 @@ export function scanIPv4Cidr(text: string): number {
     prefixLen = prefixLen * 10 + (c - 48);
     if (prefixLen > 32) return -1;
   }
-  return value * 64 + prefixLen;
+  scannedPrefixLen = prefixLen;
+  return value;
 }
 
 function validOctet(text: string, end: number, octet: number, digits: number): boolean {
