@@ -31,23 +31,28 @@ export class NlWriter {
     return at;
   }
 
+  // Each writer reserves first and reads `this.buf` after: reserve() may replace the buffer.
   u8(v: number): this {
-    this.buf[this.reserve(1)] = v & 0xff;
+    const at = this.reserve(1);
+    this.buf[at] = v & 0xff;
     return this;
   }
 
   u16(v: number): this {
-    this.buf.writeUInt16LE(v, this.reserve(2));
+    const at = this.reserve(2);
+    this.buf.writeUInt16LE(v, at);
     return this;
   }
 
   u32(v: number): this {
-    this.buf.writeUInt32LE(v >>> 0, this.reserve(4));
+    const at = this.reserve(4);
+    this.buf.writeUInt32LE(v >>> 0, at);
     return this;
   }
 
   i32(v: number): this {
-    this.buf.writeInt32LE(v, this.reserve(4));
+    const at = this.reserve(4);
+    this.buf.writeInt32LE(v, at);
     return this;
   }
 
@@ -88,7 +93,8 @@ export class NlWriter {
 
   attrU16be(type: number, v: number): this {
     this.u16(NLA_HDRLEN + 2).u16(type);
-    this.buf.writeUInt16BE(v, this.reserve(2));
+    const at = this.reserve(2);
+    this.buf.writeUInt16BE(v, at);
     return this.pad();
   }
 

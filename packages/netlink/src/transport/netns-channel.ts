@@ -107,6 +107,8 @@ export function openNetnsChannel(
   path: string,
   events: ChannelEvents,
   signal?: AbortSignal,
+  /** Command words run between `nsenter` and `node` (tests drop privileges with `setpriv`). */
+  launcher: readonly string[] = [],
 ): Promise<Channel> {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
@@ -115,11 +117,13 @@ export function openNetnsChannel(
     [
       `--net=${path}`,
       "--",
+      ...launcher,
       process.execPath,
       "-e",
       AGENT_SOURCE,
       netlinkModulePath(),
       String(SOCKET_BUFFER_BYTES),
+      String(RECV_BUFFER_BYTES),
     ],
     { stdio: ["pipe", "pipe", "pipe"], env },
   );
