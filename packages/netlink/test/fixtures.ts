@@ -76,3 +76,12 @@ export function hostGwPlan(o: {
     mtu: 1500,
   };
 }
+
+/** A remote node as its lease describes it (`PublicIP`, `BackendData.VtepMAC`). */
+export function peerOfLease(lease: {
+  subnet: string;
+  attrs: { publicIP: string; backendData: unknown };
+}): Peer {
+  const data = lease.attrs.backendData as { VtepMAC?: string } | null;
+  return { subnet: lease.subnet, publicIP: lease.attrs.publicIP, mac: data?.VtepMAC ?? "" };
+}

@@ -4,7 +4,7 @@ import { NetlinkHandle as Handle } from "../src/handle.js";
 import { type NetlinkHandle, openHandle } from "../src/index.js";
 import { Connection } from "../src/transport/connection.js";
 import { openNetnsChannel } from "../src/transport/netns-channel.js";
-import { bridgej, inNs, ipj, kernelTier, Netns } from "./helpers/kernel.js";
+import { bridgej, inNs, ipj, type J, kernelTier, Netns } from "./helpers/kernel.js";
 
 const run = kernelTier();
 const nss = new Netns();
@@ -19,8 +19,6 @@ async function host(): Promise<{ ns: string; h: NetlinkHandle }> {
   inNs(ns, "link", "set", "ul1", "up");
   return { ns, h: await openHandle({ netns: ns }) };
 }
-
-type J = Record<string, any>;
 
 describe.runIf(run)("NetlinkHandle in a namespace (observed with ip -j / bridge -j)", () => {
   let ns: string;

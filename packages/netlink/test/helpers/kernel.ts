@@ -93,3 +93,7 @@ export class Netns {
 export function inNs(ns: string, ...args: string[]): string {
   return ip("-n", ns, ...args);
 }
+
+/** Loosely typed `ip -j` / `bridge -j` records. */
+// biome-ignore lint/suspicious/noExplicitAny: observer output is read field by field
+export type J = Record<string, any>;
