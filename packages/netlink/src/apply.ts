@@ -2,7 +2,13 @@
  * Plan application: compare a `DataPlanePlan` with the kernel, change only what differs, and
  * remove what the plan's ownership scope holds but the plan does not.
  */
-import { canonicalIP, type DataPlanePlan, parseCidr, throwIfAborted } from "@flannel-sdk/core";
+import {
+  canonicalCidr,
+  canonicalIP,
+  type DataPlanePlan,
+  parseCidr,
+  throwIfAborted,
+} from "@flannel-sdk/core";
 import {
   cmdAddr,
   cmdFdb,
@@ -195,7 +201,7 @@ export function diffPeers(
   }
   const wantRoute = new Map<string, RouteOp>();
   for (const r of plan.routes) {
-    const dst = cidrParts(r.dst).cidr;
+    const dst = canonicalCidr(r.dst);
     const table = r.table ?? RT_TABLE_MAIN;
     wantRoute.set(`${table}|${dst}`, {
       dst,
@@ -334,7 +340,18 @@ export async function applyPlanWith(
       if (dryRun) linkPending = true;
       else {
         link = (await h.ensureVxlan(L, { signal })).link;
-        state = await h.readState(plan.family, signal);
+        // A new device holds nothing yet, and whatever the old one held went with it: only the
+        // link list needs reading again.
+        const gone = existing?.name ?? null;
+        const links = await h.linkList({ signal });
+        state = {
+          links,
+          addrs: state.addrs.filter((a) => a.dev !== gone),
+          neighs: state.neighs.filter((n) => n.dev !== gone),
+          fdb: state.fdb.filter((f) => f.dev !== gone),
+          routes: state.routes.filter((r) => r.dev !== gone),
+          interrupted: state.interrupted || links.interrupted,
+        };
       }
     }
   }

@@ -35,6 +35,25 @@ export function ipBytes(text: string): { family: IPFamily; bytes: Buffer } {
   return { family: 4, bytes: b };
 }
 
+/** Address text of the `len` bytes at `off` (4 or 16); `null` for any other length. */
+export function ipTextAt(b: Buffer, off: number, len: number): string | null {
+  if (len === 4) return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+  if (len === 16) {
+    return formatIPv6((b.readBigUInt64BE(off) << 64n) | b.readBigUInt64BE(off + 8));
+  }
+  return null;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Lower-case colon text of the `len`-byte hardware address at `off`; `null` when empty. */
+export function macTextAt(b: Buffer, off: number, len: number): string | null {
+  if (len <= 0) return null;
+  let s = HEX[b[off]!]!;
+  for (let i = 1; i < len; i++) s += `:${HEX[b[off + i]!]}`;
+  return s;
+}
+
 /** Address text of 4 or 16 network-order bytes; `null` for any other length. */
 export function ipText(b: Buffer | undefined): string | null {
   if (b === undefined) return null;
@@ -77,8 +96,5 @@ export function macBytes(text: string): Buffer {
 
 /** Lower-case colon text of a hardware address. */
 export function macText(b: Buffer | undefined): string | null {
-  if (b === undefined || b.length === 0) return null;
-  const parts: string[] = [];
-  for (const byte of b) parts.push(byte.toString(16).padStart(2, "0"));
-  return parts.join(":");
+  return b === undefined ? null : macTextAt(b, 0, b.length);
 }

@@ -5,9 +5,17 @@
  */
 import type { IPFamily } from "@flannel-sdk/core";
 import type { Addr, FdbEntry, Link, Neigh, Route, VxlanInfo } from "../types.js";
-import { familyOfAf, ipText, macText } from "./address.js";
+import { familyOfAf, ipText, ipTextAt, macText, macTextAt } from "./address.js";
 import * as C from "./constants.js";
-import { attrString, attrU8, attrU16be, attrU32, NlWriter, parseAttrs } from "./wire.js";
+import {
+  attrString,
+  attrU8,
+  attrU16be,
+  attrU32,
+  forEachAttr,
+  NlWriter,
+  parseAttrs,
+} from "./wire.js";
 
 /** One request before framing: the connection adds the header, sequence and REQUEST/ACK flags. */
 export interface NlRequest {
@@ -287,22 +295,33 @@ export function decodeRoute(body: Buffer, nameOf: (index: number) => string): Ro
   const family = familyOfAf(body.readUInt8(0));
   if (family === null) return null;
   const dstLen = body.readUInt8(1);
-  const a = parseAttrs(body, 12);
-  const dst = ipText(a.get(C.RTA_DST)) ?? (family === 4 ? "0.0.0.0" : "::");
-  const oif = attrU32(a.get(C.RTA_OIF));
+  let dst: string | null = null;
+  let gateway: string | null = null;
+  let oif: number | null = null;
+  let table = body.readUInt8(4);
+  let priority = 0;
+  let prefsrc: string | null = null;
+  forEachAttr(body, 12, (type, off, len) => {
+    if (type === C.RTA_DST) dst = ipTextAt(body, off, len);
+    else if (type === C.RTA_GATEWAY) gateway = ipTextAt(body, off, len);
+    else if (type === C.RTA_OIF && len >= 4) oif = body.readUInt32LE(off);
+    else if (type === C.RTA_TABLE && len >= 4) table = body.readUInt32LE(off);
+    else if (type === C.RTA_PRIORITY && len >= 4) priority = body.readUInt32LE(off);
+    else if (type === C.RTA_PREFSRC) prefsrc = ipTextAt(body, off, len);
+  });
   return {
     family,
-    dst: `${dst}/${dstLen}`,
-    gateway: ipText(a.get(C.RTA_GATEWAY)),
+    dst: `${dst ?? (family === 4 ? "0.0.0.0" : "::")}/${dstLen}`,
+    gateway,
     dev: oif === null ? null : nameOf(oif),
     index: oif,
-    table: attrU32(a.get(C.RTA_TABLE)) ?? body.readUInt8(4),
+    table,
     protocol: body.readUInt8(5),
     scope: body.readUInt8(6),
     type: body.readUInt8(7),
     onlink: (body.readUInt32LE(8) & C.RTNH_F_ONLINK) !== 0,
-    priority: attrU32(a.get(C.RTA_PRIORITY)) ?? 0,
-    prefsrc: ipText(a.get(C.RTA_PREFSRC)),
+    priority,
+    prefsrc,
   };
 }
 
@@ -362,15 +381,19 @@ export function decodeNeigh(body: Buffer, nameOf: (index: number) => string): Ne
   if (family === null) return null;
   const index = body.readInt32LE(4);
   const state = body.readUInt16LE(8);
-  const a = parseAttrs(body, 12);
-  const ip = ipText(a.get(C.NDA_DST));
+  let ip: string | null = null;
+  let lladdr: string | null = null;
+  forEachAttr(body, 12, (type, off, len) => {
+    if (type === C.NDA_DST) ip = ipTextAt(body, off, len);
+    else if (type === C.NDA_LLADDR) lladdr = macTextAt(body, off, len);
+  });
   if (ip === null) return null;
   return {
     family,
     index,
     dev: nameOf(index),
     ip,
-    lladdr: macText(a.get(C.NDA_LLADDR)),
+    lladdr,
     state,
     permanent: (state & C.NUD_PERMANENT) !== 0,
     flags: body.readUInt8(10),
@@ -383,18 +406,24 @@ export function decodeFdb(body: Buffer, nameOf: (index: number) => string): FdbE
   const index = body.readInt32LE(4);
   const state = body.readUInt16LE(8);
   const flags = body.readUInt8(10);
-  const a = parseAttrs(body, 12);
-  const lladdr = macText(a.get(C.NDA_LLADDR));
+  let lladdr: string | null = null;
+  let dst: string | null = null;
+  let vni: number | null = null;
+  forEachAttr(body, 12, (type, off, len) => {
+    if (type === C.NDA_LLADDR) lladdr = macTextAt(body, off, len);
+    else if (type === C.NDA_DST) dst = ipTextAt(body, off, len);
+    else if (type === C.NDA_VNI && len >= 4) vni = body.readUInt32LE(off);
+  });
   if (lladdr === null) return null;
   return {
     index,
     dev: nameOf(index),
     lladdr,
-    dst: ipText(a.get(C.NDA_DST)),
+    dst,
     state,
     permanent: (state & C.NUD_PERMANENT) !== 0,
     self: (flags & C.NTF_SELF) !== 0,
     master: (flags & C.NTF_MASTER) !== 0,
-    vni: attrU32(a.get(C.NDA_VNI)),
+    vni,
   };
 }

@@ -198,6 +198,24 @@ export function parseAttrs(buf: Buffer, off = 0): Attrs {
   return out;
 }
 
+/**
+ * Calls `fn` with each attribute's type (flag bits cleared), payload offset and payload length,
+ * without allocating views: the hot path of decoding thousand-entry dumps.
+ */
+export function forEachAttr(
+  buf: Buffer,
+  start: number,
+  fn: (type: number, off: number, len: number) => void,
+): void {
+  let off = start;
+  while (off + NLA_HDRLEN <= buf.length) {
+    const len = buf.readUInt16LE(off);
+    if (len < NLA_HDRLEN || off + len > buf.length) break;
+    fn(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, off + NLA_HDRLEN, len - NLA_HDRLEN);
+    off += align4(len);
+  }
+}
+
 /** Every attribute in order, duplicates kept (for annotating dumps). */
 export function parseAttrList(
   buf: Buffer,
