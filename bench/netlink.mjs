@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { parseNetworkConfig, planVxlan } from "@flannel-sdk/core";
 import { openHandle } from "@flannel-sdk/netlink";
 import { measure } from "mitata";
 
@@ -68,38 +69,42 @@ function peer(i) {
   };
 }
 
+function lease(subnet, publicIP, mac) {
+  return {
+    subnet,
+    ipv6Subnet: null,
+    attrs: {
+      publicIP,
+      publicIPv6: null,
+      backendType: "vxlan",
+      backendData: { VNI: 1, VtepMAC: mac },
+      backendV6Data: null,
+    },
+    expiration: new Date(Date.now() + 86_400_000),
+  };
+}
+
+// The plan core's planner makes for node 10.250.0.1 from n remote leases.
 function vxlanPlan(n) {
-  const neighbors = [];
-  const fdb = [];
-  const routes = [];
+  const own = lease("10.127.255.0/24", "10.250.0.1", "0a:58:0a:fa:00:01");
+  const leases = [own];
   for (let i = 0; i < n; i++) {
     const p = peer(i);
-    neighbors.push({ dev: "flannel.1", ip: p.subnet, lladdr: p.mac, state: "permanent" });
-    fdb.push({ dev: "flannel.1", lladdr: p.mac, dst: p.vtep, self: true, permanent: true });
-    routes.push({ dst: `${p.subnet}/24`, gateway: p.subnet, dev: "flannel.1", onlink: true });
+    leases.push(lease(`${p.subnet}/24`, p.vtep, p.mac));
   }
-  return {
-    backend: "vxlan",
-    family: 4,
-    link: {
-      kind: "vxlan",
-      name: "flannel.1",
-      vni: 1,
-      port: 0,
-      local: "10.250.0.1",
-      lowerDevice: "ul0",
-      learning: false,
-      gbp: false,
-      mtu: 1450,
-      mac: "0a:58:0a:fa:00:01",
-    },
-    addresses: [{ dev: "flannel.1", address: "10.127.255.0/32", exclusiveWithin: "10.64.0.0/10" }],
-    neighbors,
-    fdb,
-    routes,
-    owned: { network: "10.64.0.0/10", devices: ["flannel.1"] },
-    mtu: 1450,
-  };
+  const config = parseNetworkConfig({
+    Network: "10.64.0.0/10",
+    SubnetLen: 24,
+    Backend: { Type: "vxlan" },
+  });
+  const plan = planVxlan({
+    config,
+    ownLease: own,
+    leases,
+    externalInterface: { name: "ul0", mtu: 1500 },
+  });
+  if (plan.neighbors.length !== n || plan.skipped.length !== 0) throw new Error("unexpected plan");
+  return plan;
 }
 
 function freshNetns(name) {
@@ -133,7 +138,7 @@ const l = plan.link;
 writeFileSync(
   join(dir, "ip-1.batch"),
   [
-    `link add ${l.name} address ${l.mac} mtu ${l.mtu} type vxlan id ${l.vni} local ${l.local} dev ${l.lowerDevice} dstport 0 nolearning`,
+    `link add ${l.name} address ${l.mac} mtu ${l.mtu} type vxlan id ${l.vni} local ${l.local} dev ${l.lowerDevice} dstport ${l.port} nolearning`,
     `addr add ${plan.addresses[0].address} dev ${l.name}`,
     `link set dev ${l.name} up`,
     ...plan.neighbors.map(

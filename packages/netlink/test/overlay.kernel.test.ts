@@ -4,11 +4,16 @@
  * applied from the other host's lease, and a ping from one bridge address to the other.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import type { DataPlanePlan, Lease } from "@flannel-sdk/core";
+import {
+  type DataPlanePlan,
+  type Lease,
+  parseNetworkConfig,
+  planHostGw,
+  planVxlan,
+} from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { type NetlinkHandle, openHandle } from "../src/index.js";
-import { hostGwPlan, peerOfLease, vxlanPlan } from "./fixtures.js";
 import { inNs, ip, kernelTier, Netns } from "./helpers/kernel.js";
 
 const run =
@@ -66,7 +71,7 @@ function ping(ns: string, from: string, to: string): void {
 }
 
 async function overlay(
-  mkPlan: (own: Lease, other: Lease, ns: string) => DataPlanePlan,
+  mkPlan: (own: Lease, all: readonly Lease[]) => DataPlanePlan,
   leases: [Lease, Lease],
 ) {
   const [a, b] = twoHosts();
@@ -74,8 +79,9 @@ async function overlay(
   await using hb = await openHandle({ netns: b });
   const srcA = await bridge(ha, leases[0].subnet);
   const srcB = await bridge(hb, leases[1].subnet);
-  const planA = mkPlan(leases[0], leases[1], a);
-  const planB = mkPlan(leases[1], leases[0], b);
+  // each node plans from its own lease and every lease in the store, with core's planners
+  const planA = mkPlan(leases[0], leases);
+  const planB = mkPlan(leases[1], leases);
   const [ra, rb] = await Promise.all([ha.applyPlan(planA), hb.applyPlan(planB)]);
   expect(ra.changes.length).toBeGreaterThan(0);
   expect(rb.changes.length).toBeGreaterThan(0);
@@ -94,13 +100,14 @@ describe.runIf(run)("two-host overlay", () => {
       lease("10.64.1.0/24", "10.250.0.1", "vxlan", macA),
       lease("10.64.2.0/24", "10.250.0.2", "vxlan", macB),
     ];
+    const config = parseNetworkConfig({ Network: NETWORK, Backend: { Type: "vxlan" } });
     const { ra } = await overlay(
-      (own, other) =>
-        vxlanPlan({
-          network: NETWORK,
-          own: peerOfLease(own),
-          lowerDevice: "eth0",
-          peers: [peerOfLease(other)],
+      (ownLease, all) =>
+        planVxlan({
+          config,
+          ownLease,
+          leases: all,
+          externalInterface: { name: "eth0", mtu: 1500 },
         }),
       leases,
     );
@@ -112,9 +119,15 @@ describe.runIf(run)("two-host overlay", () => {
       lease("10.64.1.0/24", "10.250.0.1", "host-gw", null),
       lease("10.64.2.0/24", "10.250.0.2", "host-gw", null),
     ];
+    const config = parseNetworkConfig({ Network: NETWORK, Backend: { Type: "host-gw" } });
     const { a } = await overlay(
-      (_own, other) =>
-        hostGwPlan({ network: NETWORK, extDevice: "eth0", peers: [peerOfLease(other)] }),
+      (ownLease, all) =>
+        planHostGw({
+          config,
+          ownLease,
+          leases: all,
+          externalInterface: { name: "eth0", mtu: 1500 },
+        }),
       leases,
     );
     expect(inNs(a, "route", "show", "10.64.2.0/24").trim()).toBe(
