@@ -9,6 +9,7 @@ import {
   type Lease,
   parseNetworkConfig,
   planHostGw,
+  planToCommands,
   planVxlan,
 } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
@@ -82,6 +83,14 @@ async function overlay(
   // each node plans from its own lease and every lease in the store, with core's planners
   const planA = mkPlan(leases[0], leases);
   const planB = mkPlan(leases[1], leases);
+  // the dry run prints the neighbour / FDB / route operations as core's planToCommands does
+  const dry = await ha.applyPlan(planA, { dryRun: true });
+  const peerLines = (lines: readonly string[]) =>
+    lines
+      .map((l) => l.replace(` -n ${a}`, ""))
+      .filter((l) => /^(ip (-6 )?(neigh|route)|bridge fdb) /.test(l));
+  expect(peerLines(dry.commands).length).toBeGreaterThan(0);
+  expect(peerLines(dry.commands)).toEqual(peerLines(planToCommands(planA, { order: "grouped" })));
   const [ra, rb] = await Promise.all([ha.applyPlan(planA), hb.applyPlan(planB)]);
   expect(ra.changes.length).toBeGreaterThan(0);
   expect(rb.changes.length).toBeGreaterThan(0);
