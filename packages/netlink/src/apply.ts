@@ -21,7 +21,7 @@ import {
 import { errnoName, netlinkError } from "./errors.js";
 import type { NetlinkHandle } from "./handle.js";
 import { vxlanIncompatibility } from "./handle.js";
-import { cidrParts, ipBytes, macBytes } from "./nl/address.js";
+import { cidrParts, cidrWire, ipBytes, macBytes } from "./nl/address.js";
 import { RT_TABLE_MAIN, RTN_UNICAST } from "./nl/constants.js";
 import { fdbRequest, type NlRequest, neighRequest, routeRequest } from "./nl/messages.js";
 import type { Addr, CallOptions, Dump, FdbEntry, Link, Neigh, Route } from "./types.js";
@@ -256,7 +256,7 @@ function peerRequest(op: PeerOp, indexOf: (dev: string) => number): NlRequest {
   switch (op.object) {
     case "route": {
       const r = op.route;
-      const dst = cidrParts(r.dst);
+      const dst = cidrWire(r.dst);
       return routeRequest(op.action === "delete" ? "del" : "replace", {
         family: dst.family,
         dst: dst.bytes,
@@ -440,7 +440,9 @@ export async function applyPlanWith(
     }
   }
 
-  if (!dryRun && plan.link !== null) link = await h.linkByName(plan.link.name, { signal });
+  const linkTouched = changes.some((c) => c.object === "link");
+  if (!dryRun && plan.link !== null && linkTouched)
+    link = await h.linkByName(plan.link.name, { signal });
   const report: ApplyReport = {
     dryRun,
     changes,

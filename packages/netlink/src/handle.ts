@@ -192,16 +192,21 @@ export class NetlinkHandle implements AsyncDisposable {
   async readState(family: IPFamily, signal?: AbortSignal): Promise<PlanState> {
     let last: PlanState | null = null;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const links = await this.linkList({ signal });
-      const m = new Map(links.map((l) => [l.index, l.name]));
-      const names = (i: number) => m.get(i) ?? `if${i}`;
       const af = family === 4 ? AF_INET : AF_INET6;
-      const [a, n, f, r] = [
-        await this.dumpRaw(addrDumpRequest(family), "ip addr show", signal),
-        await this.dumpRaw(neighDumpRequest(af), "ip neigh show", signal),
-        await this.dumpRaw(neighDumpRequest(AF_BRIDGE), "bridge fdb show", signal),
-        await this.dumpRaw(routeDumpRequest(family), "ip route show", signal),
-      ];
+      // queued together: through a namespace agent the five dumps cross in one write
+      const [l, a, n, f, r] = await Promise.all([
+        this.dumpRaw(linkDumpRequest(), "ip link show", signal),
+        this.dumpRaw(addrDumpRequest(family), "ip addr show", signal),
+        this.dumpRaw(neighDumpRequest(af), "ip neigh show", signal),
+        this.dumpRaw(neighDumpRequest(AF_BRIDGE), "bridge fdb show", signal),
+        this.dumpRaw(routeDumpRequest(family), "ip route show", signal),
+      ]);
+      const linkItems: Link[] = [];
+      for (const msg of l.messages)
+        if (msg.type === RTM_NEWLINK) linkItems.push(decodeLink(msg.body));
+      const links = dumpOf(linkItems, l.interrupted);
+      const m = new Map(links.map((x) => [x.index, x.name]));
+      const names = (i: number) => m.get(i) ?? `if${i}`;
       const pick = <T>(msgs: typeof a.messages, dec: (b: Buffer) => T | null): T[] => {
         const out: T[] = [];
         for (const msg of msgs) {

@@ -30,7 +30,7 @@ export function ipBytes(text: string): { family: IPFamily; bytes: Buffer } {
     b.writeBigUInt64BE(v & 0xffffffffffffffffn, 8);
     return { family: 6, bytes: b };
   }
-  const b = Buffer.alloc(4);
+  const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(parseIPv4(text), 0);
   return { family: 4, bytes: b };
 }
@@ -81,10 +81,48 @@ export function cidrParts(text: string): {
   };
 }
 
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+
+/**
+ * Wire form of a CIDR that is already canonical (as plans and decoded routes hold them):
+ * family, network-order bytes and prefix length, without building the text again.
+ * @throws FlannelError `INVALID_CIDR` / `INVALID_IP`
+ */
+export function cidrWire(text: string): { family: IPFamily; bytes: Buffer; prefixLen: number } {
+  const slash = text.indexOf("/");
+  if (slash > 0 && !text.includes(":")) {
+    const prefixLen = Number(text.slice(slash + 1));
+    if (Number.isInteger(prefixLen) && prefixLen >= 0 && prefixLen <= 32) {
+      const b = Buffer.allocUnsafe(4);
+      b.writeUInt32BE(parseIPv4(text.slice(0, slash)), 0);
+      return { family: 4, bytes: b, prefixLen };
+    }
+  }
+  const p = cidrParts(text);
+  return { family: p.family, bytes: p.bytes, prefixLen: p.prefixLen };
+}
 
 /** Six bytes of `aa:bb:cc:dd:ee:ff`. @throws FlannelError `INVALID_ARGUMENT` */
 export function macBytes(text: string): Buffer {
+  if (text.length === 17) {
+    // fast path: six hex pairs separated by colons
+    const b = Buffer.allocUnsafe(6);
+    let ok = true;
+    for (let i = 0; i < 6 && ok; i++) {
+      const hi = hexVal(text.charCodeAt(i * 3));
+      const lo = hexVal(text.charCodeAt(i * 3 + 1));
+      if (hi < 0 || lo < 0 || (i < 5 && text.charCodeAt(i * 3 + 2) !== 58)) ok = false;
+      else b[i] = hi * 16 + lo;
+    }
+    if (ok) return b;
+  }
   if (!MAC_RE.test(text)) {
     throw new FlannelError("INVALID_ARGUMENT", `invalid MAC address: ${text}`, {
       field: "mac",

@@ -16,14 +16,15 @@ export class NlWriter {
   private len = 0;
 
   constructor(capacity = 128) {
-    this.buf = Buffer.alloc(capacity);
+    // pooled and uninitialised: every byte is written (padding explicitly zeroed)
+    this.buf = Buffer.allocUnsafe(capacity);
   }
 
   private reserve(n: number): number {
     const at = this.len;
     const need = at + n;
     if (need > this.buf.length) {
-      const next = Buffer.alloc(Math.max(need, this.buf.length * 2));
+      const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
       this.buf.copy(next, 0, 0, at);
       this.buf = next;
     }
@@ -65,7 +66,10 @@ export class NlWriter {
   /** Zero bytes up to the next 4-byte boundary. */
   pad(): this {
     const n = align4(this.len) - this.len;
-    if (n > 0) this.reserve(n);
+    if (n > 0) {
+      const at = this.reserve(n);
+      this.buf.fill(0, at, at + n);
+    }
     return this;
   }
 
@@ -124,9 +128,9 @@ export class NlWriter {
     return this.pad();
   }
 
-  /** The bytes written so far (a copy). */
+  /** The bytes written (a view; the writer is not used afterwards). */
   finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.len));
+    return this.buf.subarray(0, this.len);
   }
 }
 

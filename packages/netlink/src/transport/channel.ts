@@ -23,6 +23,12 @@ export interface ChannelEvents {
 export interface Channel {
   /** Queues one datagram for the kernel; `id` is echoed by `sendError`. */
   send(id: number, datagram: Buffer): void;
+  /**
+   * Queues datagrams that must reach the kernel one at a time: each is sent once the kernel has
+   * ended the previous one (NLMSG_DONE / NLMSG_ERROR for its last sequence number). Lets several
+   * dumps cross to a namespace agent in one write. Optional.
+   */
+  sendSequence?(items: readonly { id: number; datagram: Buffer }[]): void;
   /** Joins an rtnetlink multicast group (`RTNLGRP_*`). */
   addMembership(group: number): void;
   /** Keep the event loop alive (true while requests are pending or a subscription is read). */

@@ -65,7 +65,7 @@ export class Connection {
   private readonly bySeq = new Map<number, Unit>();
   private readonly inflight = new Set<Unit>();
   private inflightMsgs = 0;
-  private dumpInFlight = false;
+  private dumpsInFlight = 0;
   private closedError: FlannelError | null = null;
 
   constructor(private readonly label: string) {
@@ -196,35 +196,53 @@ export class Connection {
     return this.seq;
   }
 
+  private frame(u: Unit): Buffer {
+    // keep a unit's sequence numbers contiguous (never wrapping inside one)
+    if (this.seq > 0xffff_fff0 - u.reqs.length) this.seq = 0;
+    let size = 0;
+    for (const r of u.reqs) size += align4(16 + r.payload.length);
+    const datagram = Buffer.allocUnsafe(size);
+    let off = 0;
+    for (let i = 0; i < u.reqs.length; i++) {
+      const r = u.reqs[i]!;
+      const seq = this.nextSeq();
+      if (i === 0) u.firstSeq = seq;
+      u.lastSeq = seq;
+      this.bySeq.set(seq, u);
+      // A batch asks for one ACK, on its last message; failures are answered regardless.
+      const ack = u.kind === "batch" && i === u.reqs.length - 1 ? NLM_F_ACK : 0;
+      off = writeMessage(datagram, off, r.type, r.flags | NLM_F_REQUEST | ack, seq, r.payload);
+    }
+    u.sent = true;
+    this.inflight.add(u);
+    this.inflightMsgs += u.reqs.length;
+    if (u.kind === "dump") this.dumpsInFlight++;
+    return datagram;
+  }
+
   private pump(): void {
     const channel = this.channel;
     if (channel === null) return;
     while (this.queue.length > 0) {
       const u = this.queue[0]!;
-      if (this.dumpInFlight) break;
-      if (u.kind === "dump" && this.inflight.size > 0) break;
+      if (this.dumpsInFlight > 0) break;
+      if (u.kind === "dump") {
+        if (this.inflight.size > 0) break;
+        // Consecutive dumps cross to an agent in one write; it runs them one after another.
+        const max = channel.sendSequence ? 8 : 1;
+        const run: Unit[] = [];
+        while (run.length < max && this.queue[0]?.kind === "dump") run.push(this.queue.shift()!);
+        const items = run.map((d) => {
+          const datagram = this.frame(d);
+          return { id: d.firstSeq, datagram };
+        });
+        if (items.length > 1 && channel.sendSequence) channel.sendSequence(items);
+        else channel.send(items[0]!.id, items[0]!.datagram);
+        break;
+      }
       if (this.inflightMsgs > 0 && this.inflightMsgs + u.reqs.length > WINDOW) break;
       this.queue.shift();
-      // keep a unit's sequence numbers contiguous (never wrapping inside one)
-      if (this.seq > 0xffff_fff0 - u.reqs.length) this.seq = 0;
-      let size = 0;
-      for (const r of u.reqs) size += align4(16 + r.payload.length);
-      const datagram = Buffer.allocUnsafe(size);
-      let off = 0;
-      for (let i = 0; i < u.reqs.length; i++) {
-        const r = u.reqs[i]!;
-        const seq = this.nextSeq();
-        if (i === 0) u.firstSeq = seq;
-        u.lastSeq = seq;
-        this.bySeq.set(seq, u);
-        // A batch asks for one ACK, on its last message; failures are answered regardless.
-        const ack = u.kind === "batch" && i === u.reqs.length - 1 ? NLM_F_ACK : 0;
-        off = writeMessage(datagram, off, r.type, r.flags | NLM_F_REQUEST | ack, seq, r.payload);
-      }
-      u.sent = true;
-      this.inflight.add(u);
-      this.inflightMsgs += u.reqs.length;
-      if (u.kind === "dump") this.dumpInFlight = true;
+      const datagram = this.frame(u);
       channel.send(u.firstSeq, datagram);
     }
     this.updateActive();
@@ -265,7 +283,7 @@ export class Connection {
     if (!this.inflight.delete(u)) return;
     for (let i = 0; i < u.reqs.length; i++) this.bySeq.delete(u.firstSeq + i);
     this.inflightMsgs -= u.reqs.length;
-    if (u.kind === "dump") this.dumpInFlight = false;
+    if (u.kind === "dump") this.dumpsInFlight--;
   }
 
   private complete(u: Unit): void {

@@ -23,6 +23,7 @@ import {
 // Frames, both ways: u32le length of what follows, u8 type, u32le id, payload.
 const T_SEND = 1; // → agent: datagram for the kernel
 const T_JOIN = 2; // → agent: join multicast group `id`
+const T_SEQUENCE = 3; // → agent: datagrams to send one after another ([u32 id][u32 len][bytes])*
 const T_DATAGRAM = 1; // ← agent: datagram from the kernel
 const T_SOCKET_ERROR = 2; // ← agent: socket error (JSON {code,message})
 const T_READY = 3; // ← agent: socket open
@@ -49,9 +50,40 @@ let sock;
 try {
   sock = new RawNetlinkSocket(0, { messagePeeking: false, msgBufferSize: Number(process.argv[3]), recvBufferSize: bufSize, sendBufferSize: bufSize });
 } catch (e) { frame(${T_FATAL}, 0, json(e)); process.exitCode = 1; process.stdin.destroy(); return; }
-sock.on("message", (m) => { try { frame(${T_DATAGRAM}, 0, m); } catch {} });
+// A sequence (dumps, which the kernel runs one at a time per socket) is sent datagram by
+// datagram, each once the kernel has ended the previous one (NLMSG_DONE or NLMSG_ERROR).
+const queue = [];
+let waiting = -1;
+function lastSeq(d) {
+  let off = 0, seq = -1;
+  while (off + 16 <= d.length) { const len = d.readUInt32LE(off); if (len < 16) break; seq = d.readUInt32LE(off + 8); off += (len + 3) & ~3; }
+  return seq;
+}
+function sendOne(id, d) {
+  try {
+    sock.send(d, {}, (err) => { try { if (err) frame(${T_SEND_ERROR}, id, json(err)); } catch {} });
+  } catch (e) { frame(${T_SEND_ERROR}, id, json(e)); }
+}
+function drain() {
+  while (waiting === -1 && queue.length > 0) { const [id, d] = queue.shift(); waiting = lastSeq(d); sendOne(id, d); }
+}
+sock.on("message", (m) => {
+  try {
+    frame(${T_DATAGRAM}, 0, m);
+    if (waiting !== -1) {
+      let off = 0;
+      while (off + 16 <= m.length) {
+        const len = m.readUInt32LE(off); if (len < 16) break;
+        const type = m.readUInt16LE(off + 4);
+        if ((type === 2 || type === 3) && m.readUInt32LE(off + 8) === waiting) waiting = -1;
+        off += (len + 3) & ~3;
+      }
+      drain();
+    }
+  } catch {}
+});
 sock.on("truncatedMessage", () => { try { frame(${T_SOCKET_ERROR}, 0, json({ code: "EMSGSIZE", message: "truncated datagram" })); } catch {} });
-sock.on("error", (e) => { try { frame(${T_SOCKET_ERROR}, 0, json(e)); } catch {} });
+sock.on("error", (e) => { try { waiting = -1; frame(${T_SOCKET_ERROR}, 0, json(e)); drain(); } catch {} });
 let pending = Buffer.alloc(0);
 process.stdin.on("data", (chunk) => {
   try {
@@ -65,9 +97,15 @@ process.stdin.on("data", (chunk) => {
       const payload = pending.subarray(off + 9, off + 4 + len);
       off += 4 + len;
       if (type === ${T_SEND}) {
-        try {
-          sock.send(Buffer.from(payload), {}, (err) => { try { if (err) frame(${T_SEND_ERROR}, id, json(err)); } catch {} });
-        } catch (e) { frame(${T_SEND_ERROR}, id, json(e)); }
+        sendOne(id, Buffer.from(payload));
+      } else if (type === ${T_SEQUENCE}) {
+        let p = 0;
+        while (p + 8 <= payload.length) {
+          const itemId = payload.readUInt32LE(p); const n = payload.readUInt32LE(p + 4);
+          queue.push([itemId, Buffer.from(payload.subarray(p + 8, p + 8 + n))]);
+          p += 8 + n;
+        }
+        drain();
       } else if (type === ${T_JOIN}) {
         try { sock.addMembership(id); } catch (e) { frame(${T_SOCKET_ERROR}, 0, json(e)); }
       }
@@ -175,6 +213,23 @@ export function openNetnsChannel(
         h[4] = T_SEND;
         h.writeUInt32LE(id >>> 0, 5);
         child.stdin.write(Buffer.concat([h, datagram]));
+      },
+      sendSequence(items) {
+        if (dead) return;
+        let size = 9;
+        for (const it of items) size += 8 + it.datagram.length;
+        const b = Buffer.allocUnsafe(size);
+        b.writeUInt32LE(size - 4, 0);
+        b[4] = T_SEQUENCE;
+        b.writeUInt32LE(0, 5);
+        let off = 9;
+        for (const it of items) {
+          b.writeUInt32LE(it.id >>> 0, off);
+          b.writeUInt32LE(it.datagram.length, off + 4);
+          it.datagram.copy(b, off + 8);
+          off += 8 + it.datagram.length;
+        }
+        child.stdin.write(b);
       },
       addMembership(group) {
         if (dead) return;
