@@ -194,10 +194,12 @@ export function diffPeers(
     }
   }
 
-  // routes
+  // routes (a route without a metric gets 0 from IPv4 and 1024 from IPv6)
+  const defaultMetric = plan.family === 6 ? 1024 : 0;
   const curRoute = new Map<string, Route>();
   for (const r of state.routes) {
-    if (r.type === RTN_UNICAST && r.priority === 0) curRoute.set(`${r.table}|${r.dst}`, r);
+    if (r.type === RTN_UNICAST && r.priority === defaultMetric)
+      curRoute.set(`${r.table}|${r.dst}`, r);
   }
   const wantRoute = new Map<string, RouteOp>();
   for (const r of plan.routes) {
@@ -228,9 +230,8 @@ export function diffPeers(
     for (const r of state.routes) {
       if (r.type !== RTN_UNICAST || r.gateway === null || r.dev === null || !owned.has(r.dev))
         continue;
+      if (r.priority === defaultMetric && wantRoute.has(`${r.table}|${r.dst}`)) continue;
       if (!network.contains(r.dst)) continue;
-      const want = wantRoute.get(`${r.table}|${r.dst}`);
-      if (want !== undefined && r.priority === 0) continue;
       routeDel.push({
         object: "route",
         action: "delete",

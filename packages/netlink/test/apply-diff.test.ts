@@ -113,6 +113,25 @@ describe("diffPeers", () => {
     ]);
   });
 
+  it("matches IPv6 routes at the kernel's default metric 1024", () => {
+    const v6 = {
+      ...plan,
+      family: 6 as const,
+      neighbors: [],
+      fdb: [],
+      routes: [
+        { dst: "fd00:64:0:2::/64", gateway: "fd00:64:0:2::", dev: "flannel.1", onlink: true },
+      ],
+      owned: { network: "fd00:64::/48", devices: ["flannel.1"] },
+    };
+    const cur = route("fd00:64:0:2::/64", "fd00:64:0:2::", "flannel.1", {
+      family: 6,
+      priority: 1024,
+    });
+    const d = diffPeers(v6, { links, neighs: [], fdb: [], routes: [cur], interrupted: false });
+    expect(d).toEqual({ ops: [], unchanged: 1 });
+  });
+
   it("uses the append form for the all-zero MAC", () => {
     const p = {
       ...plan,
