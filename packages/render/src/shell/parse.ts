@@ -60,7 +60,56 @@ interface Word {
   name?: string;
   /** True when the word contained an expansion (`$x`). */
   expanded: boolean;
-  line: number;
+  /** Index of the word's first character in the logical text. */
+  start: number;
+}
+
+/**
+ * Removes backslash-newline continuations the way dash's input layer does (everywhere except
+ * inside single quotes and comments), keeping for each remaining character its original line.
+ */
+function joinContinuations(text: string): { text: string; lines: number[] } {
+  let out = "";
+  const lines: number[] = [];
+  let line = 1;
+  let state: "plain" | "single" | "double" | "comment" = "plain";
+  let wordStart = true;
+  const push = (c: string) => {
+    out += c;
+    lines.push(line);
+    if (c === "\n") line++;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (state === "single") {
+      if (c === "'") state = "plain";
+      push(c);
+    } else if (state === "comment") {
+      if (c === "\n") state = "plain";
+      push(c);
+    } else if (c === "\\") {
+      if (text[i + 1] === "\n") {
+        line++;
+        i++;
+      } else {
+        push(c);
+        if (i + 1 < text.length) push(text[++i]!);
+        wordStart = false;
+      }
+    } else if (state === "double") {
+      if (c === '"') state = "plain";
+      push(c);
+    } else {
+      if (c === "'") state = "single";
+      else if (c === '"') state = "double";
+      else if (c === "#" && wordStart) state = "comment";
+      push(c);
+      // Only an unescaped, unquoted blank or operator ends a word.
+      wordStart = WORD_END.has(c);
+    }
+  }
+  lines.push(line);
+  return { text: out, lines };
 }
 
 /**
@@ -72,51 +121,53 @@ interface Word {
  */
 class ShellEnvParser {
   private pos = 0;
-  private line = 1;
+  private readonly text: string;
+  private readonly lines: number[];
   private readonly vars: Map<string, string>;
   private readonly own = new Map<string, string>();
 
   constructor(
-    private readonly text: string,
+    source: string,
     env: Map<string, string>,
     private readonly home: string,
   ) {
+    const joined = joinContinuations(source);
+    this.text = joined.text;
+    this.lines = joined.lines;
     this.vars = env;
   }
 
-  private fail(message: string): never {
-    throw new FlannelError("ENV_SYNTAX", `line ${this.line}: ${message}`, {
-      details: { line: this.line },
-    });
+  private fail(message: string, at = this.pos): never {
+    const line = this.lines[Math.min(at, this.lines.length - 1)]!;
+    throw new FlannelError("ENV_SYNTAX", `line ${line}: ${message}`, { details: { line } });
   }
 
   run(): ShellEnv {
-    if (this.text.includes("\0")) {
-      this.line = this.text.slice(0, this.text.indexOf("\0")).split("\n").length;
-      this.fail("NUL byte");
-    }
+    const nul = this.text.indexOf("\0");
+    if (nul >= 0) this.fail("NUL byte", nul);
     let words: Word[] = [];
     const t = this.text;
     while (this.pos < t.length) {
       const c = t[this.pos]!;
       if (c === " " || c === "\t") {
         this.pos++;
-      } else if (c === "\\" && t[this.pos + 1] === "\n") {
-        this.pos += 2;
-        this.line++;
       } else if (c === "#") {
         // A `#` at the start of a word starts a comment (inside a word it is literal).
         while (this.pos < t.length && t[this.pos] !== "\n") this.pos++;
       } else if (c === "\n" || c === ";") {
         this.execute(words);
         words = [];
-        if (c === "\n") this.line++;
         this.pos++;
         if (c === ";" && t[this.pos] === ";") this.fail("unsupported `;;`");
       } else if (OPERATORS.has(c)) {
         this.fail(`unsupported shell operator ${JSON.stringify(c)}`);
       } else {
-        words.push(this.word());
+        const w = this.word();
+        words.push(w);
+        // Leading assignments take effect one by one, so `A=1 B=$A` sees A=1 (dash does this).
+        if (w.name !== undefined && words.every((x) => x.name !== undefined)) {
+          this.assign(w.name, w.text.slice(w.name.length + 1));
+        }
       }
     }
     this.execute(words);
@@ -132,7 +183,7 @@ class ShellEnvParser {
    */
   private word(): Word {
     const t = this.text;
-    const line = this.line;
+    const start = this.pos;
     let name: string | undefined;
     if (isNameStart(t[this.pos])) {
       let end = this.pos + 1;
@@ -144,8 +195,8 @@ class ShellEnvParser {
     }
     const value = this.wordBody(name !== undefined);
     return name === undefined
-      ? { text: value.text, expanded: value.expanded, line }
-      : { text: `${name}=${value.text}`, name, expanded: value.expanded, line };
+      ? { text: value.text, expanded: value.expanded, start }
+      : { text: `${name}=${value.text}`, name, expanded: value.expanded, start };
   }
 
   private wordBody(assignment: boolean): { text: string; expanded: boolean } {
@@ -166,15 +217,14 @@ class ShellEnvParser {
           tildeOk = false;
           continue;
         }
-        this.fail("unsupported `~user` expansion");
+        // `~name` looks up a user's home directory, which this parser cannot do; a tilde
+        // followed by anything else (a quote, `$`, `.`) stays literal, as in dash.
+        if (isNameChar(next)) this.fail("unsupported `~user` expansion");
       }
       tildeOk = false;
       if (c === "\\") {
         const next = t[this.pos + 1];
-        if (next === "\n") {
-          this.pos += 2;
-          this.line++;
-        } else if (next === undefined) {
+        if (next === undefined) {
           out += "\\";
           this.pos++;
         } else {
@@ -184,25 +234,21 @@ class ShellEnvParser {
       } else if (c === "'") {
         const end = t.indexOf("'", this.pos + 1);
         if (end < 0) this.fail("unterminated single quote");
-        const body = t.slice(this.pos + 1, end);
-        this.line += countNewlines(body);
-        out += body;
+        out += t.slice(this.pos + 1, end);
         this.pos = end + 1;
       } else if (c === '"') {
+        const open = this.pos;
         this.pos++;
         for (;;) {
           const d = t[this.pos];
-          if (d === undefined) this.fail("unterminated double quote");
+          if (d === undefined) this.fail("unterminated double quote", open);
           if (d === '"') {
             this.pos++;
             break;
           }
           if (d === "\\") {
             const next = t[this.pos + 1];
-            if (next === "\n") {
-              this.pos += 2;
-              this.line++;
-            } else if (next === "$" || next === "`" || next === '"' || next === "\\") {
+            if (next === "$" || next === "`" || next === '"' || next === "\\") {
               out += next;
               this.pos += 2;
             } else {
@@ -216,7 +262,6 @@ class ShellEnvParser {
           } else if (d === "`") {
             this.fail("unsupported command substitution");
           } else {
-            if (d === "\n") this.line++;
             out += d;
             this.pos++;
           }
@@ -243,7 +288,7 @@ class ShellEnvParser {
     if (next === "{") {
       const close = t.indexOf("}", this.pos + 2);
       const name = close < 0 ? "" : t.slice(this.pos + 2, close);
-      if (!isShellName(name)) this.fail("unsupported parameter expansion `${…}`");
+      if (!isShellName(name)) this.fail(`unsupported parameter expansion \`\${…}\``);
       this.pos = close + 1;
       return this.vars.get(name) ?? "";
     }
@@ -270,20 +315,13 @@ class ShellEnvParser {
   private execute(words: Word[]): void {
     if (words.length === 0) return;
     let i = 0;
-    const prefix: Word[] = [];
     // Leading `NAME=value` words are assignments; the first other word is the command.
-    while (i < words.length && words[i]!.name !== undefined) {
-      prefix.push(words[i]!);
-      i++;
-    }
-    if (i === words.length) {
-      for (const w of prefix) this.assign(w.name!, w.text.slice(w.name!.length + 1));
-      return;
-    }
+    while (i < words.length && words[i]!.name !== undefined) i++;
+    // Only assignments: already performed while reading them.
+    if (i === words.length) return;
     const command = words[i]!;
-    this.line = command.line;
-    if (prefix.length > 0) this.fail("unsupported assignment before a command");
-    if (command.expanded) this.fail("unsupported command word with an expansion");
+    if (i > 0) this.fail("unsupported assignment before a command", command.start);
+    if (command.expanded) this.fail("unsupported command word with an expansion", command.start);
     const args = words.slice(i + 1);
     switch (command.text) {
       case "export":
@@ -291,7 +329,7 @@ class ShellEnvParser {
         for (const a of args) {
           if (a.name !== undefined) this.assign(a.name, a.text.slice(a.name.length + 1));
           else if (!a.expanded && isShellName(a.text)) continue;
-          else this.fail(`unsupported ${command.text} argument ${JSON.stringify(a.text)}`);
+          else this.fail(`unsupported ${command.text} argument ${JSON.stringify(a.text)}`, a.start);
         }
         return;
       }
@@ -301,7 +339,7 @@ class ShellEnvParser {
           rest = rest.slice(1);
         for (const a of rest) {
           if (a.expanded || a.name !== undefined || !isShellName(a.text)) {
-            this.fail(`unsupported unset argument ${JSON.stringify(a.text)}`);
+            this.fail(`unsupported unset argument ${JSON.stringify(a.text)}`, a.start);
           }
           this.vars.delete(a.text);
           this.own.delete(a.text);
@@ -309,15 +347,9 @@ class ShellEnvParser {
         return;
       }
       default:
-        this.fail(`unsupported command ${JSON.stringify(command.text)}`);
+        this.fail(`unsupported command ${JSON.stringify(command.text)}`, command.start);
     }
   }
-}
-
-function countNewlines(s: string): number {
-  let n = 0;
-  for (let i = s.indexOf("\n"); i >= 0; i = s.indexOf("\n", i + 1)) n++;
-  return n;
 }
 
 /**
