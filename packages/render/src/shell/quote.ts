@@ -2,24 +2,26 @@ import { invalidValue } from "../errors.js";
 import { isShellName } from "./parse.js";
 
 /**
- * Finds the first character no env-file value may hold: a C0 control character (newline, tab,
- * carriage return, NUL…), DEL, or a lone UTF-16 surrogate (which has no UTF-8 encoding). Returns
- * its index, or -1.
+ * Finds the first character no env-file or unit-file value may hold: a C0 control character
+ * (newline, tab, carriage return, NUL…), DEL, a lone UTF-16 surrogate (which has no UTF-8
+ * encoding) or a Unicode noncharacter (U+FDD0–U+FDEF, U+xFFFE, U+xFFFF: systemd's UTF-8 check
+ * refuses them and drops the whole assignment). Returns its index, or -1.
  * @internal
  */
 export function findForbiddenChar(value: string): number {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x20 || c === 0x7f) return i;
+    let cp = c;
     if (c >= 0xd800 && c <= 0xdbff) {
       const d = value.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        i++;
-        continue;
-      }
+      if (!(d >= 0xdc00 && d <= 0xdfff)) return i;
+      cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
       return i;
     }
-    if (c >= 0xdc00 && c <= 0xdfff) return i;
+    if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe) return i;
+    if (cp > 0xffff) i++;
   }
   return -1;
 }

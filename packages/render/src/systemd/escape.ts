@@ -54,6 +54,7 @@ export function escapeSpecifiers(value: string): string {
  * ```
  */
 export function unitText(value: string, field: string): string {
+  if (value === "") throw invalidValue(`${field} must not be empty`, field, value);
   const out = escapeSpecifiers(value);
   checkUnitValue(out, field);
   return out;
@@ -81,7 +82,8 @@ export function unitName(name: string, field: string): string {
 /**
  * Checks an absolute path for a unit setting (`EnvironmentFile=`, an executable) and escapes its
  * specifiers. Paths with whitespace, quotes, backslashes, `$` or control characters are refused
- * (each setting would read them differently), as are relative paths and `.`/`..` components.
+ * (each setting would read them differently), as are relative paths, `.`/`..` components, `//` and
+ * a trailing `/` (systemd would normalize them away).
  *
  * @throws FlannelError `RENDER_INVALID_VALUE`
  * @example
@@ -102,7 +104,11 @@ export function unitPath(path: string, field: string): string {
       path,
     );
   }
-  if (path.split("/").some((c) => c === "." || c === "..")) {
+  if (
+    path
+      .split("/")
+      .some((c, i, all) => c === "." || c === ".." || (c === "" && i > 0 && all.length > 2))
+  ) {
     throw invalidValue(`${field} must be a normalized path: ${JSON.stringify(path)}`, field, path);
   }
   return escapeSpecifiers(path);
@@ -165,7 +171,8 @@ export function formatExecWord(word: ExecWord, field = "ExecStart"): string {
       out += envRef(part, field);
     }
   }
-  if (out === "") quote = true;
+  // An empty word, and one starting with `#`/`;` (a comment when it begins a continuation line).
+  if (out === "" || out.startsWith("#") || out.startsWith(";")) quote = true;
   return quote ? `"${out.replace(/[\\"]/g, "\\$&")}"` : out;
 }
 

@@ -286,18 +286,22 @@ export function renderFlanneldSysconfig(options: FlanneldSysconfigOptions = {}):
     }
   }
   const words: string[] = [];
+  const flagValue = (flag: string, value: string, field: string) => {
+    if (typeof value !== "string" || value === "") {
+      throw invalidValue(`${field} must not be empty`, field, value);
+    }
+    words.push(optionWord(`-${flag}=${value}`, field));
+  };
   const file = (flag: string, value: string | null | undefined, fallback: string) => {
     const v = value === undefined ? fallback : value;
-    if (v !== null) words.push(optionWord(`-${flag}=${v}`, flag));
+    if (v !== null) flagValue(flag, v, flag);
   };
   file("etcd-cafile", options.etcdCAFile, GUIDE.etcdCAFile);
   file("etcd-certfile", options.etcdCertFile, GUIDE.etcdCertFile);
   file("etcd-keyfile", options.etcdKeyFile, GUIDE.etcdKeyFile);
   const ifaces = typeof options.iface === "string" ? [options.iface] : (options.iface ?? []);
-  for (const i of ifaces) words.push(optionWord(`-iface=${i}`, "iface"));
-  if (options.publicIP !== undefined) {
-    words.push(optionWord(`-public-ip=${options.publicIP}`, "publicIP"));
-  }
+  for (const i of ifaces) flagValue("iface", i, "iface");
+  if (options.publicIP !== undefined) flagValue("public-ip", options.publicIP, "publicIP");
   if (options.ipMasq) words.push("-ip-masq");
   for (const o of options.extraOptions ?? []) words.push(optionWord(o, "extraOptions"));
 

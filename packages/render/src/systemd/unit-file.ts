@@ -112,13 +112,18 @@ export function parseUnitFile(text: string): UnitFile {
     }
     const raw = [line];
     let logical = line;
-    while (endsWithContinuation(logical) && i + 1 < lines.length) {
-      logical = `${logical.slice(0, -1)} `;
+    // The trailing backslash becomes a space; comment lines inside a continuation are skipped
+    // without ending it. (The previous piece ends in that space, so each new piece can be tested
+    // for a continuation on its own.)
+    let continuing = endsWithContinuation(line);
+    if (continuing) logical = `${logical.slice(0, -1)} `;
+    while (continuing && i + 1 < lines.length) {
       const next = lines[++i]!;
       raw.push(next);
-      if (!isCommentLine(next)) logical += next;
+      if (isCommentLine(next)) continue;
+      continuing = endsWithContinuation(next);
+      logical += continuing ? `${next.slice(0, -1)} ` : next;
     }
-    if (endsWithContinuation(logical)) logical = `${logical.slice(0, -1)} `;
     const eq = logical.indexOf("=");
     if (eq < 0) {
       target().push({ type: "invalid", raw: raw.join("\n") });
