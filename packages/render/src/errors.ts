@@ -10,16 +10,13 @@ import { FlannelError } from "@flannel-sdk/core";
  *   command substitution, `${x:-y}`…) or is malformed (an unterminated quote).
  * - `SUBNET_ENV_INVALID`: a `subnet.env` value has the wrong shape (`FLANNEL_MTU=abc`).
  * - `IPMASQ_INVALID`: `FLANNEL_IPMASQ` is neither `true` nor `false` (mk-docker-opts).
- * - `ROUTE_CONFLICT`: the routing table already routes the node's subnet via a gateway.
- * - `READ_FAILED` / `WRITE_FAILED`: file-system errors, with `errno` and `syscall`.
+ * - `WRITE_FAILED`: a file-system error while writing, with `errno` and `syscall`.
  */
 export type RenderErrorCode =
   | "RENDER_INVALID_VALUE"
   | "ENV_SYNTAX"
   | "SUBNET_ENV_INVALID"
   | "IPMASQ_INVALID"
-  | "ROUTE_CONFLICT"
-  | "READ_FAILED"
   | "WRITE_FAILED";
 
 /** @internal */
@@ -40,7 +37,7 @@ export function invalidArgument(message: string, field?: string): FlannelError<"
 }
 
 /** @internal Wraps a Node.js system error (`ENOENT`, `EACCES`…) into a FlannelError. */
-export function ioError<C extends "READ_FAILED" | "WRITE_FAILED">(
+export function ioError<C extends "WRITE_FAILED">(
   code: C,
   what: string,
   path: string,
