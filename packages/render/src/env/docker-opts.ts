@@ -2,7 +2,14 @@ import { invalidValue } from "../errors.js";
 import { isShellName, parseShellEnv } from "../shell/parse.js";
 import { describeChar, findForbiddenChar } from "../shell/quote.js";
 
-/** mk-docker-opts' default output file. */
+/**
+ * mk-docker-opts' default output file (`-d`).
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic(DEFAULT_DOCKER_OPTS_FILE, mkDockerOpts({ subnetEnv, individual: true }).content);
+ * ```
+ */
 export const DEFAULT_DOCKER_OPTS_FILE = "/run/docker_opts.env";
 
 /**

@@ -13,7 +13,14 @@ import { invalidArgument } from "../errors.js";
 import { type WriteFileAtomicOptions, writeFileAtomic } from "../fs/atomic.js";
 import { parseShellEnv } from "../shell/parse.js";
 
-/** flanneld's default `--subnet-file`. */
+/**
+ * flanneld's default `--subnet-file`.
+ *
+ * @example
+ * ```ts
+ * await writeSubnetEnv(DEFAULT_SUBNET_FILE, env);
+ * ```
+ */
 export const DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env";
 
 /**

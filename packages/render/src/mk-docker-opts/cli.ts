@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { isFlannelError } from "@flannel-sdk/core";
+import { isFlannelError, throwIfAborted } from "@flannel-sdk/core";
 import { DEFAULT_DOCKER_OPTS_FILE } from "../env/docker-opts.js";
 import { DEFAULT_SUBNET_FILE } from "../env/subnet-env.js";
 import { writeFileAtomic } from "../fs/atomic.js";
@@ -146,12 +146,14 @@ export interface RunMkDockerOptsOptions {
  * written atomically (parent directory created), a write error fails, and the route check matches
  * the destination exactly.
  *
+ * @throws FlannelError `ABORTED` (every other failure is an exit status and a message)
  * @example
  * ```ts
  * process.exitCode = await runMkDockerOpts({ argv: process.argv.slice(2), env: process.env });
  * ```
  */
 export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<number> {
+  throwIfAborted(options.signal);
   const argv0 = options.argv0 ?? "mk-docker-opts";
   const env = options.env ?? {};
   const cwd = options.cwd ?? process.cwd();

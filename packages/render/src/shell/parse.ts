@@ -28,7 +28,15 @@ export interface ShellEnv {
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** True when `name` is a valid POSIX shell variable name (`[A-Za-z_][A-Za-z0-9_]*`). */
+/**
+ * True when `name` is a valid POSIX shell variable name (`[A-Za-z_][A-Za-z0-9_]*`).
+ *
+ * @example
+ * ```ts
+ * isShellName("DOCKER_NETWORK_OPTIONS"); // true
+ * isShellName("A-B"); // false
+ * ```
+ */
 export function isShellName(name: string): boolean {
   return NAME_RE.test(name);
 }

@@ -18,7 +18,14 @@ import {
   unitDirective,
 } from "./unit-file.js";
 
-/** Where {@link renderDockerDropIn}'s output goes. */
+/**
+ * Where {@link renderDockerDropIn}'s output goes.
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic(DOCKER_DROP_IN_PATH, renderDockerDropIn());
+ * ```
+ */
 export const DOCKER_DROP_IN_PATH = "/etc/systemd/system/docker.service.d/flannel.conf";
 
 /** The `EnvironmentFile=` lines of the guide's docker.service (`-`: read if present). */

@@ -45,7 +45,15 @@ export function restartValue(value: RestartPolicy, field = "Restart"): string {
   return value;
 }
 
-/** The install guide's paths and values (flannel v0.11 binary install on a RHEL-style host). */
+/**
+ * The install guide's paths and values (flannel v0.11 binary install on a RHEL-style host): the
+ * renderers' defaults.
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic(GUIDE.flanneldUnitPath, renderFlanneldUnit());
+ * ```
+ */
 export const GUIDE = {
   flanneldUnitPath: "/usr/lib/systemd/system/flanneld.service",
   flanneldPath: "/usr/bin/flanneld-start",
