@@ -1,3 +1,7 @@
+export { formatNetworkConfig } from "./config/format.js";
+export { parseNetworkConfig } from "./config/parse.js";
+export type { NetworkConfigDocument } from "./config/schema.js";
+export { networkConfigJsonSchema, networkConfigSchema } from "./config/schema.js";
 export type {
   BackendConfig,
   BackendType,
@@ -20,6 +24,22 @@ export type { IPFamily, IPNet } from "./ip/parse.js";
 export { canonicalCidr, canonicalIP, ipFamily, parseCidr, parseCidrOfFamily } from "./ip/parse.js";
 
 export type { JsonValue, Lease, LeaseAttrs } from "./lease/types.js";
+export type { CommandBatch, PlanCommandOptions } from "./plan/commands.js";
+export { planToBatches, planToCommands } from "./plan/commands.js";
+export type { PlanDiff, PlanEntry } from "./plan/diff.js";
+export { diffPlans, planEntries } from "./plan/diff.js";
+export type { HostGwPlanInput } from "./plan/hostgw.js";
+export { HOST_GW_NAT_MESSAGE, planHostGw } from "./plan/hostgw.js";
+export type {
+  ExternalInterfaceInfo,
+  PlanInput,
+  PlanResult,
+  SkippedLease,
+  SkipReason,
+} from "./plan/input.js";
+export { canonicalMAC } from "./plan/mac.js";
+export type { BackendMtuOptions } from "./plan/mtu.js";
+export { BACKEND_MTU_OVERHEAD, backendMtu, MIN_MTU } from "./plan/mtu.js";
 export type {
   AddressPlan,
   DataPlanePlan,
@@ -29,6 +49,8 @@ export type {
   RoutePlan,
   VxlanLinkPlan,
 } from "./plan/types.js";
+export type { VxlanPlanInput } from "./plan/vxlan.js";
+export { planVxlan } from "./plan/vxlan.js";
 export type {
   AcquireLeaseOptions,
   CallOptions,
