@@ -1,6 +1,11 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isFlannelError, type Lease, type NetworkConfig } from "@flannel-sdk/core";
+import {
+  isFlannelError,
+  type Lease,
+  type NetworkConfig,
+  parseNetworkConfig,
+} from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -74,6 +79,15 @@ describe("renderSubnetEnv", () => {
       ipMasq: true,
     });
     expect(env.subnet).toBe("172.30.8.1/24");
+    expect(renderSubnetEnv(env)).toBe(golden("guide/subnet.env"));
+  });
+
+  it("from the guide's etcd config as flannel parses it (host bits in Network are masked)", () => {
+    // The config the guide reads back: `{ "Network": "172.30.8.0/16", "SubnetLen": 24, … }`.
+    const config = parseNetworkConfig(
+      '{ "Network": "172.30.8.0/16", "SubnetLen": 24, "Backend": { "Type": "vxlan" } }',
+    );
+    const env = subnetEnvFromLease(config, lease("172.30.8.0/24"), { mtu: 1450, ipMasq: true });
     expect(renderSubnetEnv(env)).toBe(golden("guide/subnet.env"));
   });
 
