@@ -287,6 +287,7 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
 
     it("hostile values: quoted so systemd reads exactly them, or refused; never a new directive or command", () => {
       let n = 0;
+      const rendered: [string, string][] = [];
       for (const v of UNIT_HOSTILE) {
         const unit = attempt(() =>
           renderFlanneldUnit({
@@ -301,8 +302,14 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
           continue;
         }
         const name = `hostile${n++}.service`;
-        verifyClean(name, unit);
-        const d = root.dump(name);
+        root.addUnit(name, unit);
+        rendered.push([name, v]);
+      }
+      const names = rendered.map(([name]) => name);
+      expect(root.verify(names)).toEqual({ status: 0, output: "" });
+      const dumps = root.dumpMany(names);
+      for (const [name, v] of rendered) {
+        const d = dumps.get(name)!;
         // What systemd stores before substitution: literal `$` is doubled and becomes one `$` at exec.
         const stored = v.replace(/\$/g, "$$$$");
         expect(d.fields.get("Description"), JSON.stringify(v)).toEqual([v]);
@@ -333,12 +340,19 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
 
     it("hostile paths are refused unless systemd reads them back unchanged", () => {
       let n = 0;
+      const rendered: [string, string][] = [];
       for (const v of UNIT_HOSTILE.map((s) => `/etc/${s}`)) {
         const unit = attempt(() => renderFlanneldUnit({ sysconfigPath: v }));
         if (unit === null) continue;
         const name = `path${n++}.service`;
-        verifyClean(name, unit);
-        expect(root.dump(name).fields.get("EnvironmentFile")?.[0]).toBe(v);
+        root.addUnit(name, unit);
+        rendered.push([name, v]);
+      }
+      const names = rendered.map(([name]) => name);
+      expect(root.verify(names)).toEqual({ status: 0, output: "" });
+      const dumps = root.dumpMany(names);
+      for (const [name, v] of rendered) {
+        expect(dumps.get(name)!.fields.get("EnvironmentFile")?.[0]).toBe(v);
       }
       expect(attempt(() => unitPath("/etc/a b", "p"))).toBeNull();
       expect(unitText("100%", "Description")).toBe("100%%");

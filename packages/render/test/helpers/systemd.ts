@@ -63,11 +63,21 @@ export class UnitRoot {
 
   /** The manager's dump of `unit` as systemd loaded it (debug output of verify). */
   dump(unit: string): UnitDump {
-    const r = spawnSync("systemd-analyze", ["verify", "--man=no", `--root=${this.path}`, unit], {
-      encoding: "utf8",
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SYSTEMD_LOG_LEVEL: "debug" },
-    });
-    return parseDump(r.stdout, unit);
+    return this.dumpMany([unit]).get(unit)!;
+  }
+
+  /** {@link dump} for several units in one run. */
+  dumpMany(units: readonly string[]): Map<string, UnitDump> {
+    const r = spawnSync(
+      "systemd-analyze",
+      ["verify", "--man=no", `--root=${this.path}`, ...units],
+      {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SYSTEMD_LOG_LEVEL: "debug" },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    return new Map(units.map((u) => [u, parseDump(r.stdout, u)]));
   }
 
   cleanup(): void {
