@@ -1,3 +1,9 @@
+export type {
+  AllocateOptions,
+  AllocationStrategy,
+  SubnetAllocatorOptions,
+} from "./allocator/subnet-allocator.js";
+export { SubnetAllocator } from "./allocator/subnet-allocator.js";
 export { formatNetworkConfig } from "./config/format.js";
 export { parseNetworkConfig } from "./config/parse.js";
 export type { NetworkConfigDocument } from "./config/schema.js";
@@ -22,9 +28,10 @@ export { formatIPv4, isIPv4, parseIPv4 } from "./ip/ipv4.js";
 export { formatIPv6, IPV6_MAX, isIPv6, parseIPv6 } from "./ip/ipv6.js";
 export type { IPFamily, IPNet } from "./ip/parse.js";
 export { canonicalCidr, canonicalIP, ipFamily, parseCidr, parseCidrOfFamily } from "./ip/parse.js";
+export type { ParsedSubnetKey } from "./keys/subnet-key.js";
+export { makeSubnetKey, parseSubnetKey } from "./keys/subnet-key.js";
 
 export type {
-  AllocationStrategy,
   LeaseAcquisitionInput,
   LeaseAcquisitionPlan,
   LeaseAcquisitionSteps,

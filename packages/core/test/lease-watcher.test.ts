@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { makeSubnetKey } from "../src/_standin/index.js";
 import {
   FlannelError,
   type Lease,
@@ -9,6 +8,7 @@ import {
   LeaseWatcher,
   type LeaseWatchResult,
 } from "../src/index.js";
+import { makeSubnetKey } from "../src/keys/subnet-key.js";
 
 function attrs(ip: string, mac = "02:00:00:00:00:01"): LeaseAttrs {
   return {

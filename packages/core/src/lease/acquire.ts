@@ -4,7 +4,7 @@
  * ({@link runLeaseAcquisition}). Reference §2.4.
  */
 
-import { SubnetAllocator } from "../_standin/index.js";
+import { type AllocationStrategy, SubnetAllocator } from "../allocator/subnet-allocator.js";
 import type { NetworkConfig } from "../config/types.js";
 import { FlannelError, throwIfAborted } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
@@ -21,9 +21,6 @@ export const LEASE_RACE_RETRIES = 10;
 
 /** The IPv4 subnet of every lease on an IPv6-only network (flannel's empty `IP4Net`). */
 export const NO_IPV4_SUBNET = "0.0.0.0/0";
-
-/** How a new subnet is picked; see `SubnetAllocator`. */
-export type AllocationStrategy = "random" | "sequential" | "hashed";
 
 /** Input of {@link planLeaseAcquisition}. */
 export interface LeaseAcquisitionInput {

@@ -3,9 +3,9 @@
  * and the added/removed batches a backend must apply.
  */
 
-import { parseSubnetKey } from "../_standin/index.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
+import { parseSubnetKey } from "../keys/subnet-key.js";
 import type { LeaseEvent, LeaseWatchResult, SkippedLeaseEntry } from "../store/types.js";
 import { goStringify } from "./go-json.js";
 import type { Lease, LeaseAttrs } from "./types.js";

@@ -2,14 +2,14 @@
  * The embedded lease store: flannel's etcd layout and lease protocol, in memory.
  */
 
-import { makeSubnetKey, parseSubnetKey } from "../_standin/index.js";
+import type { AllocationStrategy } from "../allocator/subnet-allocator.js";
 import { parseNetworkConfig } from "../config/parse.js";
 import type { NetworkConfig } from "../config/types.js";
 import { FlannelError, throwIfAborted } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
+import { makeSubnetKey, parseSubnetKey } from "../keys/subnet-key.js";
 import {
-  type AllocationStrategy,
   isSameNode,
   type LeaseCreateWrite,
   type LeaseUpdateWrite,

@@ -3,10 +3,10 @@
  * any framework can run. Nothing here imports a test framework.
  */
 
-import { makeSubnetKey } from "../_standin/index.js";
 import { isFlannelError } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
+import { makeSubnetKey } from "../keys/subnet-key.js";
 import type { Lease, LeaseAttrs } from "../lease/types.js";
 import type { LeaseStore, LeaseWatchResult } from "../store/types.js";
 
