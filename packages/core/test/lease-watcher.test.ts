@@ -101,6 +101,9 @@ describe("LeaseWatcher", () => {
     expect(w.apply(snap([A2, { ...B, expiration: new Date(5) }])).events).toEqual([
       { type: "added", lease: A2 },
     ]);
+    // Equal attrs in new objects (a re-list) are not a change.
+    const copy = lease(B.subnet, attrs("192.0.2.3"));
+    expect(w.apply(snap([A2, copy])).events).toEqual([]);
     const flannel = new LeaseWatcher({ ownLease: own, emitChangedInSnapshot: false });
     flannel.apply(snap([A]));
     expect(flannel.apply(snap([A2])).events).toEqual([]);

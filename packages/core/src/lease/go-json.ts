@@ -309,18 +309,16 @@ function wellFormedSlow(s: string): string {
   return out;
 }
 
-/** Converts a parsed node into a plain {@link JsonValue}; later duplicate keys win. @internal */
+/**
+ * Converts a parsed node into a plain {@link JsonValue}. A repeated key keeps its last value at
+ * its first position, as `JSON.parse` does. @internal
+ */
 export function toJsonValue(node: GoJsonNode): JsonValue {
   switch (node.t) {
     case "object": {
-      const entries = new Map<string, JsonValue>();
-      for (const [k, v] of node.entries) {
-        // Last occurrence wins, at its own position (Go's RawMessage would keep both).
-        entries.delete(k);
-        entries.set(k, toJsonValue(v));
-      }
-      // fromEntries defines own properties, so a "__proto__" key stays a plain key.
-      return Object.fromEntries(entries);
+      const out: Record<string, JsonValue> = {};
+      for (const [k, v] of node.entries) setOwn(out, k, toJsonValue(v));
+      return out;
     }
     case "array":
       return node.items.map(toJsonValue);
@@ -328,6 +326,20 @@ export function toJsonValue(node: GoJsonNode): JsonValue {
       return null;
     default:
       return node.value;
+  }
+}
+
+/** Sets an own data property, so a `"__proto__"` key stays a plain key. @internal */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[key] = value;
   }
 }
 
@@ -431,6 +443,7 @@ export function goStringify(value: unknown, depth = 0): string {
  * @internal
  */
 export function goFoldKey(key: string): string {
+  if (/^[\x00-\x7f]*$/.test(key)) return key.toUpperCase();
   let out = "";
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);

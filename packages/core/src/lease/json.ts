@@ -12,6 +12,7 @@ import {
   goQuote,
   goStringify,
   parseGoJson,
+  setOwn,
   toJsonValue,
 } from "./go-json.js";
 import { parseMacAddress } from "./mac.js";
@@ -118,7 +119,17 @@ const FIELDS = {
 type Field = (typeof FIELDS)[keyof typeof FIELDS];
 
 function fieldOf(key: string): Field | undefined {
-  return (FIELDS as Record<string, Field>)[goFoldKey(key)];
+  switch (key) {
+    // Go tries the exact name first; flannel's own spelling is by far the common case.
+    case "PublicIP":
+    case "PublicIPv6":
+    case "BackendType":
+    case "BackendData":
+    case "BackendV6Data":
+      return key;
+    default:
+      return (FIELDS as Record<string, Field | undefined>)[goFoldKey(key)];
+  }
 }
 
 /**
@@ -214,17 +225,17 @@ function raw(node: GoJsonNode): string {
 function backendValue(node: GoJsonNode | null, vxlan: boolean, field: string): JsonValue | null {
   if (node === null) return null;
   if (!vxlan || node.t !== "object") return toJsonValue(node);
-  const entries = new Map<string, GoJsonNode>();
+  const out: Record<string, JsonValue> = {};
+  let mac: GoJsonNode | undefined;
   for (const [key, value] of node.entries) {
-    const name = goFoldKey(key) === "VTEPMAC" ? "VtepMAC" : key;
-    entries.delete(name);
-    entries.set(name, value);
+    if (key === "VtepMAC" || goFoldKey(key) === "VTEPMAC") {
+      // Every spelling lands on flannel's, at the first one's position; the last value wins.
+      if (mac === undefined) out.VtepMAC = null;
+      mac = value;
+    } else setOwn(out, key, toJsonValue(value));
   }
-  const out: [string, JsonValue][] = [];
-  for (const [key, value] of entries) {
-    out.push([key, key === "VtepMAC" ? vtepMac(value, field) : toJsonValue(value)]);
-  }
-  return Object.fromEntries(out);
+  if (mac !== undefined) out.VtepMAC = vtepMac(mac, field);
+  return out;
 }
 
 function vtepMac(node: GoJsonNode, field: string): string {

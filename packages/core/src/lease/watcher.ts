@@ -7,7 +7,6 @@ import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
 import { parseSubnetKey } from "../keys/subnet-key.js";
 import type { LeaseEvent, LeaseWatchResult, SkippedLeaseEntry } from "../store/types.js";
-import { goStringify } from "./go-json.js";
 import type { Lease, LeaseAttrs } from "./types.js";
 
 /** Options of {@link LeaseWatcher}. */
@@ -194,9 +193,22 @@ function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
 
 function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  try {
-    return goStringify(a ?? null) === goStringify(b ?? null);
-  } catch {
-    return false;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
   }
+  if (Array.isArray(b)) return false;
+  // A reordered object counts as changed; re-emitting it is harmless.
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!;
+    if (k !== kb[i]) return false;
+    if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+      return false;
+  }
+  return true;
 }
