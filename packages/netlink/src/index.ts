@@ -16,6 +16,8 @@ export type { ExternalInterface, SelectInterfaceOptions } from "./iface.js";
 export { preferredAddress, selectInterface } from "./iface.js";
 export type { LinkEvent } from "./subscription.js";
 export { LinkSubscription } from "./subscription.js";
+export type { LinkSupervisorEvent, SuperviseLinkOptions } from "./supervisor.js";
+export { LinkSupervisor, superviseLink } from "./supervisor.js";
 export type {
   Addr,
   BridgeSpec,

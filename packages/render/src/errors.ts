@@ -11,13 +11,18 @@ import { FlannelError } from "@flannel-sdk/core";
  * - `SUBNET_ENV_INVALID`: a `subnet.env` value has the wrong shape (`FLANNEL_MTU=abc`).
  * - `IPMASQ_INVALID`: `FLANNEL_IPMASQ` is neither `true` nor `false` (mk-docker-opts).
  * - `WRITE_FAILED`: a file-system error while writing, with `errno` and `syscall`.
+ * - `IPTABLES_FAILED`: `iptables-save` / `iptables-restore` could not run or exited non-zero
+ *   (the tool's stderr in the message, `details.status`, `details.input`).
+ * - `NOTIFY_FAILED`: `systemd-notify` could not run or refused the message.
  */
 export type RenderErrorCode =
   | "RENDER_INVALID_VALUE"
   | "ENV_SYNTAX"
   | "SUBNET_ENV_INVALID"
   | "IPMASQ_INVALID"
-  | "WRITE_FAILED";
+  | "WRITE_FAILED"
+  | "IPTABLES_FAILED"
+  | "NOTIFY_FAILED";
 
 /** @internal */
 export function invalidValue(

@@ -33,6 +33,20 @@ export type {
 } from "./install/plan.js";
 export { installPlan, writeInstallPlan } from "./install/plan.js";
 export type {
+  ApplyIpMasqRulesOptions,
+  IpMasqKeeperEvent,
+  IptablesRunOptions,
+  KeepIpMasqRulesOptions,
+} from "./iptables/apply.js";
+export {
+  applyIpMasqRules,
+  deleteIpMasqRules,
+  IpMasqKeeper,
+  iptablesSave,
+  keepIpMasqRules,
+  missingIptablesRules,
+} from "./iptables/apply.js";
+export type {
   IpMasqRules,
   IpMasqRulesOptions,
   IptablesRule,
@@ -85,6 +99,8 @@ export {
   renderFlanneldSysconfig,
   renderFlanneldUnit,
 } from "./systemd/flanneld.js";
+export type { NotifySystemdOptions } from "./systemd/notify.js";
+export { notifySystemd } from "./systemd/notify.js";
 export type { UnitFile, UnitFileLine, UnitFileSection } from "./systemd/unit-file.js";
 export {
   addUnitValue,

@@ -1,0 +1,153 @@
+/**
+ * Keeping a device in place: flanneld's vxlan backend watches link notifications and recreates
+ * its `flannel.N` when someone deletes it, retrying with a 1 s → 30 s backoff (reference §5.1).
+ */
+import { FlannelError, throwIfAborted } from "@flannel-sdk/core";
+import type { NetlinkHandle } from "./handle.js";
+import type { LinkSubscription } from "./subscription.js";
+import type { CallOptions } from "./types.js";
+
+/** What a {@link LinkSupervisor} reports. */
+export type LinkSupervisorEvent =
+  | { readonly type: "deleted"; readonly name: string }
+  | { readonly type: "recreated"; readonly name: string; readonly attempts: number }
+  | {
+      readonly type: "failed";
+      readonly name: string;
+      readonly error: FlannelError;
+      /** When the next attempt runs. */
+      readonly retryInMs: number;
+    };
+
+/** Options of {@link superviseLink}. */
+export interface SuperviseLinkOptions extends CallOptions {
+  /** The device to keep (`flannel.1`). */
+  readonly name: string;
+  /**
+   * Brings the device (and what hangs off it: address, neighbours, routes) back, e.g.
+   * `() => handle.applyPlan(plan)`. Called after the device is deleted; a throw is retried.
+   */
+  readonly recreate: (signal: AbortSignal) => Promise<unknown>;
+  /** First delay after a failed attempt, ms. Default 1000. */
+  readonly minBackoffMs?: number;
+  /** Longest delay between attempts, ms. Default 30000. */
+  readonly maxBackoffMs?: number;
+  /** Called for every event. */
+  readonly onEvent?: (event: LinkSupervisorEvent) => void;
+}
+
+function asFlannelError(e: unknown): FlannelError {
+  return e instanceof FlannelError
+    ? e
+    : new FlannelError("NETLINK_ERROR", e instanceof Error ? e.message : String(e), { cause: e });
+}
+
+/**
+ * Watches one device and recreates it when it goes away. Get one from {@link superviseLink};
+ * `close()` (or the `signal`) stops it and releases its notification socket.
+ */
+export class LinkSupervisor implements AsyncDisposable {
+  readonly #handle: NetlinkHandle;
+  readonly #options: SuperviseLinkOptions;
+  readonly #stop = new AbortController();
+  readonly #sub: LinkSubscription;
+  /** Resolves when the supervisor has stopped. */
+  readonly done: Promise<void>;
+
+  /** @internal use {@link superviseLink}. */
+  constructor(handle: NetlinkHandle, sub: LinkSubscription, options: SuperviseLinkOptions) {
+    this.#handle = handle;
+    this.#sub = sub;
+    this.#options = options;
+    options.signal?.addEventListener("abort", () => void this.close(), { once: true });
+    this.done = this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    const { name } = this.#options;
+    for await (const ev of this.#sub) {
+      if (this.#stop.signal.aborted) break;
+      let gone = ev.type === "del" && ev.link.name === name;
+      if (ev.type === "overrun") {
+        // notifications were dropped: look instead
+        gone = await this.#handle.linkByName(name, { signal: this.#stop.signal }).then(
+          (l) => l === null,
+          () => false,
+        );
+      }
+      if (!gone) continue;
+      this.#options.onEvent?.({ type: "deleted", name });
+      await this.#recreate();
+    }
+  }
+
+  async #recreate(): Promise<void> {
+    const { name } = this.#options;
+    const min = this.#options.minBackoffMs ?? 1000;
+    const max = this.#options.maxBackoffMs ?? 30_000;
+    let delay = min;
+    for (let attempts = 1; !this.#stop.signal.aborted; attempts++) {
+      try {
+        await this.#options.recreate(this.#stop.signal);
+        this.#options.onEvent?.({ type: "recreated", name, attempts });
+        return;
+      } catch (e) {
+        if (this.#stop.signal.aborted) return;
+        this.#options.onEvent?.({
+          type: "failed",
+          name,
+          error: asFlannelError(e),
+          retryInMs: delay,
+        });
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.#stop.signal.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+      delay = Math.min(delay * 2, max);
+    }
+  }
+
+  /** Stops watching (the device stays). Idempotent. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    this.#sub.close();
+    await this.done.catch(() => {});
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Recreates a device whenever it is deleted, as flanneld does for `flannel.N`: subscribes to
+ * link notifications (its own socket), and on the device's deletion (or after dropped
+ * notifications, when the device is missing) calls `recreate` until it succeeds, waiting
+ * `minBackoffMs` doubling to `maxBackoffMs` between failures.
+ *
+ * @throws FlannelError `NETLINK_ERROR` (the subscription could not open), `ABORTED`
+ * @example
+ * ```ts
+ * await using sup = await superviseLink(handle, {
+ *   name: "flannel.1",
+ *   recreate: (signal) => handle.applyPlan(plan, { signal }),
+ *   onEvent: (e) => console.log(e.type, e.name),
+ * });
+ * ```
+ */
+export async function superviseLink(
+  handle: NetlinkHandle,
+  options: SuperviseLinkOptions,
+): Promise<LinkSupervisor> {
+  throwIfAborted(options.signal);
+  const sub = await handle.linkSubscribe(options.signal ? { signal: options.signal } : {});
+  return new LinkSupervisor(handle, sub, options);
+}
