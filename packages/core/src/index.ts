@@ -95,3 +95,5 @@ export type {
   SkippedLeaseEntry,
   WatchLeasesOptions,
 } from "./store/types.js";
+export type { WaitForNetworkConfigOptions } from "./store/wait-config.js";
+export { waitForNetworkConfig } from "./store/wait-config.js";

@@ -12,13 +12,16 @@ import { FlannelError } from "@flannel-sdk/core";
  * - `INVALID_ARGUMENT`: a malformed spec (MAC, regex, device name).
  * - `ABORTED`: the `signal` fired.
  * - `HANDLE_CLOSED`: the handle was closed.
+ * - `BACKEND_UNSUPPORTED`: `registerBackend` was given a backend other than vxlan / host-gw, or
+ *   an IPv6-enabled config.
  */
 export type NetlinkErrorCode =
   | "NETLINK_ERROR"
   | "INTERFACE_NOT_FOUND"
   | "INVALID_ARGUMENT"
   | "ABORTED"
-  | "HANDLE_CLOSED";
+  | "HANDLE_CLOSED"
+  | "BACKEND_UNSUPPORTED";
 
 let errnoMap: Map<number, [string, string]> | null = null;
 

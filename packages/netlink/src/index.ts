@@ -1,4 +1,6 @@
 export type { ApplyOptions, ApplyReport, Change } from "./apply.js";
+export type { RegisterBackendOptions, RegisteredBackend } from "./backend.js";
+export { registerBackend } from "./backend.js";
 export {
   cmdAddr,
   cmdBridgeAdd,
