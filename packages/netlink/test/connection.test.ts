@@ -4,6 +4,7 @@
  * tier checks the same paths for real).
  */
 
+import { getEventListeners } from "node:events";
 import { isFlannelError } from "@flannel-sdk/core";
 import { describe, expect, it } from "vitest";
 import * as C from "../src/nl/constants.js";
@@ -147,5 +148,13 @@ describe("Connection", () => {
     const ac = new AbortController();
     ac.abort();
     await expect(k.conn.batch([ok], ac.signal)).rejects.toMatchObject({ code: "ABORTED" });
+  });
+
+  it("leaves no abort listener behind on a long-lived signal (a daemon's)", async () => {
+    const k = new FakeKernel();
+    const ac = new AbortController();
+    for (let i = 0; i < 50; i++) await k.conn.batch([ok, ok], ac.signal);
+    await Promise.all(Array.from({ length: 20 }, () => k.conn.batch([ok], ac.signal)));
+    expect(getEventListeners(ac.signal, "abort")).toHaveLength(0);
   });
 });

@@ -157,7 +157,22 @@ export class Connection {
         new FlannelError("ABORTED", "the operation was aborted", { cause: signal.reason }),
       );
     }
-    return new Promise<Unit>((resolve, reject) => {
+    return new Promise<Unit>((settle, fail) => {
+      // The abort listener goes when the unit settles: a long-lived signal (a daemon's) must not
+      // collect one listener per request.
+      let onAbort: (() => void) | null = null;
+      const release = () => {
+        if (onAbort !== null) signal?.removeEventListener("abort", onAbort);
+        onAbort = null;
+      };
+      const resolve = (u: Unit) => {
+        release();
+        settle(u);
+      };
+      const reject = (e: unknown) => {
+        release();
+        fail(e);
+      };
       const unit: Unit = {
         kind,
         reqs,
@@ -173,7 +188,7 @@ export class Connection {
         reject,
       };
       if (signal) {
-        const onAbort = () => {
+        onAbort = () => {
           if (unit.settled) return;
           const i = this.queue.indexOf(unit);
           if (i >= 0) this.queue.splice(i, 1);
