@@ -1,3 +1,7 @@
+export { formatNetworkConfig } from "./config/format.js";
+export { parseNetworkConfig } from "./config/parse.js";
+export type { NetworkConfigDocument } from "./config/schema.js";
+export { networkConfigJsonSchema, networkConfigSchema } from "./config/schema.js";
 export type {
   BackendConfig,
   BackendType,
