@@ -8,6 +8,8 @@ export default defineConfig({
   clean: true,
   target: "node20",
   platform: "node",
+  // `import.meta.url` in the CJS build (the netns agent locates the `netlink` package from it)
+  shims: true,
   // Declarations: see scripts/finish-dts.mjs (tsup's d.ts worker ignores outExtension).
   outExtension: ({ format }) => ({ js: format === "cjs" ? ".cjs" : ".mjs" }),
 });

@@ -15,6 +15,7 @@ export type CoreErrorCode =
   | "LEASE_NOT_FOUND"
   | "LEASE_CONFLICT"
   | "OUT_OF_SUBNETS"
+  | "PLAN_INVALID"
   | "MAX_RETRIES"
   | "ABORTED"
   | "STORE_CLOSED";

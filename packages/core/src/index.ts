@@ -1,3 +1,9 @@
+export type {
+  AllocateOptions,
+  AllocationStrategy,
+  SubnetAllocatorOptions,
+} from "./allocator/subnet-allocator.js";
+export { SubnetAllocator } from "./allocator/subnet-allocator.js";
 export { formatNetworkConfig } from "./config/format.js";
 export { parseNetworkConfig } from "./config/parse.js";
 export type { NetworkConfigDocument } from "./config/schema.js";
@@ -22,8 +28,26 @@ export { formatIPv4, isIPv4, parseIPv4 } from "./ip/ipv4.js";
 export { formatIPv6, IPV6_MAX, isIPv6, parseIPv6 } from "./ip/ipv6.js";
 export type { IPFamily, IPNet } from "./ip/parse.js";
 export { canonicalCidr, canonicalIP, ipFamily, parseCidr, parseCidrOfFamily } from "./ip/parse.js";
+export type { ParsedSubnetKey } from "./keys/subnet-key.js";
+export { makeSubnetKey, parseSubnetKey } from "./keys/subnet-key.js";
 
 export type { JsonValue, Lease, LeaseAttrs } from "./lease/types.js";
+export type { CommandBatch, PlanCommandOptions } from "./plan/commands.js";
+export { planToBatches, planToCommands } from "./plan/commands.js";
+export type { PlanDiff, PlanEntry } from "./plan/diff.js";
+export { diffPlans, planEntries } from "./plan/diff.js";
+export type { HostGwPlanInput } from "./plan/hostgw.js";
+export { HOST_GW_NAT_MESSAGE, planHostGw } from "./plan/hostgw.js";
+export type {
+  ExternalInterfaceInfo,
+  PlanInput,
+  PlanResult,
+  SkippedLease,
+  SkipReason,
+} from "./plan/input.js";
+export { canonicalMAC } from "./plan/mac.js";
+export type { BackendMtuOptions } from "./plan/mtu.js";
+export { BACKEND_MTU_OVERHEAD, backendMtu, MIN_MTU } from "./plan/mtu.js";
 export type {
   AddressPlan,
   DataPlanePlan,
@@ -33,6 +57,8 @@ export type {
   RoutePlan,
   VxlanLinkPlan,
 } from "./plan/types.js";
+export type { VxlanPlanInput } from "./plan/vxlan.js";
+export { planVxlan } from "./plan/vxlan.js";
 export type {
   AcquireLeaseOptions,
   CallOptions,

@@ -1,1 +1,36 @@
-export {};
+export type { ApplyOptions, ApplyReport, Change } from "./apply.js";
+export {
+  cmdAddr,
+  cmdBridgeAdd,
+  cmdFdb,
+  cmdLinkDel,
+  cmdLinkSet,
+  cmdNeigh,
+  cmdRoute,
+  cmdVxlanAdd,
+} from "./commands.js";
+export type { NetlinkErrorCode } from "./errors.js";
+export type { OpenHandleOptions } from "./handle.js";
+export { NetlinkHandle, openHandle, vxlanIncompatibility } from "./handle.js";
+export type { ExternalInterface, SelectInterfaceOptions } from "./iface.js";
+export { preferredAddress, selectInterface } from "./iface.js";
+export type { LinkEvent } from "./subscription.js";
+export { LinkSubscription } from "./subscription.js";
+export type {
+  Addr,
+  BridgeSpec,
+  CallOptions,
+  DeviceRef,
+  Dump,
+  EnsureResult,
+  FdbEntry,
+  FdbSpec,
+  Link,
+  Neigh,
+  NeighSpec,
+  Route,
+  RouteSpec,
+  VxlanInfo,
+  VxlanLink,
+  VxlanSpec,
+} from "./types.js";

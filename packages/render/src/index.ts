@@ -1,1 +1,101 @@
-export {};
+export type { DockerOpts } from "./env/docker-opts.js";
+export {
+  DEFAULT_DOCKER_OPTS_FILE,
+  parseDockerOptsEnv,
+  renderDockerOptsEnv,
+} from "./env/docker-opts.js";
+export type {
+  ParsedSubnetEnv,
+  PreviousSubnets,
+  SubnetEnv,
+  SubnetEnvFromLeaseOptions,
+  WriteSubnetEnvOptions,
+} from "./env/subnet-env.js";
+export {
+  DEFAULT_SUBNET_FILE,
+  parseSubnetEnv,
+  previousSubnetFromFile,
+  previousSubnetFromText,
+  renderSubnetEnv,
+  subnetEnvFromLease,
+  writeSubnetEnv,
+} from "./env/subnet-env.js";
+export type { RenderErrorCode } from "./errors.js";
+export type { WriteFileAtomicOptions } from "./fs/atomic.js";
+export { makeDirectory, writeFileAtomic } from "./fs/atomic.js";
+export type {
+  DockerInstallMode,
+  InstallPlan,
+  InstallPlanOptions,
+  PlannedDirectory,
+  PlannedFile,
+  WriteInstallPlanOptions,
+} from "./install/plan.js";
+export { installPlan, writeInstallPlan } from "./install/plan.js";
+export type {
+  IpMasqRules,
+  IpMasqRulesOptions,
+  IptablesRule,
+  IptablesTable,
+} from "./iptables/masq.js";
+export { formatIptablesRule, renderIpMasqRules } from "./iptables/masq.js";
+export type {
+  MkDockerOptsArgs,
+  ParsedMkDockerOptsArgs,
+  RunMkDockerOptsOptions,
+} from "./mk-docker-opts/cli.js";
+export { mkDockerOptsUsage, parseMkDockerOptsArgs, runMkDockerOpts } from "./mk-docker-opts/cli.js";
+export type { MkDockerOptsOptions, MkDockerOptsResult } from "./mk-docker-opts/mk-docker-opts.js";
+export { mkDockerOpts } from "./mk-docker-opts/mk-docker-opts.js";
+export type { CheckRouteConflictOptions } from "./mk-docker-opts/route-check.js";
+export {
+  checkRouteConflict,
+  findRouteConflicts,
+  routeCheckSubnet,
+} from "./mk-docker-opts/route-check.js";
+export type { ParseShellEnvOptions, ShellEnv } from "./shell/parse.js";
+export { isShellName, parseShellEnv } from "./shell/parse.js";
+export { checkEnvName, quoteEnvValue, renderEnvAssignment } from "./shell/quote.js";
+export type { DockerDropInOptions, DockerUnitOptions } from "./systemd/docker.js";
+export {
+  DOCKER_DROP_IN_PATH,
+  dockerUnitFile,
+  renderDockerDropIn,
+  renderDockerUnit,
+} from "./systemd/docker.js";
+export type { ExecEnvRef, ExecWord } from "./systemd/escape.js";
+export {
+  escapeSpecifiers,
+  formatEnvironmentAssignment,
+  formatExecPath,
+  formatExecWord,
+  unitName,
+  unitPath,
+  unitText,
+} from "./systemd/escape.js";
+export type {
+  FlanneldSysconfigOptions,
+  FlanneldUnitOptions,
+  MkDockerOptsStep,
+  RestartPolicy,
+} from "./systemd/flanneld.js";
+export {
+  flanneldUnitFile,
+  GUIDE,
+  renderFlanneldSysconfig,
+  renderFlanneldUnit,
+} from "./systemd/flanneld.js";
+export type { UnitFile, UnitFileLine, UnitFileSection } from "./systemd/unit-file.js";
+export {
+  addUnitValue,
+  buildUnitFile,
+  checkUnitValue,
+  formatUnitFile,
+  getUnitValue,
+  getUnitValues,
+  parseUnitFile,
+  removeUnitKey,
+  setUnitValue,
+  unitContinuedDirective,
+  unitDirective,
+} from "./systemd/unit-file.js";

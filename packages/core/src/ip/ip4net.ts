@@ -1,5 +1,12 @@
 import { FlannelError } from "../errors.js";
-import { formatIPv4, invalidIPv4, parseIPv4, scanIPv4 } from "./ipv4.js";
+import {
+  formatIPv4,
+  invalidIPv4,
+  parseIPv4,
+  scanIPv4,
+  scanIPv4Cidr,
+  scannedPrefixLen,
+} from "./ipv4.js";
 
 const TWO32 = 0x1_0000_0000;
 
@@ -30,10 +37,11 @@ export class IP4Net {
    * @throws FlannelError `INVALID_CIDR` when `ip` is not a uint32 or `prefixLen` not in 0–32.
    */
   constructor(ip: number, prefixLen: number) {
-    if (!(ip >= 0 && ip < TWO32 && ip === Math.floor(ip))) {
+    // x >>> 0 === x holds exactly for the integers 0 … 2^32 − 1.
+    if (ip >>> 0 !== ip) {
       throw new FlannelError("INVALID_CIDR", `invalid IPv4 address value: ${ip}`);
     }
-    if (!(prefixLen >= 0 && prefixLen <= 32 && prefixLen === Math.floor(prefixLen))) {
+    if (prefixLen >>> 0 !== prefixLen || prefixLen > 32) {
       throw new FlannelError("INVALID_CIDR", `invalid IPv4 prefix length: ${prefixLen}`);
     }
     this.ip = ip;
@@ -51,11 +59,9 @@ export class IP4Net {
    * ```
    */
   static parse(text: string, options?: { strict?: boolean }): IP4Net {
-    const slash = text.indexOf("/");
-    const ip = slash > 0 ? scanIPv4(text, 0, slash) : -1;
-    const prefixLen = ip >= 0 ? scanPrefix(text, slash + 1, 32) : -1;
-    if (prefixLen < 0) throw invalidCidr(text);
-    const net = new IP4Net(ip, prefixLen);
+    const ip = scanIPv4Cidr(text);
+    if (ip < 0) throw invalidCidr(text);
+    const net = new IP4Net(ip, scannedPrefixLen);
     if (options?.strict && net.hasHostBits) {
       throw new FlannelError(
         "INVALID_CIDR",
@@ -143,12 +149,27 @@ export class IP4Net {
    * @throws FlannelError `INVALID_CIDR` / `INVALID_IP` when given unparsable text.
    */
   contains(other: IP4Net | string | number): boolean {
-    if (typeof other === "number")
-      return (other & ipv4Mask(this.prefixLen)) >>> 0 === this.networkIP;
-    const net = typeof other === "string" ? parseIPv4OrNet(other) : other;
-    if (net.prefixLen < this.prefixLen) return false;
     const mask = ipv4Mask(this.prefixLen);
-    return (net.ip & mask) >>> 0 === (this.ip & mask) >>> 0;
+    if (typeof other === "number") return (other & mask) >>> 0 === (this.ip & mask) >>> 0;
+    let ip: number;
+    let prefixLen: number;
+    if (typeof other === "string") {
+      // Scanned in place: no network object for the argument.
+      ip = scanIPv4Cidr(other);
+      if (ip >= 0) {
+        prefixLen = scannedPrefixLen;
+      } else if (other.includes("/")) {
+        throw invalidCidr(other);
+      } else {
+        ip = scanIPv4(other, 0, other.length);
+        if (ip < 0) throw invalidIPv4(other);
+        prefixLen = 32;
+      }
+    } else {
+      ip = other.ip;
+      prefixLen = other.prefixLen;
+    }
+    return prefixLen >= this.prefixLen && (ip & mask) >>> 0 === (this.ip & mask) >>> 0;
   }
 
   /** True when the two networks share at least one address (equal under the shorter mask). */
@@ -263,11 +284,4 @@ export function invalidCidr(text: string): FlannelError {
   return new FlannelError("INVALID_CIDR", `invalid CIDR address: ${text}`, {
     details: { input: text },
   });
-}
-
-function parseIPv4OrNet(text: string): IP4Net {
-  if (text.includes("/")) return IP4Net.parse(text);
-  const ip = scanIPv4(text, 0, text.length);
-  if (ip < 0) throw invalidIPv4(text);
-  return new IP4Net(ip, 32);
 }

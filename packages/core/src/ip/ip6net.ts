@@ -1,10 +1,37 @@
 import { FlannelError } from "../errors.js";
 import { checkSubLen, invalidCidr, scanPrefix } from "./ip4net.js";
-import { formatIPv6, IPV6_MAX, invalidIPv6, parseIPv6, scanIPv6 } from "./ipv6.js";
+import {
+  bigIntToGroups,
+  formatIPv6,
+  formatIPv6Words,
+  groups,
+  groupsToBigInt,
+  IPV6_MAX,
+  invalidIPv6,
+  parseIPv6,
+  scanIPv6Groups,
+} from "./ipv6.js";
+
+const MASKS: readonly bigint[] = Array.from({ length: 129 }, (_, p) =>
+  p === 0 ? 0n : (IPV6_MAX << BigInt(128 - p)) & IPV6_MAX,
+);
+
+// The same masks as four int32 words each (most significant first), for word comparisons.
+const MASK_WORDS = new Int32Array(129 * 4);
+for (let p = 0; p <= 128; p++) {
+  for (let k = 0; k < 4; k++) {
+    const bits = Math.min(32, Math.max(0, p - 32 * k));
+    MASK_WORDS[p * 4 + k] = bits === 0 ? 0 : bits === 32 ? -1 : ~((1 << (32 - bits)) - 1);
+  }
+}
 
 /** The netmask of an IPv6 prefix length, as a 128-bit `bigint`. */
 export function ipv6Mask(prefixLen: number): bigint {
-  return prefixLen === 0 ? 0n : (IPV6_MAX << BigInt(128 - prefixLen)) & IPV6_MAX;
+  const mask = MASKS[prefixLen];
+  if (mask === undefined) {
+    throw new FlannelError("INVALID_ARGUMENT", `invalid IPv6 prefix length: ${prefixLen}`);
+  }
+  return mask;
 }
 
 /**
@@ -22,6 +49,13 @@ export class IP6Net {
   readonly ip: bigint;
   /** Prefix length, 0–128. */
   readonly prefixLen: number;
+  // The address as four int32 words (most significant first), so that containment and overlap
+  // tests are plain integer work: set by parse, or derived from `ip` on first use.
+  #w0 = 0;
+  #w1 = 0;
+  #w2 = 0;
+  #w3 = 0;
+  #words = false;
 
   /**
    * @throws FlannelError `INVALID_CIDR` when `ip` is not a 128-bit value or `prefixLen` not in 0–128.
@@ -49,10 +83,11 @@ export class IP6Net {
    */
   static parse(text: string, options?: { strict?: boolean }): IP6Net {
     const slash = text.indexOf("/");
-    const ip = slash > 0 ? scanIPv6(text, 0, slash) : -1n;
-    const prefixLen = ip >= 0n ? scanPrefix(text, slash + 1, 128) : -1;
+    const prefixLen =
+      slash > 0 && scanIPv6Groups(text, 0, slash) ? scanPrefix(text, slash + 1, 128) : -1;
     if (prefixLen < 0) throw invalidCidr(text);
-    const net = new IP6Net(ip, prefixLen);
+    const net = new IP6Net(groupsToBigInt(), prefixLen);
+    net.#fromGroups();
     if (options?.strict && net.hasHostBits) {
       throw new FlannelError(
         "INVALID_CIDR",
@@ -86,7 +121,7 @@ export class IP6Net {
 
   /** The network address (host bits cleared). */
   get networkIP(): bigint {
-    return this.ip & ipv6Mask(this.prefixLen);
+    return this.ip & MASKS[this.prefixLen]!;
   }
 
   /** The last address of the network. */
@@ -96,7 +131,16 @@ export class IP6Net {
 
   /** True when the address has bits set beyond the prefix. */
   get hasHostBits(): boolean {
-    return this.ip !== this.networkIP;
+    if (!this.#words) this.#sync();
+    const m = this.prefixLen * 4;
+    const w = MASK_WORDS;
+    return (
+      ((this.#w0 & ~w[m]!) |
+        (this.#w1 & ~w[m + 1]!) |
+        (this.#w2 & ~w[m + 2]!) |
+        (this.#w3 & ~w[m + 3]!)) !==
+      0
+    );
   }
 
   /** The address alone, in Go's canonical text. */
@@ -139,17 +183,17 @@ export class IP6Net {
    * @throws FlannelError `INVALID_CIDR` / `INVALID_IP` when given unparsable text.
    */
   contains(other: IP6Net | string | bigint): boolean {
-    const mask = ipv6Mask(this.prefixLen);
-    if (typeof other === "bigint") return (other & mask) === (this.ip & mask);
-    const net = typeof other === "string" ? parseIPv6OrNet(other) : other;
-    if (net.prefixLen < this.prefixLen) return false;
-    return (net.ip & mask) === (this.ip & mask);
+    if (typeof other === "string") return this.#containsText(other);
+    if (typeof other === "bigint") {
+      const mask = MASKS[this.prefixLen]!;
+      return (other & mask) === (this.ip & mask);
+    }
+    return other.prefixLen >= this.prefixLen && this.#sameUnder(other, this.prefixLen);
   }
 
   /** True when the two networks share at least one address. */
   overlaps(other: IP6Net): boolean {
-    const mask = ipv6Mask(Math.min(this.prefixLen, other.prefixLen));
-    return (this.ip & mask) === (other.ip & mask);
+    return this.#sameUnder(other, Math.min(this.prefixLen, other.prefixLen));
   }
 
   /** True when both have the same address and prefix length. */
@@ -204,7 +248,8 @@ export class IP6Net {
 
   /** `addr/n` with the address in Go's canonical text (host bits included). */
   toString(): string {
-    return `${formatIPv6(this.ip)}/${this.prefixLen}`;
+    if (!this.#words) return `${formatIPv6(this.ip)}/${this.prefixLen}`;
+    return `${formatIPv6Words(this.#w0 >>> 0, this.#w1 >>> 0, this.#w2 >>> 0, this.#w3 >>> 0)}/${this.prefixLen}`;
   }
 
   /** Same as {@link IP6Net.toString}. */
@@ -212,15 +257,62 @@ export class IP6Net {
     return this.toString();
   }
 
+  #fromGroups(): void {
+    const g = groups;
+    this.#w0 = (g[0]! << 16) | g[1]!;
+    this.#w1 = (g[2]! << 16) | g[3]!;
+    this.#w2 = (g[4]! << 16) | g[5]!;
+    this.#w3 = (g[6]! << 16) | g[7]!;
+    this.#words = true;
+  }
+
+  #sync(): void {
+    bigIntToGroups(this.ip);
+    this.#fromGroups();
+  }
+
+  /** Equal under the first `p` bits. */
+  #sameUnder(other: IP6Net, p: number): boolean {
+    if (!this.#words) this.#sync();
+    if (!other.#words) other.#sync();
+    const m = p * 4;
+    const w = MASK_WORDS;
+    return (
+      ((this.#w0 ^ other.#w0) & w[m]!) === 0 &&
+      ((this.#w1 ^ other.#w1) & w[m + 1]!) === 0 &&
+      ((this.#w2 ^ other.#w2) & w[m + 2]!) === 0 &&
+      ((this.#w3 ^ other.#w3) & w[m + 3]!) === 0
+    );
+  }
+
+  /** {@link IP6Net.contains} of CIDR or address text, without building a network or a bigint. */
+  #containsText(text: string): boolean {
+    // First, as syncing goes through the same scratch groups the text is scanned into.
+    if (!this.#words) this.#sync();
+    const slash = text.indexOf("/");
+    let prefixLen = 128;
+    if (slash < 0) {
+      if (!scanIPv6Groups(text, 0, text.length)) throw invalidIPv6(text);
+    } else {
+      prefixLen =
+        slash > 0 && scanIPv6Groups(text, 0, slash) ? scanPrefix(text, slash + 1, 128) : -1;
+      if (prefixLen < 0) throw invalidCidr(text);
+    }
+    const p = this.prefixLen;
+    if (prefixLen < p) return false;
+    const g = groups;
+    const m = p * 4;
+    const w = MASK_WORDS;
+    return (
+      ((this.#w0 ^ ((g[0]! << 16) | g[1]!)) & w[m]!) === 0 &&
+      ((this.#w1 ^ ((g[2]! << 16) | g[3]!)) & w[m + 1]!) === 0 &&
+      ((this.#w2 ^ ((g[4]! << 16) | g[5]!)) & w[m + 2]!) === 0 &&
+      ((this.#w3 ^ ((g[6]! << 16) | g[7]!)) & w[m + 3]!) === 0
+    );
+  }
+
   /** Orders by address, then by prefix length. */
   static compare(a: IP6Net, b: IP6Net): number {
     return a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.prefixLen - b.prefixLen;
   }
-}
-
-function parseIPv6OrNet(text: string): IP6Net {
-  if (text.includes("/")) return IP6Net.parse(text);
-  const ip = scanIPv6(text, 0, text.length);
-  if (ip < 0n) throw invalidIPv6(text);
-  return new IP6Net(ip, 128);
 }

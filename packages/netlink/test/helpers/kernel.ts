@@ -1,0 +1,99 @@
+/**
+ * Kernel-tier fixtures: namespaces this test creates (prefix `nl-<random>`) and removes, and the
+ * independent observers `ip -j` / `bridge -j`.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { tierGate } from "@flannel-sdk/core/testing";
+
+function which(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+}
+
+/** Why the kernel tier cannot run here, or `null`. */
+export function kernelMissing(): string | null {
+  if (process.platform !== "linux") return "needs Linux";
+  if (process.getuid?.() !== 0) return "needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run as root";
+  if (!which("ip") || !which("bridge")) return "iproute2 not found: apt-get install -y iproute2";
+  if (!which("nsenter")) return "nsenter not found: apt-get install -y util-linux";
+  const probe = `nl-probe-${randomBytes(3).toString("hex")}`;
+  try {
+    execFileSync("ip", ["netns", "add", probe], { stdio: "pipe" });
+    try {
+      execFileSync(
+        "ip",
+        ["-n", probe, "link", "add", "vx0", "type", "vxlan", "id", "1", "dstport", "0"],
+        {
+          stdio: "pipe",
+        },
+      );
+    } catch (e) {
+      return `cannot create a vxlan device (${String(e).split("\n")[0]}): modprobe vxlan`;
+    }
+  } catch (e) {
+    return `cannot create a network namespace (${String(e).split("\n")[0]})`;
+  } finally {
+    spawnSync("ip", ["netns", "del", probe]);
+  }
+  return null;
+}
+
+let gate: boolean | null = null;
+/** The kernel tier's gate (computed once per file). */
+export function kernelTier(): boolean {
+  gate ??= tierGate("kernel", kernelMissing());
+  return gate;
+}
+
+/** `ip ARGS` (throws with stderr on failure). */
+export function ip(...args: string[]): string {
+  return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** `ip -n NS -j ARGS` parsed. */
+export function ipj<T = Record<string, unknown>[]>(ns: string, ...args: string[]): T {
+  const out = execFileSync("ip", ["-n", ns, "-j", ...args], { encoding: "utf8" });
+  return JSON.parse(out.trim() === "" ? "[]" : out) as T;
+}
+
+/** `bridge -n NS -j ARGS` parsed. */
+export function bridgej<T = Record<string, unknown>[]>(ns: string, ...args: string[]): T {
+  const out = execFileSync("bridge", ["-n", ns, "-j", ...args], { encoding: "utf8" });
+  return JSON.parse(out.trim() === "" ? "[]" : out) as T;
+}
+
+/** Namespaces made by one test file; `cleanup()` removes every one (call from afterAll / finally). */
+export class Netns {
+  private readonly made: string[] = [];
+  readonly prefix = `nl-${randomBytes(3).toString("hex")}`;
+  private n = 0;
+
+  /** Creates `nl-<random>-<k>` with `lo` up. */
+  create(): string {
+    const name = `${this.prefix}-${this.n++}`;
+    ip("netns", "add", name);
+    this.made.push(name);
+    ip("-n", name, "link", "set", "lo", "up");
+    return name;
+  }
+
+  cleanup(): void {
+    for (const ns of this.made.splice(0)) {
+      spawnSync("ip", ["netns", "del", ns]);
+    }
+  }
+
+  static exists(ns: string): boolean {
+    return existsSync(`/run/netns/${ns}`);
+  }
+}
+
+/** `ip -n NS ARGS`. */
+export function inNs(ns: string, ...args: string[]): string {
+  return ip("-n", ns, ...args);
+}
+
+/** Loosely typed `ip -j` / `bridge -j` records. */
+// biome-ignore lint/suspicious/noExplicitAny: observer output is read field by field
+export type J = Record<string, any>;

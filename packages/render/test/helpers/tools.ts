@@ -1,0 +1,55 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Absolute path of a command found in PATH, or null. */
+export function which(command: string): string | null {
+  const r = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" });
+  const path = r.stdout.trim();
+  return r.status === 0 && path.startsWith("/") ? path : null;
+}
+
+/** The tierGate reason when a command is missing, with the Debian package to install. */
+export function missingCommand(command: string, pkg: string): string | null {
+  return which(command) === null ? `${command} not found: apt-get install -y ${pkg}` : null;
+}
+
+/** A fresh temp directory, removed by the returned cleanup function. */
+export function tempDir(prefix = "render-"): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * Sources `text` with a real `dash` (`. file`) in an environment of exactly `env` (+ PATH) and
+ * returns each requested variable's value (undefined when unset), the exit status and stderr.
+ */
+export function sourceWithDash(
+  text: string,
+  names: readonly string[],
+  env: Record<string, string> = {},
+): { values: Map<string, string | undefined>; status: number | null; stderr: string } {
+  const dir = tempDir("render-dash-");
+  try {
+    const file = join(dir.path, "file.env");
+    writeFileSync(file, text);
+    const dump = names
+      .map((n) => `if [ "\${${n}+x}" = x ]; then printf 'S%s\\0' "$${n}"; else printf 'U\\0'; fi`)
+      .join("\n");
+    const r = spawnSync("dash", ["-c", `. "$1" >/dev/null || exit 99\n${dump}`, "dash", file], {
+      env: { PATH: "/usr/bin:/bin", ...env },
+      encoding: "utf8",
+      cwd: dir.path,
+    });
+    const parts = r.stdout.split("\0");
+    const values = new Map<string, string | undefined>();
+    names.forEach((n, i) => {
+      const v = parts[i];
+      values.set(n, v?.startsWith("S") ? v.slice(1) : undefined);
+    });
+    return { values, status: r.status, stderr: r.stderr };
+  } finally {
+    dir.cleanup();
+  }
+}

@@ -1,0 +1,349 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isFlannelError } from "@flannel-sdk/core";
+import { tierGate } from "@flannel-sdk/core/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  findRouteConflicts,
+  mkDockerOpts,
+  mkDockerOptsUsage,
+  parseDockerOptsEnv,
+  parseMkDockerOptsArgs,
+  renderDockerOptsEnv,
+  routeCheckSubnet,
+  runMkDockerOpts,
+} from "../src/index.js";
+import { kernelMissing, TestNetns } from "./helpers/netns.js";
+import { tempDir } from "./helpers/tools.js";
+
+const goldenDir = fileURLToPath(new URL("golden/mk-docker-opts/", import.meta.url));
+const read = (p: string) => readFileSync(join(goldenDir, p), "utf8");
+
+interface Case {
+  name: string;
+  input: string;
+  args: string[];
+  env: Record<string, string>;
+  exit: number;
+  out: string | null;
+  stderr: string;
+}
+const CASES: Case[] = JSON.parse(read("cases.json")).cases;
+
+const inputPath = (c: Case, dir: string) =>
+  c.input === "sample"
+    ? join(goldenDir, "../sample_subnet.env")
+    : c.input === "missing"
+      ? join(dir, "no-such-subnet.env")
+      : join(goldenDir, c.input);
+
+describe("mkDockerOpts (library)", () => {
+  for (const c of CASES.filter((c) => !c.stderr.includes("@usage"))) {
+    it(c.name, () => {
+      const path = inputPath(c, "/nonexistent");
+      const parsed = parseMkDockerOptsArgs(c.args);
+      if (!parsed.ok) throw new Error("unexpected usage");
+      const run = () =>
+        mkDockerOpts({
+          subnetEnv: existsSync(path) ? readFileSync(path, "utf8") : null,
+          env: c.env,
+          individual: parsed.args.individual,
+          combined: parsed.args.combined,
+          combinedKey: parsed.args.combinedKey,
+          ipMasq: parsed.args.ipMasq,
+        });
+      if (c.exit !== 0) {
+        expect(run).toThrow(
+          expect.objectContaining({ code: "IPMASQ_INVALID", message: c.stderr.trimEnd() }),
+        );
+        return;
+      }
+      const result = run();
+      expect(result.content).toBe(read(c.out!));
+      expect(renderDockerOptsEnv(result.opts)).toBe(result.content);
+      expect(renderDockerOptsEnv(parseDockerOptsEnv(result.content))).toBe(result.content);
+    });
+  }
+
+  it("refuses values it cannot write between unescaped double quotes, and bad keys", () => {
+    for (const value of ['--label a="b"', "--x=$HOME", "a\\b", "`id`"]) {
+      expect(() => mkDockerOpts({ subnetEnv: null, env: { DOCKER_OPT_X: value } })).toThrow(
+        expect.objectContaining({ code: "RENDER_INVALID_VALUE" }),
+      );
+    }
+    expect(() => mkDockerOpts({ subnetEnv: "FLANNEL_MTU='1450\r'\n" })).toThrow(/U\+000D/);
+    for (const key of ["", "1X", "A-B", "A B", "$(id)"]) {
+      expect(() => mkDockerOpts({ subnetEnv: null, combinedKey: key })).toThrow(
+        expect.objectContaining({ code: "RENDER_INVALID_VALUE", field: "combinedKey" }),
+      );
+    }
+  });
+
+  it("only variable names decide what is listed, and the combined key may be any variable", () => {
+    const r = mkDockerOpts({
+      subnetEnv: "FLANNEL_MTU=1450\nX=DOCKER_OPT_y\n",
+      env: { N: "n" },
+      combinedKey: "FLANNEL_MTU",
+      combined: true,
+    });
+    expect(r.content).toBe('FLANNEL_MTU="1450  --mtu=1450"\n');
+  });
+});
+
+describe("parseMkDockerOptsArgs (getopts f:d:icmk:?h)", () => {
+  it("parses like dash's getopts", () => {
+    const ok = (argv: string[]) => {
+      const r = parseMkDockerOptsArgs(argv);
+      if (!r.ok) throw new Error(`usage for ${argv}`);
+      return r.args;
+    };
+    expect(ok([])).toMatchObject({
+      flannelEnv: "/run/flannel/subnet.env",
+      dockerEnv: "/run/docker_opts.env",
+      combinedKey: "DOCKER_OPTS",
+      individual: false,
+      combined: false,
+      ipMasq: true,
+      routeCheck: true,
+    });
+    expect(ok(["-icm", "-kK", "-f", "-x", "-dD"])).toMatchObject({
+      individual: true,
+      combined: true,
+      ipMasq: false,
+      combinedKey: "K",
+      flannelEnv: "-x",
+      dockerEnv: "D",
+    });
+    expect(ok(["-fA", "-fB"]).flannelEnv).toBe("B");
+    expect(ok(["--", "-x"]).individual).toBe(false);
+    expect(ok(["-", "-i"]).individual).toBe(false);
+    expect(ok(["--no-route-check", "-i"])).toMatchObject({ routeCheck: false, individual: true });
+    expect(parseMkDockerOptsArgs(["-i", "-:"])).toEqual({
+      ok: false,
+      diagnostic: "Illegal option -:",
+    });
+    expect(parseMkDockerOptsArgs(["--route-check"])).toEqual({
+      ok: false,
+      diagnostic: "Illegal option --",
+    });
+    expect(parseMkDockerOptsArgs(["-d"])).toEqual({
+      ok: false,
+      diagnostic: "No arg for -d option",
+    });
+    expect(parseMkDockerOptsArgs(["-ih"])).toEqual({ ok: false, diagnostic: null });
+  });
+});
+
+describe("route conflict check", () => {
+  const table = [
+    "default via 192.0.2.254 dev eth0 ",
+    "10.1.74.0/24 via 192.0.2.2 dev v0 ",
+    "110.1.74.0/24 via 192.0.2.3 dev v0 ",
+    "10.1.75.0/24 dev flannel.1 ",
+    "10.1.76.0/24 proto static ",
+    "\tnexthop via 192.0.2.4 dev v0 weight 1 ",
+    "blackhole 10.1.77.0/24 ",
+    "",
+  ].join("\n");
+
+  it("matches the destination exactly (the script's grep also hits 110.1.74.0/24)", () => {
+    expect(routeCheckSubnet("10.1.74.1/24")).toBe("10.1.74.0/24");
+    expect(routeCheckSubnet("garbage")).toBeNull();
+    expect(findRouteConflicts(table, "10.1.74.0/24")).toEqual([
+      "10.1.74.0/24 via 192.0.2.2 dev v0 ",
+    ]);
+    expect(findRouteConflicts(table, "10.1.75.0/24")).toEqual([]);
+    expect(findRouteConflicts(table, "10.1.76.0/24")).toEqual([
+      "10.1.76.0/24 proto static ",
+      "\tnexthop via 192.0.2.4 dev v0 weight 1 ",
+    ]);
+    expect(findRouteConflicts(table, "10.1.77.0/24")).toEqual([]);
+  });
+});
+
+/** The CLI as a process: `node bin/mk-docker-opts.js`, as npm links it. */
+const bin = fileURLToPath(new URL("../bin/mk-docker-opts.js", import.meta.url));
+const built = existsSync(fileURLToPath(new URL("../dist/cli.mjs", import.meta.url)));
+
+function runCli(args: string[], env: Record<string, string>, cwd: string, netns?: TestNetns) {
+  const argv = [process.execPath, bin, ...args];
+  const full = netns === undefined ? argv : ["ip", "netns", "exec", netns.name, ...argv];
+  return spawnSync(full[0]!, full.slice(1), {
+    cwd,
+    encoding: "utf8",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+  });
+}
+
+describe("mk-docker-opts CLI (process)", () => {
+  let dir: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    if (!built)
+      throw new Error("dist/cli.mjs is missing: run `npm run build` (turbo runs it before test)");
+    dir = tempDir("render-cli-");
+  });
+  afterAll(() => dir?.cleanup());
+
+  CASES.forEach((c, i) => {
+    it(`${c.name}: same bytes and exit status as mk-docker-opts.sh`, () => {
+      const out = join(dir.path, `out-${i}`);
+      writeFileSync(out, "previous\n");
+      const r = runCli(["-f", inputPath(c, dir.path), "-d", out, ...c.args], c.env, dir.path);
+      expect(r.status).toBe(c.exit);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toBe(c.stderr.replace("@usage", mkDockerOptsUsage(bin)));
+      expect(readFileSync(out, "utf8")).toBe(c.out === null ? "previous\n" : read(c.out));
+    });
+  });
+
+  it("reads a relative -f path from the working directory (the script would search $PATH)", () => {
+    writeFileSync(join(dir.path, "subnet.env"), read("../sample_subnet.env"));
+    const r = runCli(["-f", "subnet.env", "-d", "rel.out"], {}, dir.path);
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(dir.path, "rel.out"), "utf8")).toBe(read("default.out"));
+  });
+
+  it("writes atomically: creates the parent directory, keeps an existing file's mode", () => {
+    const out = join(dir.path, "run", "flannel", "docker");
+    const r = runCli(
+      ["-f", join(goldenDir, "../guide/subnet.env"), "-k", "DOCKER_NETWORK_OPTIONS", "-d", out],
+      {},
+      dir.path,
+    );
+    expect(r.status).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe(read("../guide/flannel-docker"));
+    expect(statSync(out).mode & 0o777).toBe(0o644);
+  });
+
+  it("fails (exit 1) when the output cannot be written, e.g. the guide's /run/flannel/docker directory", () => {
+    const out = join(dir.path, "docker-dir");
+    mkdirSync(join(out, "sub"), { recursive: true });
+    const r = runCli(["-d", out, "-f", join(goldenDir, "../sample_subnet.env")], {}, dir.path);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cannot write/);
+  });
+
+  it("exits 2 on an env file it cannot evaluate, before writing", () => {
+    writeFileSync(join(dir.path, "bad.env"), "FLANNEL_SUBNET=$(hostname)\n");
+    const out = join(dir.path, "bad.out");
+    const r = runCli(["-f", "bad.env", "-d", out], {}, dir.path);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`${bin}: bad.env: line 1: unsupported command substitution \`$(…)\`\n`);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("passes the route check silently when `ip` is not on PATH", () => {
+    const out = join(dir.path, "noip.out");
+    const r = runCli(
+      ["-f", join(goldenDir, "../sample_subnet.env"), "-d", out],
+      { PATH: "/nonexistent" },
+      dir.path,
+    );
+    expect([r.status, r.stderr]).toEqual([0, ""]);
+  });
+
+  it("runMkDockerOpts runs in-process with an injected environment", async () => {
+    let printed = "";
+    const code = await runMkDockerOpts({
+      argv: ["-c", "-d", "inproc.out", "-f", "none"],
+      env: { FLANNEL_SUBNET: "10.9.0.1/24", PATH: "/nonexistent" },
+      cwd: dir.path,
+      stderr: (t) => {
+        printed += t;
+      },
+    });
+    expect([code, printed]).toEqual([0, ""]);
+    expect(readFileSync(join(dir.path, "inproc.out"), "utf8")).toBe(
+      'DOCKER_OPTS=" --bip=10.9.0.1/24"\n',
+    );
+  });
+});
+
+describe.runIf(tierGate("kernel", kernelMissing()))("mk-docker-opts route check (kernel)", () => {
+  let ns: TestNetns | undefined;
+  let dir: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    dir = tempDir("render-cli-");
+    ns = new TestNetns();
+    // 192.0.2.0/24 and 10.1.74.0/24 exist only inside this test's own namespace.
+    ns.run(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    ns.run(["ip", "link", "set", "v0", "up"]);
+    ns.run(["ip", "link", "set", "v1", "up"]);
+    ns.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "v0"]);
+  });
+  afterAll(() => {
+    ns?.close();
+    dir?.cleanup();
+  });
+
+  const sample = () => join(goldenDir, "../sample_subnet.env");
+
+  it("exit 1 with the script's message after writing the file, when a via route exists", () => {
+    ns!.run(["ip", "route", "add", "10.1.74.0/24", "via", "192.0.2.2", "dev", "v0"]);
+    try {
+      const out = join(dir.path, "conflict.out");
+      const r = runCli(["-f", sample(), "-d", out], {}, dir.path, ns);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(
+        "Your routing table already contains the subnet: 10.1.74.0/24 via 192.0.2.2 dev v0 \n",
+      );
+      expect(readFileSync(out, "utf8")).toBe(read("default.out"));
+      const off = runCli(["--no-route-check", "-f", sample(), "-d", out], {}, dir.path, ns);
+      expect([off.status, off.stderr]).toEqual([0, ""]);
+    } finally {
+      ns!.run(["ip", "route", "del", "10.1.74.0/24"]);
+    }
+  });
+
+  it("no false positive for another subnet that contains the text", () => {
+    ns!.run(["ip", "route", "add", "110.1.74.0/24", "via", "192.0.2.3", "dev", "v0"]);
+    try {
+      const r = runCli(["-f", sample(), "-d", join(dir.path, "fp.out")], {}, dir.path, ns);
+      expect([r.status, r.stderr]).toEqual([0, ""]);
+    } finally {
+      ns!.run(["ip", "route", "del", "110.1.74.0/24"]);
+    }
+  });
+
+  it("a direct route (no gateway) is no conflict", () => {
+    ns!.run(["ip", "route", "add", "10.1.74.0/24", "dev", "v0"]);
+    try {
+      const r = runCli(["-f", sample(), "-d", join(dir.path, "direct.out")], {}, dir.path, ns);
+      expect([r.status, r.stderr]).toEqual([0, ""]);
+    } finally {
+      ns!.run(["ip", "route", "del", "10.1.74.0/24"]);
+    }
+  });
+});
+
+describe("docker options files", () => {
+  it("parse/render the guide's /run/flannel/docker", () => {
+    const text = readFileSync(join(goldenDir, "../guide/flannel-docker"), "utf8");
+    const opts = parseDockerOptsEnv(text);
+    expect(opts.combined).toEqual({
+      key: "DOCKER_NETWORK_OPTIONS",
+      value: " --bip=172.30.8.1/24 --ip-masq=false --mtu=1450",
+    });
+    expect(opts.individual.map(([n]) => n)).toEqual([
+      "DOCKER_OPT_BIP",
+      "DOCKER_OPT_IPMASQ",
+      "DOCKER_OPT_MTU",
+    ]);
+    expect(renderDockerOptsEnv(opts)).toBe(text);
+  });
+
+  it("refuses names and values the format cannot hold", () => {
+    expect(() => renderDockerOptsEnv({ individual: [["BAD NAME", "x"]], combined: null })).toThrow(
+      expect.objectContaining({ code: "RENDER_INVALID_VALUE" }),
+    );
+    let caught: unknown;
+    try {
+      renderDockerOptsEnv({ individual: [], combined: { key: "K", value: 'a"\nEVIL=1' } });
+    } catch (e) {
+      caught = e;
+    }
+    expect(isFlannelError(caught, "RENDER_INVALID_VALUE")).toBe(true);
+  });
+});

@@ -1,0 +1,380 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: unit-file text, `${NAME}` is meant literally
+import { readFileSync } from "node:fs";
+import { isFlannelError } from "@flannel-sdk/core";
+import { tierGate } from "@flannel-sdk/core/testing";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  formatExecWord,
+  parseShellEnv,
+  renderDockerDropIn,
+  renderDockerUnit,
+  renderFlanneldSysconfig,
+  renderFlanneldUnit,
+  unitPath,
+  unitText,
+} from "../src/index.js";
+import { HOSTILE, isForbidden } from "./helpers/corpus.js";
+import { systemdMissing, UnitRoot } from "./helpers/systemd.js";
+import { missingCommand, sourceWithDash } from "./helpers/tools.js";
+
+const golden = (name: string) => readFileSync(new URL(`golden/${name}`, import.meta.url), "utf8");
+
+/** Values aimed at unit files: injections of directives, specifiers, substitutions, quoting. */
+const UNIT_HOSTILE: readonly string[] = [
+  ...HOSTILE,
+  "%n",
+  "%%",
+  "100%",
+  "%",
+  "$$X",
+  "${FLANNEL_OPTIONS}",
+  "a\\\nExecStartPre=/bin/evil",
+  "x \\",
+  '"',
+  "'",
+  "\\;",
+  ";",
+  "a ; /bin/evil",
+  "\\x41",
+  "\\n",
+  "-",
+  "@x",
+  "[Service]",
+  "ExecStartPre=/bin/evil",
+];
+
+function attempt<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch (e) {
+    expect(isFlannelError(e, "RENDER_INVALID_VALUE"), String(e)).toBe(true);
+    return null;
+  }
+}
+
+describe("renderers reproduce the install guide", () => {
+  it("flanneld.service: byte for byte with restart on-failure; the default differs only in Restart=", () => {
+    expect(renderFlanneldUnit({ restart: "on-failure" })).toBe(golden("guide/flanneld.service"));
+    expect(renderFlanneldUnit()).toBe(
+      golden("guide/flanneld.service").replace("Restart=on-failure\n", "Restart=always\n"),
+    );
+  });
+
+  it("/etc/sysconfig/flanneld", () => {
+    expect(renderFlanneldSysconfig()).toBe(golden("guide/flanneld.sysconfig"));
+  });
+
+  it("docker.service", () => {
+    expect(renderDockerUnit()).toBe(golden("guide/docker.service"));
+  });
+
+  it("the options the guide varies", () => {
+    const sys = renderFlanneldSysconfig({
+      etcdEndpoints: ["https://10.0.0.1:2379"],
+      etcdPrefix: "/coreos.com/network",
+      etcdCAFile: null,
+      etcdCertFile: null,
+      etcdKeyFile: null,
+      iface: "eth2",
+      publicIP: "172.16.97.244",
+      ipMasq: true,
+      comments: false,
+    });
+    expect(sys).toBe(
+      'FLANNEL_ETCD_ENDPOINTS="https://10.0.0.1:2379"\nFLANNEL_ETCD_PREFIX="/coreos.com/network"\nFLANNEL_OPTIONS="-iface=eth2 -public-ip=172.16.97.244 -ip-masq"\n',
+    );
+    const unit = renderFlanneldUnit({
+      flanneldPath: "/usr/bin/flanneld",
+      dockerNetworkPath: null,
+      etcdUnit: null,
+      dockerUnit: null,
+      mkDockerOpts: {
+        path: "/usr/local/bin/mk-docker-opts",
+        subnetFile: "/run/flannel/subnet.env",
+        args: ["--no-route-check"],
+      },
+      restartSec: 5,
+      extraArgs: ["-v=2"],
+    });
+    expect(unit).toBe(
+      [
+        "[Unit]",
+        "Description=Flanneld overlay address etcd agent",
+        "After=network.target",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=notify",
+        "EnvironmentFile=/etc/sysconfig/flanneld",
+        "ExecStart=/usr/bin/flanneld \\",
+        "  -etcd-endpoints=${FLANNEL_ETCD_ENDPOINTS} \\",
+        "  -etcd-prefix=${FLANNEL_ETCD_PREFIX} \\",
+        "  $FLANNEL_OPTIONS \\",
+        "  -v=2",
+        "ExecStartPost=/usr/local/bin/mk-docker-opts -f /run/flannel/subnet.env -k DOCKER_NETWORK_OPTIONS -d /run/flannel/docker --no-route-check",
+        "Restart=always",
+        "RestartSec=5",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+      ].join("\n"),
+    );
+    expect(renderFlanneldUnit({ mkDockerOpts: null })).not.toContain("ExecStartPost");
+  });
+
+  it("the docker drop-in", () => {
+    expect(renderDockerDropIn()).toBe(
+      [
+        "[Unit]",
+        "After=flanneld.service",
+        "Requires=flanneld.service",
+        "",
+        "[Service]",
+        "EnvironmentFile=-/run/flannel/docker",
+        "ExecStart=",
+        "ExecStart=/usr/bin/dockerd $DOCKER_NETWORK_OPTIONS -H fd:// --containerd=/run/containerd/containerd.sock",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("refuses option words the two readers of FLANNEL_OPTIONS would split differently", () => {
+    for (const iface of ["eth 2", 'eth"2', "eth'2", "eth\\2", ""]) {
+      expect(() => renderFlanneldSysconfig({ iface })).toThrow(
+        expect.objectContaining({ code: "RENDER_INVALID_VALUE" }),
+      );
+    }
+    expect(() =>
+      renderFlanneldSysconfig({ etcdEndpoints: ["https://a:2379,https://b:2379"] }),
+    ).toThrow(/commas/);
+    expect(() => renderFlanneldSysconfig({ etcdEndpoints: [] })).toThrow(/empty/);
+    expect(() => renderFlanneldUnit({ restart: "sometimes" as never })).toThrow(/restart policy/);
+    expect(() => renderFlanneldUnit({ dockerUnit: "docker" })).toThrow(/invalid unit name/);
+    expect(() => renderFlanneldUnit({ flanneldPath: "flanneld" })).toThrow(/absolute path/);
+  });
+});
+
+const dashMissing = missingCommand("dash", "dash");
+
+describe.runIf(tierGate("dash", dashMissing))(
+  "sysconfig values sourced by dash are the values meant",
+  () => {
+    it("hostile prefixes and option words", () => {
+      for (const v of UNIT_HOSTILE) {
+        const text = attempt(() =>
+          renderFlanneldSysconfig({ etcdPrefix: v, extraOptions: [`-x=${v}`] }),
+        );
+        if (text === null) continue;
+        const r = sourceWithDash(text, ["FLANNEL_ETCD_PREFIX", "FLANNEL_OPTIONS", "EVIL"]);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.values.get("FLANNEL_ETCD_PREFIX")).toBe(v);
+        expect(r.values.get("FLANNEL_OPTIONS")?.endsWith(` -x=${v}`)).toBe(true);
+        expect(r.values.get("EVIL")).toBeUndefined();
+        expect(parseShellEnv(text).assigned.FLANNEL_ETCD_PREFIX).toBe(v);
+      }
+    });
+  },
+);
+
+describe.runIf(tierGate("systemd", systemdMissing()))(
+  "rendered units pass systemd-analyze verify",
+  () => {
+    let root: UnitRoot;
+    beforeAll(() => {
+      root = new UnitRoot();
+      for (const exe of [
+        "/usr/bin/flanneld-start",
+        "/usr/bin/flanneld",
+        "/usr/libexec/flannel/mk-docker-opts.sh",
+        "/usr/local/bin/mk-docker-opts",
+        "/usr/bin/dockerd-current",
+        "/usr/bin/dockerd",
+        "/bin/kill",
+        "/bin/true",
+      ]) {
+        root.addExecutable(exe);
+      }
+      // What the guide's docker.service requires on a RHEL host.
+      root.addUnit("docker-cleanup.timer", "[Timer]\nOnCalendar=daily\n");
+      root.addUnit("docker-cleanup.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n");
+    });
+    afterAll(() => root?.cleanup());
+
+    const verifyClean = (name: string, text: string, dir?: string) => {
+      root.addUnit(name, text, dir);
+      const r = root.verify([name.includes("/") ? name.split(".d/")[0]! : name]);
+      expect(r.output).toBe("");
+      expect(r.status).toBe(0);
+    };
+
+    it("the guide's units, the defaults and the drop-in", () => {
+      verifyClean("flanneld.service", renderFlanneldUnit());
+      verifyClean("flanneld-guide.service", renderFlanneldUnit({ restart: "on-failure" }));
+      verifyClean("docker.service", renderDockerUnit());
+      const d = root.dump("flanneld.service");
+      expect(d.commands.get("ExecStart")).toEqual([
+        [
+          "/usr/bin/flanneld-start",
+          "-etcd-endpoints=${FLANNEL_ETCD_ENDPOINTS}",
+          "-etcd-prefix=${FLANNEL_ETCD_PREFIX}",
+          "$FLANNEL_OPTIONS",
+        ],
+      ]);
+      expect(d.commands.get("ExecStartPost")).toEqual([
+        [
+          "/usr/libexec/flannel/mk-docker-opts.sh",
+          "-k",
+          "DOCKER_NETWORK_OPTIONS",
+          "-d",
+          "/run/flannel/docker",
+        ],
+      ]);
+      expect(d.fields.get("Restart")).toEqual(["always"]);
+      expect(d.fields.get("Type")).toEqual(["notify"]);
+      expect(d.fields.get("EnvironmentFile")).toEqual([
+        "/etc/sysconfig/flanneld",
+        "-/etc/sysconfig/docker-network",
+      ]);
+      const docker = root.dump("docker.service");
+      expect(docker.commands.get("ExecStart")?.[0]?.slice(-7)).toEqual([
+        "$OPTIONS",
+        "$DOCKER_STORAGE_OPTIONS",
+        "$DOCKER_NETWORK_OPTIONS",
+        "$ADD_REGISTRY",
+        "$BLOCK_REGISTRY",
+        "$INSECURE_REGISTRY",
+        "$REGISTRIES",
+      ]);
+      expect(docker.fields.get("EnvironmentFile")).toContain("-/run/flannel/docker");
+      expect(docker.fields.get("Environment")).toEqual([
+        "GOTRACEBACK=crash",
+        "DOCKER_HTTP_HOST_COMPAT=1",
+        "PATH=/usr/libexec/docker:/usr/bin:/usr/sbin",
+      ]);
+    });
+
+    it("the drop-in replaces the command of an existing docker.service", () => {
+      const other = new UnitRoot();
+      try {
+        other.addExecutable("/usr/bin/dockerd");
+        other.addUnit(
+          "docker.service",
+          "[Unit]\nDescription=Docker\n\n[Service]\nType=notify\nExecStart=/usr/bin/dockerd -H fd://\n\n[Install]\nWantedBy=multi-user.target\n",
+        );
+        other.addUnit("flanneld.service", "[Service]\nExecStart=/usr/bin/dockerd\n");
+        other.addUnit("docker.service.d/flannel.conf", renderDockerDropIn(), "/etc/systemd/system");
+        const r = other.verify(["docker.service"]);
+        expect([r.status, r.output]).toEqual([0, ""]);
+        const d = other.dump("docker.service");
+        expect(d.commands.get("ExecStart")).toEqual([
+          [
+            "/usr/bin/dockerd",
+            "$DOCKER_NETWORK_OPTIONS",
+            "-H",
+            "fd://",
+            "--containerd=/run/containerd/containerd.sock",
+          ],
+        ]);
+        expect(d.fields.get("EnvironmentFile")).toEqual(["-/run/flannel/docker"]);
+        expect(d.fields.get("Requires")?.some((v) => v.startsWith("flanneld.service"))).toBe(true);
+      } finally {
+        other.cleanup();
+      }
+    });
+
+    it("hostile values: quoted so systemd reads exactly them, or refused; never a new directive or command", () => {
+      let n = 0;
+      const rendered: [string, string][] = [];
+      for (const v of UNIT_HOSTILE) {
+        const unit = attempt(() =>
+          renderFlanneldUnit({
+            description: v,
+            extraArgs: [v, [`-x=`, v === "" ? "" : v], { env: "FLANNEL_OPTIONS" }],
+            mkDockerOpts: { args: [v] },
+          }),
+        );
+        if (unit === null) {
+          // Refused: the offending value must hold something a unit line cannot carry.
+          expect(v === "" || isForbidden(v) || /^\s|\s$|\\$/.test(v), JSON.stringify(v)).toBe(true);
+          continue;
+        }
+        const name = `hostile${n++}.service`;
+        root.addUnit(name, unit);
+        rendered.push([name, v]);
+      }
+      const names = rendered.map(([name]) => name);
+      expect(root.verify(names)).toEqual({ status: 0, output: "" });
+      const dumps = root.dumpMany(names);
+      for (const [name, v] of rendered) {
+        const d = dumps.get(name)!;
+        // What systemd stores before substitution: literal `$` is doubled and becomes one `$` at exec.
+        const stored = v.replace(/\$/g, "$$$$");
+        expect(d.fields.get("Description"), JSON.stringify(v)).toEqual([v]);
+        expect(d.commands.get("ExecStart")).toEqual([
+          [
+            "/usr/bin/flanneld-start",
+            "-etcd-endpoints=${FLANNEL_ETCD_ENDPOINTS}",
+            "-etcd-prefix=${FLANNEL_ETCD_PREFIX}",
+            "$FLANNEL_OPTIONS",
+            stored,
+            `-x=${stored}`,
+            "${FLANNEL_OPTIONS}",
+          ],
+        ]);
+        expect(d.commands.get("ExecStartPost")).toEqual([
+          [
+            "/usr/libexec/flannel/mk-docker-opts.sh",
+            "-k",
+            "DOCKER_NETWORK_OPTIONS",
+            "-d",
+            "/run/flannel/docker",
+            stored,
+          ],
+        ]);
+        expect(d.commands.has("ExecStartPre")).toBe(false);
+      }
+    });
+
+    it("hostile paths are refused unless systemd reads them back unchanged", () => {
+      let n = 0;
+      const rendered: [string, string][] = [];
+      for (const v of UNIT_HOSTILE.map((s) => `/etc/${s}`)) {
+        const unit = attempt(() => renderFlanneldUnit({ sysconfigPath: v }));
+        if (unit === null) continue;
+        const name = `path${n++}.service`;
+        root.addUnit(name, unit);
+        rendered.push([name, v]);
+      }
+      const names = rendered.map(([name]) => name);
+      expect(root.verify(names)).toEqual({ status: 0, output: "" });
+      const dumps = root.dumpMany(names);
+      for (const [name, v] of rendered) {
+        expect(dumps.get(name)!.fields.get("EnvironmentFile")?.[0]).toBe(v);
+      }
+      expect(attempt(() => unitPath("/etc/a b", "p"))).toBeNull();
+      expect(unitText("100%", "Description")).toBe("100%%");
+    });
+
+    it("property: any exec argument is passed verbatim or refused", () => {
+      let n = 0;
+      const word = fc.oneof(
+        fc.string({ unit: "binary", maxLength: 10 }),
+        fc.string({ unit: fc.constantFrom(..." \"'\\$%;`#{}=é\t".split("")), maxLength: 10 }),
+      );
+      fc.assert(
+        fc.property(fc.array(word, { minLength: 1, maxLength: 20 }), (words) => {
+          const kept = words.filter((w) => attempt(() => formatExecWord(w)) !== null);
+          for (const w of words) if (!kept.includes(w)) expect(isForbidden(w)).toBe(true);
+          const name = `prop${n++}.service`;
+          verifyClean(name, renderFlanneldUnit({ extraArgs: kept }));
+          const argv = root.dump(name).commands.get("ExecStart")?.[0] ?? [];
+          expect(argv.slice(4)).toEqual(kept.map((w) => w.replace(/\$/g, "$$$$")));
+        }),
+        { numRuns: Number(process.env.RENDER_PROPERTY_RUNS ?? 40) },
+      );
+    });
+  },
+);
