@@ -31,7 +31,31 @@ export { canonicalCidr, canonicalIP, ipFamily, parseCidr, parseCidrOfFamily } fr
 export type { ParsedSubnetKey } from "./keys/subnet-key.js";
 export { makeSubnetKey, parseSubnetKey } from "./keys/subnet-key.js";
 
+export type {
+  LeaseAcquisitionInput,
+  LeaseAcquisitionPlan,
+  LeaseAcquisitionSteps,
+  LeaseCreateWrite,
+  LeaseUpdateWrite,
+  LeaseWrite,
+  RunLeaseAcquisitionOptions,
+} from "./lease/acquire.js";
+export {
+  isLeaseCompatible,
+  LEASE_RACE_RETRIES,
+  NO_IPV4_SUBNET,
+  planLeaseAcquisition,
+  runLeaseAcquisition,
+  SUBNET_TTL_SECONDS,
+} from "./lease/acquire.js";
+export type { FormatLeaseAttrsOptions, LeaseJsonShape } from "./lease/json.js";
+export { formatLeaseAttrs, parseLeaseAttrs } from "./lease/json.js";
+export { parseMacAddress } from "./lease/mac.js";
+export type { ReservationInput, ReservationPlan } from "./lease/reserve.js";
+export { planReservation } from "./lease/reserve.js";
 export type { JsonValue, Lease, LeaseAttrs } from "./lease/types.js";
+export type { LeaseBatch, LeaseWatcherOptions } from "./lease/watcher.js";
+export { LeaseWatcher } from "./lease/watcher.js";
 export type { CommandBatch, PlanCommandOptions } from "./plan/commands.js";
 export { planToBatches, planToCommands } from "./plan/commands.js";
 export type { PlanDiff, PlanEntry } from "./plan/diff.js";
@@ -59,6 +83,8 @@ export type {
 } from "./plan/types.js";
 export type { VxlanPlanInput } from "./plan/vxlan.js";
 export { planVxlan } from "./plan/vxlan.js";
+export type { MemoryLeaseStoreOptions } from "./store/memory.js";
+export { MemoryLeaseStore } from "./store/memory.js";
 export type {
   AcquireLeaseOptions,
   CallOptions,

@@ -72,16 +72,19 @@ export interface LeaseStore extends AsyncDisposable {
   /**
    * Acquires a lease for a node with flannel v0.28's algorithm: reuse the lease of the same
    * PublicIP when compatible; reuse `previousSubnet` when nobody holds it; else allocate. 24 h TTL.
-   * @throws FlannelError `OUT_OF_SUBNETS`, `CONFIG_NOT_FOUND`, `CONFIG_INVALID`, `MAX_RETRIES`, `ABORTED`, `STORE_CLOSED`
+   * @throws FlannelError `OUT_OF_SUBNETS`, `CONFIG_NOT_FOUND`, `CONFIG_INVALID`, `LEASE_INVALID` (unwritable attrs), `MAX_RETRIES`, `ABORTED`, `STORE_CLOSED`
    */
   acquireLease(attrs: LeaseAttrs, options?: AcquireLeaseOptions): Promise<Lease>;
   /** Rewrites the lease with a fresh TTL (a reservation stays permanent). @throws FlannelError `LEASE_NOT_FOUND`, `ABORTED`, `STORE_CLOSED` */
   renewLease(lease: Lease, options?: CallOptions): Promise<Lease>;
-  /** Deletes the lease; releasing an absent lease is not an error. @throws FlannelError `ABORTED`, `STORE_CLOSED` */
+  /**
+   * Deletes the lease (given as a `Lease`, or as a subnet key such as `10.5.1.0-24`); releasing
+   * an absent lease is not an error. @throws FlannelError `ABORTED`, `STORE_CLOSED`
+   */
   releaseLease(lease: Lease | string, options?: CallOptions): Promise<void>;
   /**
    * Writes a lease that never expires for the node with `attrs.publicIP` (flannel's reservation).
-   * @throws FlannelError `LEASE_CONFLICT` (held by another node), `CONFIG_INVALID`, `ABORTED`, `STORE_CLOSED`
+   * @throws FlannelError `LEASE_CONFLICT` (held by another node), `CONFIG_INVALID`, `CONFIG_NOT_FOUND`, `LEASE_INVALID`, `ABORTED`, `STORE_CLOSED`
    */
   reserveSubnet(
     subnet: string,

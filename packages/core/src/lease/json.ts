@@ -1,0 +1,251 @@
+/**
+ * A lease's value under `<prefix>/subnets/<key>`: flannel's `LeaseAttrs` JSON, byte for byte.
+ */
+
+import { FlannelError } from "../errors.js";
+import { formatIPv4, scanIPv4 } from "../ip/ipv4.js";
+import { formatIPv6, scanIPv6 } from "../ip/ipv6.js";
+import {
+  type GoJsonNode,
+  GoJsonSyntaxError,
+  goFoldKey,
+  goQuote,
+  goStringify,
+  parseGoJson,
+  setOwn,
+  toJsonValue,
+} from "./go-json.js";
+import { parseMacAddress } from "./mac.js";
+import type { JsonValue, LeaseAttrs } from "./types.js";
+
+/**
+ * Which flanneld's bytes {@link formatLeaseAttrs} writes:
+ * - `"current"` (v0.15 and later, the default): `PublicIPv6` is always present, `null` when unset;
+ * - `"v0.11"`: `PublicIPv6` is left out when unset, as flannel v0.11 (etcd v2) writes it. A set
+ *   `PublicIPv6` is still written: v0.11 ignores keys it does not know, and dropping it would
+ *   lose the node's IPv6 identity.
+ */
+export type LeaseJsonShape = "current" | "v0.11";
+
+/** Options of {@link formatLeaseAttrs}. */
+export interface FormatLeaseAttrsOptions {
+  /** Default `"current"`. */
+  readonly shape?: LeaseJsonShape;
+}
+
+function invalid(message: string, field?: string, cause?: unknown): FlannelError {
+  return new FlannelError("LEASE_INVALID", message, {
+    ...(field === undefined ? {} : { field }),
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/**
+ * Serializes lease attributes exactly as flanneld's Go `json.Marshal` does: compact, fields in
+ * the order `PublicIP`, `PublicIPv6` (`null` when unset), `BackendType` (left out when `""`),
+ * `BackendData`, `BackendV6Data` (each left out when `null`); strings escaped like Go's encoder
+ * (`<` `>` `&` as `\u003c` `\u003e` `\u0026`, U+2028/U+2029, `\b` `\f` `\n` `\r` `\t`, other
+ * control characters as `\u00xx`). Addresses are written in canonical form.
+ *
+ * @throws FlannelError `LEASE_INVALID` when `publicIP` is not IPv4, `publicIPv6` not IPv6, or
+ * backend data is not JSON (a function, `undefined`, a non-finite number, a class instance…).
+ * @example
+ * ```ts
+ * formatLeaseAttrs({
+ *   publicIP: "192.168.64.3",
+ *   publicIPv6: null,
+ *   backendType: "vxlan",
+ *   backendData: { VNI: 1, VtepMAC: "c6:d2:32:6f:8f:44" },
+ *   backendV6Data: null,
+ * });
+ * // '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}'
+ * ```
+ */
+export function formatLeaseAttrs(attrs: LeaseAttrs, options?: FormatLeaseAttrsOptions): string {
+  const ip = typeof attrs.publicIP === "string" ? readIPv4(attrs.publicIP) : null;
+  if (ip === null) throw invalid(`invalid IPv4 address format: ${attrs.publicIP}`, "PublicIP");
+  let out = `{"PublicIP":"${ip}"`;
+  if (attrs.publicIPv6 !== null && attrs.publicIPv6 !== undefined) {
+    const ip6 = typeof attrs.publicIPv6 === "string" ? readIPv6(attrs.publicIPv6) : null;
+    if (ip6 === null) throw invalid(`invalid IPv6 address: ${attrs.publicIPv6}`, "PublicIPv6");
+    out += `,"PublicIPv6":"${ip6}"`;
+  } else if ((options?.shape ?? "current") === "current") {
+    out += `,"PublicIPv6":null`;
+  }
+  if (attrs.backendType !== "" && attrs.backendType !== undefined) {
+    if (typeof attrs.backendType !== "string") {
+      throw invalid("BackendType must be a string", "BackendType");
+    }
+    out += `,"BackendType":${goQuote(attrs.backendType)}`;
+  }
+  out += backendField("BackendData", attrs.backendData);
+  out += backendField("BackendV6Data", attrs.backendV6Data);
+  return `${out}}`;
+}
+
+function backendField(name: string, value: JsonValue | null | undefined): string {
+  if (value === null || value === undefined) return "";
+  try {
+    return `,"${name}":${goStringify(value)}`;
+  } catch (e) {
+    throw invalid(`${name} is not JSON: ${(e as Error).message}`, name, e);
+  }
+}
+
+// Go's net.ParseIP + To4(): a dotted quad, or an IPv4-mapped IPv6 address.
+function readIPv4(text: string): string | null {
+  const v4 = scanIPv4(text, 0, text.length);
+  if (v4 >= 0) return formatIPv4(v4);
+  const v6 = scanIPv6(text, 0, text.length);
+  if (v6 >= 0n && v6 >> 32n === 0xffffn) return formatIPv4(Number(v6 & 0xffffffffn));
+  return null;
+}
+
+// An IPv6 address in canonical text. Go's ParseIP would also take a dotted quad here (and store
+// it IPv4-mapped); a dotted quad in PublicIPv6 is a mistake, so we refuse it.
+function readIPv6(text: string): string | null {
+  const v6 = scanIPv6(text, 0, text.length);
+  return v6 >= 0n ? formatIPv6(v6) : null;
+}
+
+const FIELDS = {
+  PUBLICIP: "PublicIP",
+  PUBLICIPV6: "PublicIPv6",
+  BACKENDTYPE: "BackendType",
+  BACKENDDATA: "BackendData",
+  BACKENDV6DATA: "BackendV6Data",
+} as const;
+
+type Field = (typeof FIELDS)[keyof typeof FIELDS];
+
+function fieldOf(key: string): Field | undefined {
+  switch (key) {
+    // Go tries the exact name first; flannel's own spelling is by far the common case.
+    case "PublicIP":
+    case "PublicIPv6":
+    case "BackendType":
+    case "BackendData":
+    case "BackendV6Data":
+      return key;
+    default:
+      return (FIELDS as Record<string, Field | undefined>)[goFoldKey(key)];
+  }
+}
+
+/**
+ * Parses a lease value with the tolerance of flanneld's Go decoder: keys match field names
+ * case-insensitively (the last occurrence wins), unknown keys are ignored, both the v0.11 shape
+ * (no `PublicIPv6`) and the current one are read, a missing `PublicIP` reads as `"0.0.0.0"`.
+ * `PublicIP` must be IPv4 (Go's `net.ParseIP` forms, IPv4-mapped IPv6 included); `PublicIPv6`
+ * must be IPv6 or `null`. For a `"vxlan"` lease, a `VtepMAC` inside `BackendData` /
+ * `BackendV6Data` must be a MAC in one of Go's `net.ParseMAC` forms and is rewritten to
+ * `"VtepMAC"` in canonical form (lower-case, colons), so every consumer sees one spelling; flannel's
+ * vxlan backend refuses such a lease too. Other backend data is kept as parsed.
+ *
+ * Differences from Go, deliberate: a value that is not a JSON object (including `null`, which
+ * Go reads as an all-zero lease) is refused; numbers in backend data must fit a double.
+ *
+ * @throws FlannelError `LEASE_INVALID` (with `field` when one field is at fault)
+ * @example
+ * ```ts
+ * const attrs = parseLeaseAttrs('{"PublicIP":"172.27.128.149","BackendType":"vxlan","BackendData":{"VtepMAC":"1e:38:19:e2:7e:3a"}}');
+ * attrs.publicIPv6; // null (v0.11 shape)
+ * ```
+ */
+export function parseLeaseAttrs(json: string): LeaseAttrs {
+  if (typeof json !== "string") throw invalid("a lease value must be a string of JSON");
+  let root: GoJsonNode;
+  try {
+    root = parseGoJson(json);
+  } catch (e) {
+    if (e instanceof GoJsonSyntaxError)
+      throw invalid(`invalid lease JSON: ${e.message}`, undefined, e);
+    throw invalid("invalid lease JSON", undefined, e);
+  }
+  if (root.t !== "object") throw invalid(`a lease value must be a JSON object, not ${root.t}`);
+
+  let publicIP = "0.0.0.0";
+  let publicIPv6: string | null = null;
+  let backendType = "";
+  let backendData: GoJsonNode | null = null;
+  let backendV6Data: GoJsonNode | null = null;
+
+  for (const [key, node] of root.entries) {
+    switch (fieldOf(key)) {
+      case "PublicIP": {
+        // Go hands the raw token to ip.IP4.UnmarshalJSON: only an unescaped string can parse.
+        const ip = node.t === "string" && !node.escaped ? readIPv4(node.value) : null;
+        if (ip === null) throw invalid(`invalid IPv4 address format: ${raw(node)}`, "PublicIP");
+        publicIP = ip;
+        break;
+      }
+      case "PublicIPv6":
+        if (node.t === "null") publicIPv6 = null;
+        else {
+          const ip = node.t === "string" && !node.escaped ? readIPv6(node.value) : null;
+          if (ip === null) throw invalid(`invalid IPv6 address format: ${raw(node)}`, "PublicIPv6");
+          publicIPv6 = ip;
+        }
+        break;
+      case "BackendType":
+        // Go leaves a string field untouched on null; anything else but a string is an error.
+        if (node.t === "string") backendType = node.value;
+        else if (node.t !== "null") {
+          throw invalid(
+            `cannot unmarshal ${node.t} into BackendType of type string`,
+            "BackendType",
+          );
+        }
+        break;
+      case "BackendData":
+        backendData = node.t === "null" ? null : node;
+        break;
+      case "BackendV6Data":
+        backendV6Data = node.t === "null" ? null : node;
+        break;
+      default:
+        break;
+    }
+  }
+
+  const vxlan = backendType === "vxlan";
+  return {
+    publicIP,
+    publicIPv6,
+    backendType,
+    backendData: backendValue(backendData, vxlan, "BackendData"),
+    backendV6Data: backendValue(backendV6Data, vxlan, "BackendV6Data"),
+  };
+}
+
+function raw(node: GoJsonNode): string {
+  return node.t === "string" ? JSON.stringify(node.value) : node.t;
+}
+
+function backendValue(node: GoJsonNode | null, vxlan: boolean, field: string): JsonValue | null {
+  if (node === null) return null;
+  if (!vxlan || node.t !== "object") return toJsonValue(node);
+  const out: Record<string, JsonValue> = {};
+  let mac: GoJsonNode | undefined;
+  for (const [key, value] of node.entries) {
+    if (key === "VtepMAC" || goFoldKey(key) === "VTEPMAC") {
+      // Every spelling lands on flannel's, at the first one's position; the last value wins.
+      if (mac === undefined) out.VtepMAC = null;
+      mac = value;
+    } else setOwn(out, key, toJsonValue(value));
+  }
+  if (mac !== undefined) out.VtepMAC = vtepMac(mac, field);
+  return out;
+}
+
+function vtepMac(node: GoJsonNode, field: string): string {
+  // Go's hardwareAddr.UnmarshalJSON takes the raw token: a quoted string without escapes.
+  if (node.t !== "string" || node.escaped) {
+    throw invalid(`error parsing hardware addr in ${field}.VtepMAC`, field);
+  }
+  try {
+    return parseMacAddress(node.value);
+  } catch (e) {
+    throw invalid(`${field}.VtepMAC: ${(e as Error).message}`, field, e);
+  }
+}

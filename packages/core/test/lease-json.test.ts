@@ -1,0 +1,277 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  formatLeaseAttrs,
+  isFlannelError,
+  type JsonValue,
+  type LeaseAttrs,
+  type LeaseJsonShape,
+  parseLeaseAttrs,
+  parseMacAddress,
+} from "../src/index.js";
+import goldenFile from "./golden/lease-attrs.json" with { type: "json" };
+
+interface Golden {
+  exact: { name: string; json: string; attrs: LeaseAttrs; shape?: LeaseJsonShape }[];
+  read: { name: string; json: string; attrs: LeaseAttrs }[];
+  invalid: { name: string; json: string; field?: string }[];
+}
+
+const golden = goldenFile as unknown as Golden;
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return isFlannelError(e) ? e.code : `not a FlannelError: ${String(e)}`;
+  }
+  return undefined;
+}
+
+describe("formatLeaseAttrs / parseLeaseAttrs: golden values", () => {
+  for (const c of golden.exact) {
+    it(`writes ${c.name}`, () => {
+      expect(formatLeaseAttrs(c.attrs, c.shape ? { shape: c.shape } : undefined)).toBe(c.json);
+    });
+    it(`reads ${c.name}`, () => {
+      expect(parseLeaseAttrs(c.json)).toEqual(c.attrs);
+    });
+  }
+  for (const c of golden.read) {
+    it(`reads ${c.name}`, () => {
+      expect(parseLeaseAttrs(c.json)).toEqual(c.attrs);
+    });
+  }
+  for (const c of golden.invalid) {
+    it(`refuses ${c.name}`, () => {
+      let error: unknown;
+      try {
+        parseLeaseAttrs(c.json);
+      } catch (e) {
+        error = e;
+      }
+      expect(isFlannelError(error, "LEASE_INVALID")).toBe(true);
+      if (c.field) expect((error as { field?: string }).field).toBe(c.field);
+    });
+  }
+
+  it("the current shape always writes PublicIPv6", () => {
+    const attrs = golden.exact[0]!.attrs;
+    expect(formatLeaseAttrs(attrs)).toBe(formatLeaseAttrs(attrs, { shape: "current" }));
+  });
+
+  it("writes addresses in canonical form", () => {
+    const json = formatLeaseAttrs({
+      publicIP: "::ffff:10.1.2.3",
+      publicIPv6: "2001:DB8:0::1",
+      backendType: "",
+      backendData: null,
+      backendV6Data: null,
+    });
+    expect(json).toBe('{"PublicIP":"10.1.2.3","PublicIPv6":"2001:db8::1"}');
+  });
+
+  it("refuses to write what is not a lease", () => {
+    const base: LeaseAttrs = {
+      publicIP: "10.0.0.1",
+      publicIPv6: null,
+      backendType: "",
+      backendData: null,
+      backendV6Data: null,
+    };
+    expect(codeOf(() => formatLeaseAttrs({ ...base, publicIP: "fc00::1" }))).toBe("LEASE_INVALID");
+    expect(codeOf(() => formatLeaseAttrs({ ...base, publicIP: "" }))).toBe("LEASE_INVALID");
+    expect(codeOf(() => formatLeaseAttrs({ ...base, publicIPv6: "10.0.0.1" }))).toBe(
+      "LEASE_INVALID",
+    );
+    const nan = { ...base, backendData: { x: Number.NaN } as unknown as JsonValue };
+    expect(codeOf(() => formatLeaseAttrs(nan))).toBe("LEASE_INVALID");
+    const fn = { ...base, backendData: { f: () => 1 } as unknown as JsonValue };
+    expect(codeOf(() => formatLeaseAttrs(fn))).toBe("LEASE_INVALID");
+    const date = { ...base, backendData: new Date(0) as unknown as JsonValue };
+    expect(codeOf(() => formatLeaseAttrs(date))).toBe("LEASE_INVALID");
+  });
+
+  it("a __proto__ key in backend data stays plain data", () => {
+    const attrs = parseLeaseAttrs('{"PublicIP":"10.0.0.5","BackendData":{"__proto__":{"x":1}}}');
+    const data = attrs.backendData as Record<string, unknown>;
+    expect(Object.getPrototypeOf(data)).toBe(Object.prototype);
+    expect(Object.hasOwn(data, "__proto__")).toBe(true);
+    expect(formatLeaseAttrs(attrs)).toBe(
+      '{"PublicIP":"10.0.0.5","PublicIPv6":null,"BackendData":{"__proto__":{"x":1}}}',
+    );
+  });
+});
+
+describe("parseMacAddress", () => {
+  const ok: [string, string][] = [
+    ["00:00:5e:00:53:01", "00:00:5e:00:53:01"],
+    ["02:00:5e:10:00:00:00:01", "02:00:5e:10:00:00:00:01"],
+    [
+      "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01",
+      "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01",
+    ],
+    ["00-00-5E-00-53-01", "00:00:5e:00:53:01"],
+    ["0000.5e00.5301", "00:00:5e:00:53:01"],
+    ["0200.5e10.0000.0001", "02:00:5e:10:00:00:00:01"],
+  ];
+  for (const [input, want] of ok) {
+    it(`reads ${input}`, () => expect(parseMacAddress(input)).toBe(want));
+  }
+  // Go's net.ParseMAC negative cases (mac_test.go), plus the bare form Go 1.25 lacks.
+  const bad = [
+    "01.02.03.04.05.06",
+    "01:02:03:04:05:06:",
+    "x1:02:03:04:05:06",
+    "01002:03:04:05:06",
+    "01:02003:04:05:06",
+    "01:02:03004:05:06",
+    "01:02:03:04005:06",
+    "01:02:03:04:05006",
+    "01-02:03:04:05:06",
+    "01:02-03-04-05-06",
+    "0123:4567:89AF",
+    "0123-4567-89AF",
+    "00005e005301",
+    "",
+  ];
+  for (const input of bad) {
+    it(`refuses ${JSON.stringify(input)}`, () => {
+      expect(codeOf(() => parseMacAddress(input))).toBe("INVALID_ARGUMENT");
+    });
+  }
+});
+
+const hexByte = fc.integer({ min: 0, max: 255 }).map((b) => b.toString(16).padStart(2, "0"));
+const mac = fc.array(hexByte, { minLength: 6, maxLength: 6 }).map((b) => b.join(":"));
+const ipv4 = fc.ipV4();
+const ipv6 = fc.ipV6().map((text) => {
+  // Canonical text, as the parser returns it.
+  return parseLeaseAttrs(`{"PublicIPv6":${JSON.stringify(text)}}`).publicIPv6!;
+});
+const jsonValue: fc.Arbitrary<JsonValue> = fc
+  .jsonValue()
+  .map((v) => JSON.parse(JSON.stringify(v)) as JsonValue)
+  .filter((v) => !Object.is(v, -0));
+
+const attrsArb: fc.Arbitrary<LeaseAttrs> = fc.oneof(
+  fc.record({
+    publicIP: ipv4,
+    publicIPv6: fc.option(ipv6, { nil: null }),
+    backendType: fc.constant("vxlan"),
+    backendData: fc.option(
+      fc.record({ VNI: fc.integer({ min: 0, max: 16777215 }), VtepMAC: mac }),
+      { nil: null },
+    ),
+    backendV6Data: fc.option(
+      fc.record({ VNI: fc.integer({ min: 0, max: 16777215 }), VtepMAC: mac }),
+      { nil: null },
+    ),
+  }),
+  fc.record({
+    publicIP: ipv4,
+    publicIPv6: fc.option(ipv6, { nil: null }),
+    backendType: fc.string().filter((s) => s !== "vxlan"),
+    backendData: fc.option(
+      jsonValue.filter((v) => v !== null),
+      { nil: null },
+    ),
+    backendV6Data: fc.option(
+      jsonValue.filter((v) => v !== null),
+      { nil: null },
+    ),
+  }),
+);
+
+function stripNegativeZero(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v));
+}
+
+describe("formatLeaseAttrs / parseLeaseAttrs: properties", () => {
+  it("parse(format(attrs)) gives the attrs back, in both shapes", () => {
+    fc.assert(
+      fc.property(attrsArb, fc.constantFrom<LeaseJsonShape>("current", "v0.11"), (attrs, shape) => {
+        const json = formatLeaseAttrs(attrs, { shape });
+        expect(parseLeaseAttrs(json)).toEqual(stripNegativeZero(attrs));
+        // Compact and stable: formatting what was read gives the same bytes.
+        expect(formatLeaseAttrs(parseLeaseAttrs(json), { shape })).toBe(json);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("the output is JSON that JSON.parse reads to the same values", () => {
+    fc.assert(
+      fc.property(attrsArb, (attrs) => {
+        const doc = JSON.parse(formatLeaseAttrs(attrs));
+        expect(doc.PublicIP).toBe(attrs.publicIP);
+        expect(doc.PublicIPv6).toBe(attrs.publicIPv6);
+        expect(doc.BackendData ?? null).toEqual(stripNegativeZero(attrs.backendData));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("never throws anything but LEASE_INVALID on any string", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 200 }), (text) => {
+        const code = codeOf(() => parseLeaseAttrs(text));
+        expect(code === undefined || code === "LEASE_INVALID").toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("never throws anything but LEASE_INVALID on JSON-ish documents", () => {
+    const fieldName = fc.constantFrom(
+      "PublicIP",
+      "publicip",
+      "PublicIPv6",
+      "BackendType",
+      "BackendData",
+      "BackendV6Data",
+      "VtepMAC",
+      "x",
+    );
+    const value = fc.oneof(
+      fc.jsonValue(),
+      ipv4,
+      fc.ipV6(),
+      mac,
+      fc.record({ VtepMAC: fc.oneof(mac, fc.string(), fc.integer()) }),
+    );
+    const doc = fc.dictionary(fieldName, value).map((o) => JSON.stringify(o));
+    fc.assert(
+      fc.property(doc, fc.boolean(), (text, vxlan) => {
+        const input = vxlan ? text.replace(/^\{/, '{"BackendType":"vxlan",') : text;
+        const code = codeOf(() => parseLeaseAttrs(input));
+        expect(code === undefined || code === "LEASE_INVALID").toBe(true);
+        if (code === undefined) {
+          const attrs = parseLeaseAttrs(input);
+          expect(parseLeaseAttrs(formatLeaseAttrs(attrs))).toEqual(attrs);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("accepts the same JSON grammar as JSON.parse (both are RFC 8259, as Go's is)", () => {
+    fc.assert(
+      fc.property(fc.json(), fc.string({ maxLength: 3 }), (json, junk) => {
+        for (const text of [json, json + junk, junk + json]) {
+          let jsOk = true;
+          try {
+            const v = JSON.parse(text);
+            // Numbers beyond a double are refused on purpose.
+            if (typeof v === "number" && !Number.isFinite(v)) jsOk = false;
+          } catch {
+            jsOk = false;
+          }
+          const code = codeOf(() => parseLeaseAttrs(`{"BackendData":${text}}`));
+          expect(code).toBe(jsOk ? undefined : "LEASE_INVALID");
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
