@@ -16,7 +16,15 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The system clock (`Date.now`, `setTimeout`). */
+/**
+ * The system clock (`Date.now`, `setTimeout`); timers longer than `setTimeout` allows are
+ * clamped.
+ *
+ * @example
+ * ```ts
+ * const store = new EtcdLeaseStore({ clock: systemClock }); // the default
+ * ```
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, Math.min(ms, 2 ** 31 - 1))),

@@ -91,7 +91,6 @@ export class LeaseKeeper implements AsyncIterable<LeaseKeeperEvent>, AsyncDispos
   readonly #stop = new AbortController();
   readonly #queue: LeaseKeeperEvent[] = [];
   readonly #waiting: ((r: IteratorResult<LeaseKeeperEvent>) => void)[] = [];
-  readonly #onClose: () => void;
   #lease: Lease;
   #renewTimer: TimerHandle | undefined;
   #expiryTimer: TimerHandle | undefined;
@@ -103,19 +102,13 @@ export class LeaseKeeper implements AsyncIterable<LeaseKeeperEvent>, AsyncDispos
   readonly done: Promise<LeaseKeeperEvent | null>;
 
   /** @internal use a store's `keepLease`. */
-  constructor(
-    lease: Lease,
-    driver: LeaseKeeperDriver,
-    options: KeepLeaseOptions = {},
-    onClose: () => void = () => undefined,
-  ) {
+  constructor(lease: Lease, driver: LeaseKeeperDriver, options: KeepLeaseOptions = {}) {
     this.#lease = lease;
     this.#driver = driver;
     this.#clock = options.clock ?? systemClock;
     this.#margin = options.renewMargin ?? HOUR;
     this.#retry = options.retryInterval ?? 60_000;
     this.#onEvent = options.onEvent;
-    this.#onClose = onClose;
     if (!(this.#margin >= 0) || !(this.#retry > 0)) {
       throw new FlannelError("INVALID_ARGUMENT", "renewMargin must be ≥ 0 and retryInterval > 0", {
         field: this.#margin >= 0 ? "retryInterval" : "renewMargin",
@@ -275,6 +268,5 @@ export class LeaseKeeper implements AsyncIterable<LeaseKeeperEvent>, AsyncDispos
     this.#renewing?.abort();
     for (const r of this.#waiting.splice(0)) r({ done: true, value: undefined });
     this.#resolveDone(this.#lost);
-    this.#onClose();
   }
 }

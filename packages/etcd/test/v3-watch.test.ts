@@ -159,6 +159,14 @@ describe.runIf(run)("RawWatch (etcd v3 watch state machine)", () => {
     }
   });
 
+  it("pages a big listing at one revision, in key order", async () => {
+    for (let i = 0; i < 10; i++) await admin.put(`/w5/k${i}`, String(i));
+    await admin.put("/w50", "beside the prefix");
+    const { kvs, revision } = await admin.rangePrefixPaged("/w5/", { pageSize: 3 });
+    expect(kvs.map((kv) => kv.key)).toEqual(Array.from({ length: 10 }, (_, i) => `/w5/k${i}`));
+    expect(kvs.every((kv) => kv.modRevision <= revision)).toBe(true);
+  });
+
   it("ends (done) when the connection closes, and with the signal", async () => {
     const conn = new EtcdV3Connection({ endpoints: [etcd.clientUrl] });
     const watch = new RawWatch({ connection: conn, key: "/w4/", prefix: true });

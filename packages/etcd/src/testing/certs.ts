@@ -31,7 +31,14 @@ export interface TestCertificates {
   remove(): void;
 }
 
-/** Returns `null` when openssl is on the PATH, else how to get it (for `tierGate`). */
+/**
+ * Returns `null` when openssl is on the PATH, else how to get it (for `tierGate`).
+ *
+ * @example
+ * ```ts
+ * describe.runIf(tierGate("etcd", opensslMissingReason()))("TLS", () => {});
+ * ```
+ */
 export function opensslMissingReason(): string | null {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir !== "" && existsSync(join(dir, "openssl"))) return null;

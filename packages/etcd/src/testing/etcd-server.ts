@@ -78,7 +78,14 @@ export function findEtcdBinary(binary?: string): string | null {
   return null;
 }
 
-/** Returns `null` when etcd is installed, else how to get it (for `tierGate`). */
+/**
+ * Returns `null` when etcd is installed, else how to get it (for `tierGate`).
+ *
+ * @example
+ * ```ts
+ * describe.runIf(tierGate("etcd", etcdMissingReason()))("on real etcd", () => {});
+ * ```
+ */
 export function etcdMissingReason(): string | null {
   if (findEtcdBinary() === null) {
     return "etcd not found on PATH: apt-get install -y etcd-server etcd-client (or set ETCD_BIN)";
@@ -111,6 +118,16 @@ function sleep(ms: number): Promise<void> {
  * One etcd member run by a test: free loopback ports, a temporary data dir, plain-HTTP metrics
  * and health on a port of its own. Removed by {@link EtcdServer.close} (and, as a last resort,
  * when the test process exits).
+ *
+ * @example
+ * ```ts
+ * await using etcd = await startEtcd();
+ * etcd.pause(); // SIGSTOP: silent
+ * etcd.resume();
+ * await etcd.kill();
+ * await etcd.restart(); // same ports and data
+ * await etcd.metric("grpc_server_handled_total", { grpc_method: "Txn" });
+ * ```
  */
 export class EtcdServer {
   readonly name: string;
@@ -418,7 +435,15 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
   return member!;
 }
 
-/** A multi-member etcd cluster run by a test. */
+/**
+ * A multi-member etcd cluster run by a test.
+ *
+ * @example
+ * ```ts
+ * await using cluster = await startEtcdCluster({ size: 3 });
+ * const store = new EtcdLeaseStore({ endpoints: cluster.endpoints });
+ * ```
+ */
 export class EtcdCluster {
   readonly members: readonly EtcdServer[];
 

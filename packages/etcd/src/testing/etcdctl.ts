@@ -17,7 +17,14 @@ export interface EtcdctlOptions {
   readonly timeoutMs?: number;
 }
 
-/** Returns `null` when etcdctl is on the PATH, else how to get it (for `tierGate`). */
+/**
+ * Returns `null` when etcdctl is on the PATH, else how to get it (for `tierGate`).
+ *
+ * @example
+ * ```ts
+ * describe.runIf(tierGate("etcd", etcdctlMissingReason()))("etcdctl interop", () => {});
+ * ```
+ */
 export function etcdctlMissingReason(): string | null {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir !== "" && existsSync(join(dir, "etcdctl"))) return null;

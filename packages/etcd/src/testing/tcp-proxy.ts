@@ -19,6 +19,13 @@ interface Pair {
  * A loopback TCP proxy in front of a server, for partition tests: {@link pause} makes the server
  * look silent (connections stay open, no byte moves either way), {@link cut} resets every
  * connection, {@link refuse} turns new connections away.
+ *
+ * @example
+ * ```ts
+ * await using proxy = await startTcpProxy({ targetPort: etcd.ports.client });
+ * proxy.refuse(); // partition
+ * proxy.resume(); // heal
+ * ```
  */
 export class TcpProxy {
   readonly #server: Server;

@@ -88,8 +88,17 @@ function v2Error(status: number, body: unknown, operation: string, key: string):
     return new FlannelError("ETCD_AUTH_FAILED", `etcd v2 ${operation}: ${text}`, { details });
   }
   if (errorCode === 110 || status === 401 || status === 403) {
-    const code = status === 403 ? "ETCD_PERMISSION_DENIED" : "ETCD_AUTH_FAILED";
-    return new FlannelError(code, `etcd v2 ${operation}: ${text}`, { details });
+    if (status === 403) {
+      return new FlannelError("ETCD_PERMISSION_DENIED", `etcd v2 ${operation}: ${text}`, {
+        details,
+      });
+    }
+    // v2 answers a wrong password and a role that does not cover the key alike.
+    return new FlannelError(
+      "ETCD_AUTH_FAILED",
+      `etcd v2 ${operation} ${key}: ${text}: the user name or password is wrong, or the user's roles do not cover this key`,
+      { details },
+    );
   }
   if (status >= 500 || errorCode === 300 || errorCode === 301) {
     return new FlannelError("ETCD_UNAVAILABLE", `etcd v2 ${operation}: ${text}`, {
@@ -100,7 +109,14 @@ function v2Error(status: number, body: unknown, operation: string, key: string):
   return new FlannelError("ETCD_ERROR", `etcd v2 ${operation}: ${text}`, { details });
 }
 
-/** The numeric v2 error code of an error thrown by {@link EtcdV2Client}, if any. */
+/**
+ * The numeric v2 error code of an error thrown by {@link EtcdV2Client}, if any.
+ *
+ * @example
+ * ```ts
+ * try { await client.get(key); } catch (e) { if (v2ErrorCode(e) === V2_KEY_NOT_FOUND) return null; throw e; }
+ * ```
+ */
 export function v2ErrorCode(e: unknown): number | undefined {
   if (!(e instanceof FlannelError)) return undefined;
   const code = e.details.errorCode;

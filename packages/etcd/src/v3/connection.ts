@@ -24,6 +24,9 @@ import {
 import { toEtcdError } from "../errors.js";
 import type { EtcdAuthOptions } from "../options.js";
 import type { TlsMaterial } from "../tls.js";
+import { ensureInt64Precision } from "./int64.js";
+
+ensureInt64Precision();
 
 /** A key-value pair as read from etcd, with 64-bit fields as `bigint`. */
 export interface KeyValue {
@@ -32,8 +35,6 @@ export interface KeyValue {
   /** The etcd lease the key is attached to; `0n` for none. */
   readonly lease: bigint;
   readonly modRevision: bigint;
-  readonly createRevision: bigint;
-  readonly version: bigint;
 }
 
 /** Options of {@link EtcdV3Connection}. */
@@ -113,8 +114,6 @@ export function toKeyValue(kv: IKeyValue): KeyValue {
     value: kv.value,
     lease: BigInt(kv.lease || "0"),
     modRevision: BigInt(kv.mod_revision || "0"),
-    createRevision: BigInt(kv.create_revision || "0"),
-    version: BigInt(kv.version || "0"),
   };
 }
 
@@ -134,6 +133,13 @@ function abortError(signal: AbortSignal): FlannelError {
  * call has a deadline and takes an `AbortSignal`; failures become FlannelErrors
  * (`ETCD_UNAVAILABLE`, `ETCD_TLS`, `ETCD_AUTH_FAILED`, `ETCD_PERMISSION_DENIED`, `ETCD_ERROR`).
  * It never uses etcd3's lease keepalives or watch manager, which `Etcd3.close()` does not stop.
+ *
+ * @example
+ * ```ts
+ * const store = new EtcdLeaseStore({ endpoints: ["http://127.0.0.1:2379"] });
+ * const { revision } = await store.listLeases();
+ * await store.connection.compact(revision); // what an operator's compaction does
+ * ```
  */
 export class EtcdV3Connection {
   readonly client: Etcd3;
@@ -249,6 +255,45 @@ export class EtcdV3Connection {
   }
 
   /**
+   * Reads every key under a prefix in pages of `pageSize`, all at the revision of the first
+   * page, so a big listing never has to sit in memory twice at once (the wire message, its
+   * decoded form and ours). Key order.
+   * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async rangePrefixPaged(
+    prefix: string,
+    options: { pageSize?: number; signal?: AbortSignal } = {},
+  ): Promise<{ kvs: KeyValue[]; revision: bigint }> {
+    const pageSize = options.pageSize ?? 5000;
+    const end = prefixEnd(prefix);
+    const page = (from: Buffer, revision: bigint | null) =>
+      this.#call("range", options.signal, (callOptions) =>
+        this.client.kv.range(
+          {
+            key: from,
+            range_end: end,
+            limit: pageSize,
+            ...(revision === null ? {} : { revision: revision.toString() }),
+          },
+          callOptions,
+        ),
+      );
+    const kvs: KeyValue[] = [];
+    let pending = page(Buffer.from(prefix), null);
+    let revision: bigint | null = null;
+    for (;;) {
+      const res = await pending;
+      revision ??= BigInt(res.header.revision);
+      const last = res.kvs.at(-1);
+      const more = res.more && last !== undefined;
+      // Ask for the next page before converting this one.
+      if (more) pending = page(Buffer.concat([last.key, Buffer.from([0])]), revision);
+      for (const kv of res.kvs) kvs.push(toKeyValue(kv));
+      if (!more) return { kvs, revision };
+    }
+  }
+
+  /**
    * One transaction: `compare` all true → `success` ops, else `failure` ops.
    * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
@@ -321,6 +366,19 @@ export class EtcdV3Connection {
       this.client.leaseClient.leaseTimeToLive({ ID: id.toString() }, callOptions),
     );
     return Number(res.TTL);
+  }
+
+  /**
+   * The keys attached to an etcd lease, or `null` when the lease does not exist.
+   * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async leaseKeys(id: bigint, signal?: AbortSignal): Promise<string[] | null> {
+    if (id === 0n) return null;
+    const res = await this.#call("lease time-to-live", signal, (callOptions) =>
+      this.client.leaseClient.leaseTimeToLive({ ID: id.toString(), keys: true }, callOptions),
+    );
+    if (Number(res.TTL) < 0) return null;
+    return (res.keys ?? []).map((k) => k.toString());
   }
 
   /**

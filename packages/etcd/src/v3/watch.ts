@@ -249,10 +249,9 @@ export class RawWatch implements AsyncIterableIterator<RawWatchResult> {
     for (;;) {
       if (this.#done) return false;
       try {
-        const { kvs, revision } = await this.#o.connection.range(this.#o.key, {
-          prefix: this.#o.prefix,
-          signal: this.#stop.signal,
-        });
+        const { kvs, revision } = this.#o.prefix
+          ? await this.#o.connection.rangePrefixPaged(this.#o.key, { signal: this.#stop.signal })
+          : await this.#o.connection.range(this.#o.key, { signal: this.#stop.signal });
         this.#next = revision + 1n;
         this.#push({ type: "snapshot", kvs, revision, reason });
         return true;
