@@ -12,9 +12,12 @@ import {
   retry,
 } from "cockatiel";
 import {
+  castGrpcError,
   Etcd3,
+  EtcdInvalidAuthTokenError,
   type ICompare,
   type IKeyValue,
+  type IRangeRequest,
   type IRequestOp,
   type IResponseOp,
   type IWatchRequest,
@@ -25,6 +28,7 @@ import { toEtcdError } from "../errors.js";
 import type { EtcdAuthOptions } from "../options.js";
 import type { TlsMaterial } from "../tls.js";
 import { ensureInt64Precision } from "./int64.js";
+import { type DecodedRange, decodeRangeResponse } from "./range-decoder.js";
 
 ensureInt64Precision();
 
@@ -49,6 +53,19 @@ export interface EtcdV3ConnectionOptions {
    * pings more often than every 5 s (`--grpc-keepalive-min-time`). Default 10 s.
    */
   readonly keepaliveMs?: number;
+}
+
+/** The parts of etcd3's (internal) connection pool and grpc-js clients `#rangeRaw` uses. */
+interface RawServiceClient {
+  makeUnaryRequest: (...args: unknown[]) => unknown;
+  Range?: { path: string; requestSerialize: (value: unknown) => Buffer };
+}
+interface RawPool {
+  withConnection<T>(
+    service: string,
+    fn: (conn: { client: RawServiceClient; metadata: unknown }) => Promise<T>,
+  ): Promise<T>;
+  authenticator?: { invalidateMetadata(): void };
 }
 
 /** A duplex watch stream (grpc-js). */
@@ -268,7 +285,7 @@ export class EtcdV3Connection {
     const end = prefixEnd(prefix);
     const page = (from: Buffer, revision: bigint | null) =>
       this.#call("range", options.signal, (callOptions) =>
-        this.client.kv.range(
+        this.#rangeRaw(
           {
             key: from,
             range_end: end,
@@ -283,14 +300,65 @@ export class EtcdV3Connection {
     let revision: bigint | null = null;
     for (;;) {
       const res = await pending;
-      revision ??= BigInt(res.header.revision);
+      revision ??= res.revision;
       const last = res.kvs.at(-1);
       const more = res.more && last !== undefined;
-      // Ask for the next page before converting this one.
-      if (more) pending = page(Buffer.concat([last.key, Buffer.from([0])]), revision);
-      for (const kv of res.kvs) kvs.push(toKeyValue(kv));
+      // Ask for the next page before taking this one in.
+      if (more) pending = page(Buffer.concat([Buffer.from(last.key), Buffer.from([0])]), revision);
+      for (const kv of res.kvs) kvs.push(kv);
       if (!more) return { kvs, revision };
     }
+  }
+
+  /**
+   * `KV.Range` through etcd3's connection pool (same hosts, auth token and fault policy) but
+   * decoded by {@link decodeRangeResponse}. Falls back to the generic path if etcd3's internals
+   * are not what this version expects.
+   */
+  async #rangeRaw(
+    request: IRangeRequest,
+    callOptions: { deadline: number },
+  ): Promise<DecodedRange> {
+    const pool = (this.client as unknown as { pool?: RawPool }).pool;
+    if (pool === undefined || typeof pool.withConnection !== "function")
+      return this.#rangeGeneric(request, callOptions);
+    const attempt = () =>
+      pool.withConnection("KV", ({ client, metadata }) => {
+        const method = (client as RawServiceClient).Range;
+        if (typeof client.makeUnaryRequest !== "function" || method?.path === undefined) {
+          return this.#rangeGeneric(request, callOptions);
+        }
+        return new Promise<DecodedRange>((resolve, reject) => {
+          client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            decodeRangeResponse,
+            request,
+            metadata,
+            callOptions,
+            (err: Error | null, res?: DecodedRange) =>
+              err ? reject(castGrpcError(err)) : resolve(res!),
+          );
+        });
+      });
+    try {
+      return await attempt();
+    } catch (e) {
+      // etcd3's own calls renew an expired auth token once; so do we.
+      if (e instanceof EtcdInvalidAuthTokenError && pool.authenticator) {
+        pool.authenticator.invalidateMetadata();
+        return attempt();
+      }
+      throw e;
+    }
+  }
+
+  async #rangeGeneric(
+    request: IRangeRequest,
+    callOptions: { deadline: number },
+  ): Promise<DecodedRange> {
+    const res = await this.client.kv.range(request, callOptions);
+    return { kvs: res.kvs.map(toKeyValue), revision: BigInt(res.header.revision), more: res.more };
   }
 
   /**
