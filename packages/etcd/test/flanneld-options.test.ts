@@ -126,6 +126,14 @@ describe("flanneld flags (Go flag rules) and FLANNELD_* environment", () => {
     );
   });
 
+  it("reads -etcd-api (v3 by default) in every form, and FLANNELD_ETCD_API", () => {
+    expect(parseFlanneldFlags([]).values["etcd-api"]).toBe("v3");
+    expect(parseFlanneldFlags(["-etcd-api=v2"]).values["etcd-api"]).toBe("v2");
+    expect(parseFlanneldFlags(["--etcd-api", "v2"]).values["etcd-api"]).toBe("v2");
+    expect(parseFlanneldFlags([], { FLANNELD_ETCD_API: "v2" }).values["etcd-api"]).toBe("v2");
+    expect(parseFlanneldFlags(["-etcd-api=v2"]).warnings).toEqual([]);
+  });
+
   it("keeps unknown flags with a warning", () => {
     const p = parseFlanneldFlags(["-made-up=1", "-logtostderr=false"]);
     expect(p.values["made-up"]).toBe("1");

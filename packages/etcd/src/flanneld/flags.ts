@@ -15,6 +15,9 @@ const FLAGS: Readonly<Record<string, { kind: FlagKind; default: string | boolean
   "etcd-cafile": { kind: "string", default: "" },
   "etcd-username": { kind: "string", default: "" },
   "etcd-password": { kind: "string", default: "" },
+  // Not a flanneld flag: which etcd API holds the config and leases (flanneld ≤ v0.17 used the
+  // v2 keys API, ≥ v0.18 v3). Defined so -etcd-api v2 and FLANNELD_ETCD_API work like the rest.
+  "etcd-api": { kind: "string", default: "v3" },
   iface: { kind: "list", default: [] },
   "iface-regex": { kind: "list", default: [] },
   "iface-can-reach": { kind: "string", default: "" },

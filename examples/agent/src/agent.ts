@@ -1,0 +1,210 @@
+// The daemon: what flanneld does for the vxlan and host-gw backends, from the SDK's public APIs.
+import { setMaxListeners } from "node:events";
+import { LeaseWatcher, planHostGw, planVxlan, waitForNetworkConfig } from "@flannel-sdk/core";
+import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeper } from "@flannel-sdk/etcd";
+import { openHandle, registerBackend, selectInterface, superviseLink } from "@flannel-sdk/netlink";
+import {
+  deleteIpMasqRules,
+  keepIpMasqRules,
+  notifySystemd,
+  previousSubnetFromFile,
+  subnetEnvFromLease,
+  writeSubnetEnv,
+} from "@flannel-sdk/render";
+import type { AgentOptions } from "./options.js";
+
+/** Exit status when the agent's own lease is revoked (flanneld exits 0; see docs/decisions.md). */
+export const EXIT_LEASE_LOST = 3;
+/** How often the data plane is re-applied whole (flanneld's host-gw route check: 10 s). */
+const RESYNC_MS = 10_000;
+
+/** glog-like lines on stderr, as flanneld logs: `I1127 07:31:02.123456 4242] message`. */
+export function log(level: "I" | "W" | "E", message: string): void {
+  const d = new Date();
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  const stamp = `${p(d.getMonth() + 1)}${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
+  process.stderr.write(`${level}${stamp} ${process.pid}] ${message}\n`);
+}
+
+const text = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** Runs the agent until `signal` aborts (exit 0) or its lease is lost ({@link EXIT_LEASE_LOST}). */
+export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<number> {
+  for (const w of o.warnings) log("W", w);
+  const stop = new AbortController();
+  setMaxListeners(64, stop.signal); // every long-lived part holds one listener on it
+  const onAbort = () => stop.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  const closers: (() => unknown)[] = [];
+  const tasks: Promise<unknown>[] = [];
+  try {
+    const store = o.api === "v2" ? new EtcdV2LeaseStore(o.store) : new EtcdLeaseStore(o.store);
+    closers.unshift(() => store.close());
+    const h = await openHandle({ signal: stop.signal });
+    closers.unshift(() => h.close());
+    const ext = await selectInterface(h, {
+      iface: o.iface,
+      ifaceRegex: o.ifaceRegex,
+      publicIP: o.publicIP,
+      signal: stop.signal,
+    });
+    log("I", `Using interface with name ${ext.name} and address ${ext.address}`);
+    log("I", `Using ${ext.publicIP} as external address`);
+
+    const config = await waitForNetworkConfig(store, {
+      signal: stop.signal,
+      onError: (e) => log("E", `Couldn't fetch network config: ${e.message}`),
+    });
+    const prev = await previousSubnetFromFile(o.subnetFile, { signal: stop.signal });
+    const { attrs, device } = await registerBackend(h, {
+      config,
+      externalInterface: ext,
+      signal: stop.signal,
+    });
+    if (device)
+      log("I", `VXLAN device ${device.link.name} ${device.action}, VtepMAC ${device.link.mac}`);
+    const lease = await store.acquireLease(attrs, {
+      previousSubnet: prev.subnet,
+      signal: stop.signal,
+    });
+    log("I", `Lease acquired: ${lease.subnet}`);
+
+    // Every remote lease, kept from the watch; the whole data plane is re-planned from it.
+    const watcher = new LeaseWatcher({ ownLease: lease });
+    const plan = () =>
+      (config.backend.type === "vxlan" ? planVxlan : planHostGw)({
+        config,
+        ownLease: lease,
+        leases: watcher.leases,
+        externalInterface: { name: ext.name, mtu: ext.mtu, address: ext.address },
+      });
+    let applying: Promise<unknown> = Promise.resolve();
+    const applyNow = () => {
+      const run = applying.then(async () => {
+        const p = plan();
+        for (const s of p.skipped) log("W", s.message);
+        const report = await h.applyPlan(p, { signal: stop.signal });
+        for (const c of report.changes) log("I", `${c.object} ${c.action}: ${c.command}`);
+      });
+      applying = run.catch(() => {});
+      return run;
+    };
+    const apply = () =>
+      applyNow().catch((e) => {
+        if (!stop.signal.aborted) log("E", `Failed to program the data plane: ${text(e)}`);
+      });
+    await applyNow();
+
+    if (o.ipMasq) {
+      const network = config.network as string;
+      if (
+        prev.network &&
+        prev.subnet &&
+        (prev.network !== network || prev.subnet !== lease.subnet)
+      ) {
+        log("I", `Deleting the masq rules of the previous subnet ${prev.subnet}`);
+        await deleteIpMasqRules({
+          network: prev.network,
+          subnet: prev.subnet,
+          signal: stop.signal,
+        });
+      }
+      log("I", "Setting up masking rules");
+      const masq = await keepIpMasqRules({
+        network,
+        subnet: lease.subnet,
+        forwardRules: o.forwardRules,
+        randomFully: o.randomFully,
+        resyncSeconds: o.iptablesResync,
+        signal: stop.signal,
+        onEvent: (e) =>
+          e.type === "rebuilt"
+            ? log("W", `${e.missing.length} masq rules missing, rebuilt them`)
+            : log("E", `Failed to ensure iptables rules: ${e.error.message}`),
+      });
+      closers.unshift(() => masq.close());
+    }
+
+    await writeSubnetEnv(
+      o.subnetFile,
+      subnetEnvFromLease(config, lease, { mtu: plan().mtu, ipMasq: o.ipMasq }),
+    );
+    log("I", `Wrote subnet file to ${o.subnetFile}`);
+    await notifySystemd("READY=1", { signal: stop.signal }).then(
+      (sent) => sent && log("I", "Notified systemd: READY=1"),
+      (e) => log("W", `Failed to notify systemd the process is ready: ${text(e)}`),
+    );
+
+    if (device) {
+      const sup = await superviseLink(h, {
+        name: device.link.name,
+        recreate: () => applyNow(),
+        signal: stop.signal,
+        onEvent: (e) =>
+          e.type === "failed"
+            ? log(
+                "E",
+                `Failed to recreate ${e.name} (retry in ${e.retryInMs} ms): ${e.error.message}`,
+              )
+            : log(e.type === "deleted" ? "W" : "I", `${e.name} ${e.type}`),
+      });
+      closers.unshift(() => sup.close());
+    }
+    const resync = setInterval(() => void apply(), RESYNC_MS);
+    closers.unshift(() => clearInterval(resync));
+
+    const keeper: LeaseKeeper = store.keepLease(lease, {
+      renewMargin: o.renewMarginMs,
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.type === "renewed")
+          log("I", `Lease renewed, new expiration: ${e.lease.expiration?.toISOString()}`);
+        if (e.type === "renewFailed")
+          log(
+            "E",
+            `Error renewing lease (trying again in ${e.retryInMs / 1000} s): ${e.error.message}`,
+          );
+      },
+    });
+    closers.unshift(() => keeper.close());
+
+    log("I", "Running backend.");
+    tasks.push(
+      (async () => {
+        for await (const result of store.watchLeases({ signal: stop.signal })) {
+          for (const { type, lease: l } of watcher.apply(result).events) {
+            log("I", `Subnet ${type}: ${l.subnet} via ${l.attrs.publicIP}`);
+          }
+          await apply();
+        }
+      })().catch((e) => {
+        if (!stop.signal.aborted) {
+          log("E", `Watching the leases failed: ${text(e)}`);
+          stop.abort();
+        }
+      }),
+    );
+
+    const lost = await Promise.race([
+      keeper.done,
+      new Promise<null>((resolve) => stop.signal.addEventListener("abort", () => resolve(null))),
+    ]);
+    if (lost?.type === "lost") {
+      log("E", `Lease has been revoked (${lost.reason}). Shutting down daemon.`);
+      return EXIT_LEASE_LOST;
+    }
+    log("I", "Exiting cleanly...");
+    return 0;
+  } catch (e) {
+    if (stop.signal.aborted && signal.aborted) {
+      log("I", "Exiting cleanly...");
+      return 0;
+    }
+    throw e;
+  } finally {
+    stop.abort();
+    signal.removeEventListener("abort", onAbort);
+    for (const close of closers) await Promise.resolve(close()).catch(() => {});
+    await Promise.all(tasks);
+  }
+}

@@ -1,0 +1,65 @@
+// flanneld's command line and FLANNELD_* environment, parsed by @flannel-sdk/etcd, as the agent's options.
+import { FlannelError } from "@flannel-sdk/core";
+import { etcdOptionsFromFlanneld, type FlanneldEtcdOptions } from "@flannel-sdk/etcd";
+
+export interface AgentOptions {
+  readonly api: "v2" | "v3";
+  readonly store: FlanneldEtcdOptions["store"];
+  readonly iface: readonly string[];
+  readonly ifaceRegex: readonly string[];
+  readonly publicIP: string | null;
+  readonly ipMasq: boolean;
+  readonly subnetFile: string;
+  readonly renewMarginMs: number;
+  readonly iptablesResync: number;
+  readonly forwardRules: boolean;
+  readonly randomFully: boolean;
+  readonly warnings: readonly string[];
+}
+
+export const USAGE = `Usage: flanneld-ts [diagnose] [flags]
+  -etcd-endpoints=URL[,URL]   (default http://127.0.0.1:4001,http://127.0.0.1:2379)
+  -etcd-prefix=PATH           (default /coreos.com/network)
+  -etcd-api=v3|v2             etcd API of the config and leases (default v3)
+  -etcd-cafile/-etcd-certfile/-etcd-keyfile=FILE, -etcd-username/-etcd-password=TEXT
+  -iface=NAME|IP (repeatable), -iface-regex=RE (repeatable), -public-ip=IP
+  -ip-masq, -subnet-file=PATH (default /run/flannel/subnet.env)
+  -subnet-lease-renew-margin=MINUTES (default 60), -iptables-resync=SECONDS (default 5)
+Every flag may be written -flag or --flag, and set as FLANNELD_<FLAG> (FLANNELD_ETCD_ENDPOINTS).
+`;
+
+/** @throws FlannelError `FLANNELD_OPTIONS_INVALID` */
+export function agentOptions(argv: readonly string[], env: NodeJS.ProcessEnv): AgentOptions {
+  const o = etcdOptionsFromFlanneld({ argv, env });
+  const f = o.flags;
+  const api = f["etcd-api"];
+  if (api !== "v2" && api !== "v3") {
+    throw new FlannelError(
+      "FLANNELD_OPTIONS_INVALID",
+      `-etcd-api must be v2 or v3, not ${String(api)}`,
+      {
+        field: "etcd-api",
+      },
+    );
+  }
+  const resync = Number(f["iptables-resync"]);
+  if (!(resync >= 1)) {
+    throw new FlannelError("FLANNELD_OPTIONS_INVALID", "-iptables-resync must be at least 1", {
+      field: "iptables-resync",
+    });
+  }
+  return {
+    api,
+    store: o.store,
+    iface: f.iface as readonly string[],
+    ifaceRegex: f["iface-regex"] as readonly string[],
+    publicIP: o.publicIP,
+    ipMasq: f["ip-masq"] === true,
+    subnetFile: o.subnetFile,
+    renewMarginMs: o.renewMarginMs,
+    iptablesResync: resync,
+    forwardRules: f["iptables-forward-rules"] === true,
+    randomFully: f["ip-masq-fully-random-disable"] !== true,
+    warnings: o.warnings,
+  };
+}

@@ -1,0 +1,325 @@
+/**
+ * The end-to-end fixture: hosts as network namespaces on one underlay bridge, a real etcd reached
+ * over that underlay, and `flanneld-ts` processes started inside the hosts. Everything it makes
+ * carries the prefix `agent-<random>` and is removed by `close()`.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createConnection, createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type EtcdServer,
+  etcdctl,
+  etcdctlMissingReason,
+  etcdMissingReason,
+  startEtcd,
+} from "@flannel-sdk/etcd/testing";
+
+export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const BIN = join(ROOT, "node_modules/.bin/flanneld-ts");
+export const MK_DOCKER_OPTS = join(ROOT, "node_modules/.bin/mk-docker-opts");
+export const PREFIX = "/kube-centos/network";
+/** The underlay: 10.99.0.0/24 exists only inside this fixture's namespaces. */
+const ETCD_IP = "10.99.0.100";
+const ETCD_PORT = 2379;
+
+function have(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+}
+
+/** Why the end-to-end tier cannot run, or `null`. */
+export function e2eMissing(): string | null {
+  if (process.platform !== "linux") return "needs Linux";
+  if (process.getuid?.() !== 0) return "needs root (network namespaces): run as root";
+  for (const [cmd, pkg] of [
+    ["ip", "iproute2"],
+    ["iptables-restore", "iptables"],
+    ["ping", "iputils-ping"],
+    ["nsenter", "util-linux"],
+  ]) {
+    if (!have(cmd!)) return `${cmd} not found: apt-get install -y ${pkg}`;
+  }
+  if (!existsSync(BIN) || !existsSync(MK_DOCKER_OPTS)) {
+    return `${BIN} or ${MK_DOCKER_OPTS} missing: run npm ci and npx turbo run build`;
+  }
+  return etcdMissingReason() ?? etcdctlMissingReason() ?? notifyMissing();
+}
+
+/** `ip ARGS`, throwing with stderr. */
+export function ip(...args: string[]): string {
+  return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** `ip -n NS -j ARGS`, parsed. */
+// biome-ignore lint/suspicious/noExplicitAny: observer output read field by field
+export function ipj(ns: string, ...args: string[]): Record<string, any>[] {
+  const out = execFileSync("ip", ["-n", ns, "-j", ...args], { encoding: "utf8" });
+  return JSON.parse(out.trim() === "" ? "[]" : out);
+}
+
+/** `bridge -n NS -j ARGS`, parsed. */
+// biome-ignore lint/suspicious/noExplicitAny: observer output read field by field
+export function bridgej(ns: string, ...args: string[]): Record<string, any>[] {
+  const out = execFileSync("bridge", ["-n", ns, "-j", ...args], { encoding: "utf8" });
+  return JSON.parse(out.trim() === "" ? "[]" : out);
+}
+
+/** Runs a command inside a namespace; returns status and output, never throws. */
+export function inNs(ns: string, argv: readonly string[], env?: NodeJS.ProcessEnv) {
+  const r = spawnSync("ip", ["netns", "exec", ns, ...argv], {
+    encoding: "utf8",
+    env: env ?? process.env,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Polls `check` until it returns a value other than `undefined`/`false`, or throws after `ms`. */
+export async function eventually<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// systemd's side of sd_notify: an AF_UNIX datagram socket with SO_PASSCRED; prints each message
+// with the sender's pid from SCM_CREDENTIALS (what systemd checks for NotifyAccess=main).
+const NOTIFY_LISTENER = String.raw`
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.bind(sys.argv[1])
+print("listening", flush=True)
+while True:
+    data, anc, flags, addr = s.recvmsg(4096, socket.CMSG_SPACE(12))
+    pid = -1
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid = struct.unpack("iII", payload[:12])[0]
+    print("pid=%d %s" % (pid, data.decode().replace("\n", " ")), flush=True)
+`;
+
+/** A notification socket as systemd opens one for a `Type=notify` unit. */
+export class NotifySocket {
+  readonly messages: string[] = [];
+  readonly #child: ChildProcess;
+  private constructor(readonly path: string) {
+    this.#child = spawn("python3", ["-c", NOTIFY_LISTENER, path], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+  }
+  static async open(path: string): Promise<NotifySocket> {
+    const n = new NotifySocket(path);
+    await new Promise<void>((resolve, reject) => {
+      n.#child.once("error", reject);
+      n.#child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+        for (const line of d.split("\n")) {
+          if (line === "listening") resolve();
+          else if (line !== "") n.messages.push(line);
+        }
+      });
+    });
+    return n;
+  }
+  close(): void {
+    this.#child.kill("SIGKILL");
+  }
+}
+
+/** Why the notify check cannot run, or `null`. */
+export function notifyMissing(): string | null {
+  if (!have("python3")) return "python3 not found: apt-get install -y python3";
+  if (!have("systemd-notify")) return "systemd-notify not found: apt-get install -y systemd";
+  return null;
+}
+
+/** One flanneld-ts process. */
+export class Agent {
+  readonly child: ChildProcess;
+  stderr = "";
+  readonly exited: Promise<number | null>;
+
+  constructor(host: Host, extraArgs: readonly string[], env: NodeJS.ProcessEnv = {}) {
+    // The install guide's debug command line, plus where this host's subnet.env goes.
+    const args = [
+      `-etcd-endpoints=http://${ETCD_IP}:${ETCD_PORT}`,
+      `-etcd-prefix=${PREFIX}`,
+      `-public-ip=${host.ip}`,
+      "-ip-masq",
+      `--subnet-file=${host.subnetFile}`,
+      ...extraArgs,
+    ];
+    this.child = spawn("ip", ["netns", "exec", host.ns, BIN, ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...env },
+    });
+    this.child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+      this.stderr += d;
+    });
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+  }
+
+  /** Resolves once the agent logged that it wrote subnet.env (it is then fully set up). */
+  ready(ms = 60_000): Promise<void> {
+    return eventually(
+      "the agent to write its subnet file",
+      () => {
+        if (this.child.exitCode !== null) {
+          throw new Error(`agent exited ${this.child.exitCode}:\n${this.stderr}`);
+        }
+        return this.stderr.includes("Wrote subnet file");
+      },
+      ms,
+    ).then(() => undefined);
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/** A host: namespace, underlay address, subnet file. */
+export class Host {
+  agent: Agent | null = null;
+  constructor(
+    readonly ns: string,
+    readonly ip: string,
+    readonly dir: string,
+  ) {}
+  get subnetFile(): string {
+    return join(this.dir, "subnet.env");
+  }
+  start(extraArgs: readonly string[], env?: NodeJS.ProcessEnv): Agent {
+    this.agent = new Agent(this, extraArgs, env);
+    return this.agent;
+  }
+  subnetEnv(): string {
+    return readFileSync(this.subnetFile, "utf8");
+  }
+  /** `FLANNEL_SUBNET`, e.g. `172.30.8.1/24`. */
+  flannelSubnet(): string {
+    return /^FLANNEL_SUBNET=(.*)$/m.exec(this.subnetEnv())![1]!;
+  }
+  /** The lease subnet's network address, e.g. `172.30.8.0`. */
+  subnetIP(): string {
+    return this.flannelSubnet().replace(/\.1\/\d+$/, ".0");
+  }
+}
+
+/** Three (or n) hosts on one bridge, an etcd reachable at 10.99.0.100:2379 from each. */
+export class Cluster {
+  readonly prefix = `agent-${randomBytes(3).toString("hex")}`;
+  readonly switchNs = `${this.prefix}-sw`;
+  readonly hosts: Host[] = [];
+  readonly tmp = mkdtempSync(join(tmpdir(), "flannel-agent-e2e-"));
+  etcd!: EtcdServer;
+  #madeNs: string[] = [];
+  #bridge: Server | null = null;
+  #forwarder: ChildProcess | null = null;
+  #sockets = new Set<import("node:net").Socket>();
+
+  static async start(size: number, options: { enableV2: boolean }): Promise<Cluster> {
+    const c = new Cluster();
+    try {
+      await c.#start(size, options);
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+    return c;
+  }
+
+  async #start(size: number, options: { enableV2: boolean }): Promise<void> {
+    this.#netns(this.switchNs);
+    ip("-n", this.switchNs, "link", "add", "br0", "type", "bridge");
+    ip("-n", this.switchNs, "addr", "add", `${ETCD_IP}/24`, "dev", "br0");
+    ip("-n", this.switchNs, "link", "set", "br0", "up");
+    for (let i = 1; i <= size; i++) {
+      const ns = `${this.prefix}-h${i}`;
+      this.#netns(ns);
+      ip(
+        "-n",
+        ns,
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        `p${i}`,
+        "netns",
+        this.switchNs,
+      );
+      ip("-n", this.switchNs, "link", "set", `p${i}`, "master", "br0", "up");
+      const addr = `10.99.0.${10 + i}`;
+      ip("-n", ns, "addr", "add", `${addr}/24`, "dev", "eth0");
+      ip("-n", ns, "link", "set", "eth0", "up");
+      ip("-n", ns, "route", "add", "default", "via", ETCD_IP);
+      const dir = join(this.tmp, `h${i}`);
+      mkdirSync(dir);
+      this.hosts.push(new Host(ns, addr, dir));
+    }
+    this.etcd = await startEtcd({ enableV2: options.enableV2 });
+    // etcd listens on the root namespace's loopback; the switch namespace reaches it through a
+    // unix socket (the file system is shared): 10.99.0.100:2379 → forwarder → socket → etcd.
+    const sock = join(this.tmp, "etcd.sock");
+    const port = this.etcd.ports.client;
+    this.#bridge = createServer((c) => {
+      const u = createConnection(port, "127.0.0.1");
+      this.#sockets.add(c).add(u);
+      c.pipe(u).pipe(c);
+      c.on("error", () => u.destroy());
+      u.on("error", () => c.destroy());
+    });
+    await new Promise<void>((resolve) => this.#bridge!.listen(sock, resolve));
+    const forward = `const net=require("net");net.createServer(c=>{const u=net.connect(process.argv[3]);c.pipe(u).pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(${ETCD_PORT},process.argv[1],()=>console.log("ready"))`;
+    this.#forwarder = spawn(
+      "ip",
+      ["netns", "exec", this.switchNs, process.execPath, "-e", forward, ETCD_IP, "x", sock],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      this.#forwarder!.once("exit", (code) => reject(new Error(`forwarder exited ${code}`)));
+      this.#forwarder!.stdout!.once("data", () => resolve());
+    });
+  }
+
+  #netns(name: string): void {
+    ip("netns", "add", name);
+    this.#madeNs.push(name);
+    ip("-n", name, "link", "set", "lo", "up");
+  }
+
+  etcdctl(api: 2 | 3, ...args: string[]): Promise<string> {
+    return etcdctl(args, { api, endpoints: [this.etcd.clientUrl] });
+  }
+
+  async close(): Promise<void> {
+    for (const h of this.hosts) h.agent?.kill("SIGKILL");
+    await Promise.all(this.hosts.map((h) => h.agent?.exited));
+    this.#forwarder?.kill("SIGKILL");
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) =>
+      this.#bridge ? this.#bridge.close(() => resolve()) : resolve(),
+    );
+    await this.etcd?.close();
+    for (const ns of this.#madeNs.splice(0)) spawnSync("ip", ["netns", "del", ns]);
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,83 @@
+import { isFlannelError } from "@flannel-sdk/core";
+import { describe, expect, it } from "vitest";
+import { agentOptions } from "../src/options.js";
+
+describe("flanneld-ts flags (etcd's flanneld parser)", () => {
+  it("takes the install guide's debug command line", () => {
+    const o = agentOptions(
+      [
+        "--ip-masq",
+        "-etcd-endpoints=https://172.16.97.11:2379",
+        "-etcd-cafile=/etc/kubernetes/ssl/ca.pem",
+        "-etcd-certfile=/etc/kubernetes/ssl/kubernetes.pem",
+        "-etcd-keyfile=/etc/kubernetes/ssl/kubernetes-key.pem",
+        "-etcd-prefix=/kube-centos/network",
+        "-public-ip=172.16.97.244",
+      ],
+      {},
+    );
+    expect(o).toMatchObject({
+      api: "v3",
+      store: {
+        endpoints: ["https://172.16.97.11:2379"],
+        prefix: "/kube-centos/network",
+        tls: {
+          ca: "/etc/kubernetes/ssl/ca.pem",
+          cert: "/etc/kubernetes/ssl/kubernetes.pem",
+          key: "/etc/kubernetes/ssl/kubernetes-key.pem",
+        },
+      },
+      publicIP: "172.16.97.244",
+      ipMasq: true,
+      subnetFile: "/run/flannel/subnet.env",
+      renewMarginMs: 3_600_000,
+      iptablesResync: 5,
+      forwardRules: true,
+      randomFully: true,
+      iface: [],
+    });
+  });
+
+  it("-flag and --flag alike, repeatable -iface, and FLANNELD_* for what the command line leaves out", () => {
+    const o = agentOptions(
+      ["--iface=eth1", "-iface", "10.0.0.5", "--etcd-api", "v2", "-subnet-lease-renew-margin=30"],
+      {
+        FLANNELD_IFACE: "eth9",
+        FLANNELD_ETCD_ENDPOINTS: "http://10.0.0.1:2379,http://10.0.0.2:2379",
+        FLANNELD_ETCD_USERNAME: "flannel",
+        FLANNELD_ETCD_PASSWORD: "secret",
+        FLANNELD_IP_MASQ: "true",
+        FLANNELD_SUBNET_FILE: "/tmp/subnet.env",
+        FLANNELD_IFACE_REGEX: "^10\\.",
+      },
+    );
+    expect(o).toMatchObject({
+      api: "v2",
+      iface: ["eth1", "10.0.0.5"],
+      ifaceRegex: ["^10\\."],
+      ipMasq: true,
+      subnetFile: "/tmp/subnet.env",
+      renewMarginMs: 1_800_000,
+      store: {
+        endpoints: ["http://10.0.0.1:2379", "http://10.0.0.2:2379"],
+        auth: { username: "flannel", password: "secret" },
+      },
+    });
+    expect(agentOptions([], { FLANNELD_ETCD_API: "v2" }).api).toBe("v2");
+  });
+
+  it("refuses a bad value with FLANNELD_OPTIONS_INVALID", () => {
+    const code = (argv: string[]) => {
+      try {
+        agentOptions(argv, {});
+      } catch (e) {
+        return isFlannelError(e) ? e.code : "other";
+      }
+      return "none";
+    };
+    expect(code(["-etcd-api=v4"])).toBe("FLANNELD_OPTIONS_INVALID");
+    expect(code(["-subnet-lease-renew-margin=1440"])).toBe("FLANNELD_OPTIONS_INVALID");
+    expect(code(["-iptables-resync=0"])).toBe("FLANNELD_OPTIONS_INVALID");
+    expect(code(["-ip-masq=maybe"])).toBe("FLANNELD_OPTIONS_INVALID");
+  });
+});

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  resolve: { conditions: ["source", "import", "default"] },
+  ssr: { resolve: { conditions: ["source", "import", "default"] } },
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    passWithNoTests: true,
+  },
+});
