@@ -45,6 +45,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     const ext = await selectInterface(h, {
       iface: o.iface,
       ifaceRegex: o.ifaceRegex,
+      ifaceCanReach: o.ifaceCanReach,
       publicIP: o.publicIP,
       signal: stop.signal,
     });
@@ -79,10 +80,14 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
         externalInterface: { name: ext.name, mtu: ext.mtu, address: ext.address },
       });
     let applying: Promise<unknown> = Promise.resolve();
+    const skipped = new Set<string>(); // each unusable lease is logged once, not every resync
     const applyNow = () => {
       const run = applying.then(async () => {
         const p = plan();
-        for (const s of p.skipped) log("W", s.message);
+        for (const { message } of p.skipped) {
+          if (!skipped.has(message)) log("W", message);
+          skipped.add(message);
+        }
         const report = await h.applyPlan(p, { signal: stop.signal });
         for (const c of report.changes) log("I", `${c.object} ${c.action}: ${c.command}`);
       });
