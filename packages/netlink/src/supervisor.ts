@@ -45,6 +45,12 @@ function asFlannelError(e: unknown): FlannelError {
 /**
  * Watches one device and recreates it when it goes away. Get one from {@link superviseLink};
  * `close()` (or the `signal`) stops it and releases its notification socket.
+ *
+ * @example
+ * ```ts
+ * const sup = await superviseLink(handle, { name: "flannel.1", recreate: () => handle.applyPlan(plan) });
+ * await sup.close();
+ * ```
  */
 export class LinkSupervisor implements AsyncDisposable {
   readonly #handle: NetlinkHandle;

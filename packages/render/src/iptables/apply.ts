@@ -178,7 +178,15 @@ export interface KeepIpMasqRulesOptions extends ApplyIpMasqRulesOptions {
 
 /**
  * Keeps flannel's rules installed: checks every `resyncSeconds` and rebuilds the whole set when
- * any rule is missing, as flanneld does. Stop it with `close()` or the `signal`.
+ * any rule is missing, as flanneld does. Stop it with `close()` or the `signal`. Get one from
+ * {@link keepIpMasqRules}.
+ *
+ * @example
+ * ```ts
+ * const keeper = await keepIpMasqRules({ network: "172.30.0.0/16", subnet: "172.30.8.0/24" });
+ * await keeper.check(); // at once, besides the timer
+ * await keeper.close();
+ * ```
  */
 export class IpMasqKeeper implements AsyncDisposable {
   readonly #options: KeepIpMasqRulesOptions;
