@@ -232,9 +232,14 @@ export class Cluster {
   #bridge: Server | null = null;
   #forwarder: ChildProcess | null = null;
   #sockets = new Set<import("node:net").Socket>();
+  #offExit: () => void = () => {};
 
   static async start(size: number, options: { enableV2: boolean }): Promise<Cluster> {
     const c = new Cluster();
+    // A test process that dies without its afterAll must not leave agents or namespaces behind.
+    const onExit = () => c.#destroySync();
+    process.once("exit", onExit);
+    c.#offExit = () => process.off("exit", onExit);
     try {
       await c.#start(size, options);
     } catch (e) {
@@ -310,7 +315,15 @@ export class Cluster {
     return etcdctl(args, { api, endpoints: [this.etcd.clientUrl] });
   }
 
+  #destroySync(): void {
+    for (const h of this.hosts) h.agent?.kill("SIGKILL");
+    this.#forwarder?.kill("SIGKILL");
+    for (const ns of this.#madeNs.splice(0)) spawnSync("ip", ["netns", "del", ns]);
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+
   async close(): Promise<void> {
+    this.#offExit();
     for (const h of this.hosts) h.agent?.kill("SIGKILL");
     await Promise.all(this.hosts.map((h) => h.agent?.exited));
     this.#forwarder?.kill("SIGKILL");
