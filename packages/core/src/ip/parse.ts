@@ -1,7 +1,7 @@
 import { FlannelError } from "../errors.js";
 import { IP4Net } from "./ip4net.js";
 import { IP6Net } from "./ip6net.js";
-import { formatIPv4, isIPv4, parseIPv4 } from "./ipv4.js";
+import { formatIPv4, isIPv4, parseIPv4, scanIPv4Cidr, scannedPrefixLen } from "./ipv4.js";
 import { formatIPv6, isIPv6, parseIPv6 } from "./ipv6.js";
 
 /** An IPv4 or IPv6 network; narrow on `family`. */
@@ -22,6 +22,24 @@ export type IPFamily = 4 | 6;
  */
 export function parseCidr(text: string, options?: { strict?: boolean }): IPNet {
   return text.includes(":") ? IP6Net.parse(text, options) : IP4Net.parse(text, options);
+}
+
+/**
+ * Parses a CIDR of the given family, or returns `null` (also for a value that is not a string):
+ * for callers that treat unreadable input as absent rather than as an error.
+ * @internal
+ */
+export function parseNetOrNull(text: unknown, family: IPFamily): IPNet | null {
+  if (typeof text !== "string") return null;
+  if (family === 4) {
+    const ip = scanIPv4Cidr(text);
+    return ip < 0 ? null : new IP4Net(ip, scannedPrefixLen);
+  }
+  try {
+    return IP6Net.parse(text);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import type { NetworkConfig } from "../config/types.js";
 import { FlannelError, throwIfAborted } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
+import { parseNetOrNull } from "../ip/parse.js";
 import type { AcquireLeaseOptions } from "../store/types.js";
 import { formatLeaseAttrs, parseLeaseAttrs } from "./json.js";
 import type { Lease, LeaseAttrs } from "./types.js";
@@ -248,12 +249,7 @@ function previousCandidate(
 // An unreadable previous subnet counts as "no previous subnet", as an unparsable subnet.env
 // line does in flannel.
 function maskedOrNull(text: string, family: 4 | 6): string | null {
-  try {
-    const net = family === 4 ? IP4Net.parse(text) : IP6Net.parse(text);
-    return net.network().toString();
-  } catch {
-    return null;
-  }
+  return parseNetOrNull(text, family)?.network().toString() ?? null;
 }
 
 /**
@@ -277,12 +273,8 @@ export function isLeaseCompatible(
 
 /** The IPv4 half of {@link isLeaseCompatible}. @internal */
 export function isIPv4Compatible(config: NetworkConfig, subnet: string): boolean {
-  let net: IP4Net;
-  try {
-    net = IP4Net.parse(subnet);
-  } catch {
-    return false;
-  }
+  const net = parseNetOrNull(subnet, 4);
+  if (net === null) return false;
   if (!config.enableIPv4) return net.prefixLen === 0 && net.ip === 0;
   const min = IP4Net.parse(`${config.subnetMin}/32`).ip;
   const max = IP4Net.parse(`${config.subnetMax}/32`).ip;
@@ -293,12 +285,8 @@ export function isIPv4Compatible(config: NetworkConfig, subnet: string): boolean
 export function isIPv6Compatible(config: NetworkConfig, ipv6Subnet: string | null): boolean {
   if (!config.enableIPv6) return ipv6Subnet === null;
   if (ipv6Subnet === null) return false;
-  let net6: IP6Net;
-  try {
-    net6 = IP6Net.parse(ipv6Subnet);
-  } catch {
-    return false;
-  }
+  const net6 = parseNetOrNull(ipv6Subnet, 6);
+  if (net6 === null) return false;
   const min6 = IP6Net.parse(`${config.ipv6SubnetMin}/128`).ip;
   const max6 = IP6Net.parse(`${config.ipv6SubnetMax}/128`).ip;
   return net6.ip >= min6 && net6.ip <= max6 && net6.prefixLen === config.ipv6SubnetLen;

@@ -1,7 +1,6 @@
-import { FlannelError } from "../errors.js";
+import { FlannelError, printable } from "../errors.js";
 import { canonicalCidr, canonicalIP } from "../ip/parse.js";
-import { printable } from "./input.js";
-import { canonicalMAC } from "./mac.js";
+import { canonicalMAC } from "../mac.js";
 import type {
   AddressPlan,
   DataPlanePlan,

@@ -1,3 +1,4 @@
+import { printable } from "../errors.js";
 import { ipFamily } from "../ip/parse.js";
 import {
   canonicalHostIP,
@@ -5,7 +6,6 @@ import {
   type PlanInput,
   type PlanResult,
   planInvalid,
-  printable,
   resolveLocal,
   selectRemotes,
 } from "./input.js";

@@ -1,6 +1,5 @@
 import type { BackendConfig, BackendType } from "../config/types.js";
-import { FlannelError } from "../errors.js";
-import { printable } from "./input.js";
+import { FlannelError, printable } from "../errors.js";
 
 /**
  * Bytes each backend's encapsulation takes from the underlay MTU (flannel's `encapOverhead`
