@@ -69,6 +69,8 @@ export type {
   SkippedLease,
   SkipReason,
 } from "./plan/input.js";
+export type { RouteCommandSpec } from "./plan/iproute2.js";
+export { cmdAddr, cmdFdb, cmdNeigh, cmdRoute } from "./plan/iproute2.js";
 export type { BackendMtuOptions } from "./plan/mtu.js";
 export { BACKEND_MTU_OVERHEAD, backendMtu, MIN_MTU } from "./plan/mtu.js";
 export type {
