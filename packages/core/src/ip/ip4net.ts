@@ -62,15 +62,7 @@ export class IP4Net {
     const ip = scanIPv4Cidr(text);
     if (ip < 0) throw invalidCidr(text);
     const net = new IP4Net(ip, scannedPrefixLen);
-    if (options?.strict && net.hasHostBits) {
-      throw new FlannelError(
-        "INVALID_CIDR",
-        `${text} has host bits set (network is ${net.network()})`,
-        {
-          details: { input: text },
-        },
-      );
-    }
+    if (options?.strict && net.hasHostBits) throw hostBitsSet(text, net.network());
     return net;
   }
 
@@ -282,6 +274,13 @@ export function checkSubLen(prefixLen: number, base: number, bits: number): void
 /** @internal */
 export function invalidCidr(text: string): FlannelError {
   return new FlannelError("INVALID_CIDR", `invalid CIDR address: ${text}`, {
+    details: { input: text },
+  });
+}
+
+/** `strict` parsing met an address with host bits. @internal */
+export function hostBitsSet(text: string, network: { toString(): string }): FlannelError {
+  return new FlannelError("INVALID_CIDR", `${text} has host bits set (network is ${network})`, {
     details: { input: text },
   });
 }

@@ -1,5 +1,5 @@
 import { FlannelError } from "../errors.js";
-import { checkSubLen, invalidCidr, scanPrefix } from "./ip4net.js";
+import { checkSubLen, hostBitsSet, invalidCidr, scanPrefix } from "./ip4net.js";
 import {
   bigIntToGroups,
   formatIPv6,
@@ -88,15 +88,7 @@ export class IP6Net {
     if (prefixLen < 0) throw invalidCidr(text);
     const net = new IP6Net(groupsToBigInt(), prefixLen);
     net.#fromGroups();
-    if (options?.strict && net.hasHostBits) {
-      throw new FlannelError(
-        "INVALID_CIDR",
-        `${text} has host bits set (network is ${net.network()})`,
-        {
-          details: { input: text },
-        },
-      );
-    }
+    if (options?.strict && net.hasHostBits) throw hostBitsSet(text, net.network());
     return net;
   }
 

@@ -91,10 +91,13 @@ export function parseCidrOfFamily<F extends IPFamily>(
   family: F,
 ): F extends 4 ? IP4Net : IP6Net {
   const net = parseCidr(text);
-  if (net.family !== family) {
-    throw new FlannelError("INVALID_CIDR", `${text} is not an IPv${family} CIDR`, {
-      details: { input: text },
-    });
-  }
+  if (net.family !== family) throw notOfFamily(text, family);
   return net as F extends 4 ? IP4Net : IP6Net;
+}
+
+/** A CIDR of the other family where one of `family` is required. @internal */
+export function notOfFamily(text: string, family: IPFamily): FlannelError {
+  return new FlannelError("INVALID_CIDR", `${text} is not an IPv${family} CIDR`, {
+    details: { input: text },
+  });
 }
