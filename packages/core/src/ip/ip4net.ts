@@ -10,7 +10,16 @@ import {
 
 const TWO32 = 0x1_0000_0000;
 
-/** The netmask of an IPv4 prefix length, as an unsigned 32-bit integer. */
+/**
+ * The netmask of an IPv4 prefix length (0–32), as an unsigned 32-bit integer. Never throws; a
+ * length outside 0–32 gives a meaningless mask.
+ *
+ * @example
+ * ```ts
+ * ipv4Mask(24); // 4294967040 (255.255.255.0)
+ * formatIPv4(ipv4Mask(20)); // "255.255.240.0"
+ * ```
+ */
 export function ipv4Mask(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
 }

@@ -25,7 +25,15 @@ for (let p = 0; p <= 128; p++) {
   }
 }
 
-/** The netmask of an IPv6 prefix length, as a 128-bit `bigint`. */
+/**
+ * The netmask of an IPv6 prefix length, as a 128-bit `bigint`.
+ *
+ * @throws FlannelError `INVALID_ARGUMENT` when `prefixLen` is not an integer in 0–128.
+ * @example
+ * ```ts
+ * formatIPv6(ipv6Mask(64)); // "ffff:ffff:ffff:ffff::"
+ * ```
+ */
 export function ipv6Mask(prefixLen: number): bigint {
   const mask = MASKS[prefixLen];
   if (mask === undefined) {

@@ -43,7 +43,7 @@ export function parseNetOrNull(text: unknown, family: IPFamily): IPNet | null {
 }
 
 /**
- * The family of an address or CIDR text, or `null` when it is neither.
+ * The family of an address or CIDR text, or `null` when it is neither. Never throws.
  *
  * @example
  * ```ts
@@ -59,9 +59,14 @@ export function ipFamily(text: string): IPFamily | null {
 }
 
 /**
- * Canonical text of an address of either family (`"FC00:0::1"` → `"fc00::1"`).
+ * Canonical text of an address of either family (IPv6 when the text contains `:`).
  *
  * @throws FlannelError `INVALID_IP`
+ * @example
+ * ```ts
+ * canonicalIP("FC00:0::1"); // "fc00::1"
+ * canonicalIP("::ffff:10.0.0.1"); // "::ffff:10.0.0.1"
+ * ```
  */
 export function canonicalIP(text: string): string {
   return text.includes(":") ? formatIPv6(parseIPv6(text)) : formatIPv4(parseIPv4(text));
@@ -82,9 +87,14 @@ export function canonicalCidr(text: string, options?: { mask?: boolean }): strin
 }
 
 /**
- * Parses an IPv4 or IPv6 CIDR and requires the given family.
+ * Parses an IPv4 or IPv6 CIDR and requires the given family; the result is typed by it.
  *
- * @throws FlannelError `INVALID_CIDR`
+ * @throws FlannelError `INVALID_CIDR` when the text is not a CIDR, or one of the other family.
+ * @example
+ * ```ts
+ * parseCidrOfFamily("fc00::/48", 6).count(64); // 65536n
+ * parseCidrOfFamily("10.0.0.0/8", 6); // throws INVALID_CIDR: "10.0.0.0/8 is not an IPv6 CIDR"
+ * ```
  */
 export function parseCidrOfFamily<F extends IPFamily>(
   text: string,

@@ -14,13 +14,36 @@ import type { AcquireLeaseOptions } from "../store/types.js";
 import { formatLeaseAttrs, parseLeaseAttrs } from "./json.js";
 import type { Lease, LeaseAttrs } from "./types.js";
 
-/** A lease's time to live: 24 h, fixed in flannel (`subnetTTL`). */
+/**
+ * A lease's time to live: 24 h, fixed in flannel (`subnetTTL`). Stores set a lease's
+ * `expiration` this far ahead on every acquire and renew.
+ *
+ * @example
+ * ```ts
+ * const renewBy = new Date(lease.expiration!.getTime() - (SUBNET_TTL_SECONDS / 2) * 1000);
+ * ```
+ */
 export const SUBNET_TTL_SECONDS = 86_400;
 
-/** How many times a lost create race is retried before `MAX_RETRIES` (flannel's `raceRetries`). */
+/**
+ * How many times a lost create race is retried before `MAX_RETRIES` (flannel's `raceRetries`).
+ *
+ * @example
+ * ```ts
+ * if (isFlannelError(e, "MAX_RETRIES")) console.error(`lost ${LEASE_RACE_RETRIES} races in a row`);
+ * ```
+ */
 export const LEASE_RACE_RETRIES = 10;
 
-/** The IPv4 subnet of every lease on an IPv6-only network (flannel's empty `IP4Net`). */
+/**
+ * The IPv4 subnet of every lease on an IPv6-only network (flannel's empty `IP4Net`): such a
+ * lease's key is `0.0.0.0-0&<IPv6 subnet>`.
+ *
+ * @example
+ * ```ts
+ * const v6Only = lease.subnet === NO_IPV4_SUBNET;
+ * ```
+ */
 export const NO_IPV4_SUBNET = "0.0.0.0/0";
 
 /** Input of {@link planLeaseAcquisition}. */
@@ -256,8 +279,10 @@ function maskedOrNull(text: string, family: 4 | 6): string | null {
  * True when a lease with these subnets fits the config (flannel's `isSubnetConfigCompat` and
  * `isIPv6SubnetConfigCompat`): network address within [SubnetMin, SubnetMax] and the prefix
  * length is SubnetLen, for each enabled family; no IPv6 subnet when IPv6 is off; the IPv4
- * subnet is `0.0.0.0/0` when IPv4 is off.
+ * subnet is `0.0.0.0/0` when IPv4 is off. Unreadable subnet text is simply not compatible.
  *
+ * @throws FlannelError `INVALID_CIDR` only for a config whose SubnetMin/SubnetMax do not parse
+ *   (one that did not come from `parseNetworkConfig`).
  * @example
  * ```ts
  * isLeaseCompatible(parseNetworkConfig('{"Network":"10.5.0.0/16"}'), "10.5.3.0/24", null); // true
