@@ -66,6 +66,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
       log("I", `VXLAN device ${device.link.name} ${device.action}, VtepMAC ${device.link.mac}`);
     const lease = await store.acquireLease(attrs, {
       previousSubnet: prev.subnet,
+      onNote: (note) => log("I", note),
       signal: stop.signal,
     });
     log("I", `Lease acquired: ${lease.subnet}`);

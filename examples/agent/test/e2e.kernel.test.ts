@@ -216,6 +216,16 @@ function scenario({ api, backend }: Scenario) {
         const [a, b] = c.hosts;
         expect(ping(a!, b!)).toBe(true);
       });
+
+      it("started again without a lease, it asks for its previous subnet (subnet.env) and traffic resumes", async () => {
+        const h = c.hosts[2]!;
+        const before = h.subnetEnv();
+        await h.start(apiArgs).ready();
+        expect(h.agent!.stderr).toContain("Found previously leased subnet");
+        expect(h.subnetEnv()).toBe(before);
+        expect(await getValue(leaseKey(h))).toContain(`"PublicIP":"${h.ip}"`);
+        await allPairsPing();
+      });
     }
 
     it("SIGTERM: every running agent closes everything and exits 0", async () => {
