@@ -191,7 +191,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     let netns: NetnsResult | null = null;
     if (options.netns) {
-      netns = await runNetns({ nodes, plans, files, dirs, log, ...(signal ? { signal } : {}) });
+      netns = await runNetns({
+        nodes,
+        plans,
+        files,
+        dirs,
+        store,
+        prefix,
+        log,
+        ...(signal ? { signal } : {}),
+      });
     } else {
       log(
         "   (npm run demo -- --netns applies these plans in three network namespaces and pings across; root)",

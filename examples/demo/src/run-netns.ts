@@ -4,7 +4,13 @@
  * the ip-masq rules, pings every node's docker0 from every other node's, and removes everything,
  * also on failure and on Ctrl-C.
  */
-import type { PlanResult } from "@flannel-sdk/core";
+import {
+  type Diagnosis,
+  formatDiagnosis,
+  type LeaseStore,
+  type PlanResult,
+} from "@flannel-sdk/core";
+import { diagnose } from "@flannel-sdk/diagnose";
 import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
 import type { NodeFiles } from "./files.js";
 import { IP_MASQ_RULES_FILE } from "./files.js";
@@ -30,6 +36,8 @@ export interface NetnsResult {
   readonly ipMasq: boolean;
   /** Each node's docker0 address. */
   readonly bridges: ReadonlyMap<string, string>;
+  /** node1 diagnosed after the pings, and again after one of its routes was deleted. */
+  readonly diagnosis: { readonly healthy: Diagnosis; readonly broken: Diagnosis } | null;
 }
 
 export interface RunNetnsInput {
@@ -37,6 +45,8 @@ export interface RunNetnsInput {
   readonly plans: ReadonlyMap<string, PlanResult>;
   readonly files: ReadonlyMap<string, NodeFiles>;
   readonly dirs: readonly string[];
+  readonly store: LeaseStore;
+  readonly prefix: string;
   readonly log: (line: string) => void;
   readonly signal?: AbortSignal;
   /**
@@ -144,8 +154,43 @@ export async function runNetns(input: RunNetnsInput): Promise<NetnsResult> {
         ? `   All ${pings.length} pings went through.`
         : `   ${failed} of ${pings.length} pings FAILED.`,
     );
+
+    // diagnose node1, then break it on purpose and diagnose again
+    const [n1, n2] = nodes;
+    const h1 = handles.get(n1!.host.name)!;
+    const options = {
+      store: input.store,
+      netlink: h1,
+      subnetFile: `${input.dirs[0]}/run/flannel/subnet.env`,
+      prefix: input.prefix,
+      storeLabel: "the demo's store",
+      ...(ipMasq ? {} : { iptablesSave: null }),
+      ...(input.signal ? { signal: input.signal } : {}),
+    };
+    const healthy = await diagnose(options);
+    log("");
+    log(
+      `6. diagnose node1 (@flannel-sdk/diagnose: store, subnet.env, flannel.1, docker0, peers, ip-masq):`,
+    );
+    log("");
+    for (const line of formatDiagnosis(healthy).trimEnd().split("\n"))
+      log(line ? `   ${line}` : "");
+    await h1.routeDel({
+      dst: n2!.lease.subnet,
+      gateway: n2!.lease.subnet.split("/")[0]!,
+      dev: "flannel.1",
+      onlink: true,
+    });
+    const broken = await diagnose(options);
+    log("");
+    log(`   ip route del ${n2!.lease.subnet} on node1, and diagnose again:`);
+    log("");
+    const text = formatDiagnosis(broken).trimEnd().split("\n");
+    for (const line of text.slice(text.findIndex((l) => l.startsWith("ERROR")))) {
+      log(line ? `   ${line}` : "");
+    }
     if (input.inLab) await input.inLab(lab, handles);
-    return { namespaces, changes, pings, ipMasq, bridges };
+    return { namespaces, changes, pings, ipMasq, bridges, diagnosis: { healthy, broken } };
   } finally {
     await Promise.all([...handles.values()].map((h) => h[Symbol.asyncDispose]()));
     const made = [...lab.namespaces];

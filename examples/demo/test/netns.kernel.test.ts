@@ -35,6 +35,14 @@ describe.runIf(run)("npm run demo -- --netns", () => {
     // a fresh host: device, up, address, and three entries per peer
     for (const h of DEMO_HOSTS) expect(netns.changes.get(h.name)).toBe(9);
     expect(lines).toContain("   All 6 pings went through.");
+    // node1 diagnoses clean, then names the route deleted on purpose
+    expect(netns.diagnosis!.healthy.findings).toEqual([]);
+    expect(netns.diagnosis!.broken.findings.map((f) => [f.code, f.subject])).toEqual([
+      [
+        "PEER_ROUTE_MISSING",
+        `route ${r.nodes[1]!.lease.subnet} (node ${r.nodes[1]!.host.publicIP})`,
+      ],
+    ]);
     for (const ns of netns.namespaces) expect(existsSync(`/run/netns/${ns}`)).toBe(false);
   });
 
