@@ -1,1 +1,53 @@
-export {};
+export type { EtcdAcquireLeaseOptions } from "./acquire.js";
+export type { Clock, TimerHandle } from "./clock.js";
+export { systemClock } from "./clock.js";
+export type { EtcdErrorCode } from "./errors.js";
+export { expandExecStart, parseEnvironmentFile } from "./flanneld/env-file.js";
+export type { FlanneldFlagValues, ParsedFlanneldFlags } from "./flanneld/flags.js";
+export { parseFlanneldFlags } from "./flanneld/flags.js";
+export type { FlanneldEtcdOptions, FlanneldOptionsInput } from "./flanneld/options.js";
+export {
+  etcdOptionsFromFlanneld,
+  GUIDE_EXEC_START,
+  GUIDE_SYSCONFIG_PATH,
+} from "./flanneld/options.js";
+export type {
+  KeepLeaseOptions,
+  LeaseKeeperDriver,
+  LeaseKeeperEvent,
+  OwnLeaseState,
+} from "./keeper.js";
+export { LeaseKeeper } from "./keeper.js";
+export type {
+  MigrateV2ToV3Options,
+  MigrationAction,
+  MigrationEntry,
+  MigrationReport,
+} from "./migrate.js";
+export { migrateV2ToV3 } from "./migrate.js";
+export type { EtcdAuthOptions, EtcdStoreOptions } from "./options.js";
+export { DEFAULT_ENDPOINTS, RACE_RETRIES, SUBNET_TTL_SECONDS } from "./options.js";
+export type { KeyLayout } from "./prefix.js";
+export { DEFAULT_PREFIX, keyLayout } from "./prefix.js";
+export type { EtcdTlsOptions } from "./tls.js";
+export type { EtcdV2ClientOptions, V2Node, V2Response } from "./v2/client.js";
+export {
+  EtcdV2Client,
+  V2_EVENT_INDEX_CLEARED,
+  V2_KEY_NOT_FOUND,
+  V2_NODE_EXIST,
+  V2_NOT_FILE,
+  V2_TEST_FAILED,
+  v2ErrorCode,
+} from "./v2/client.js";
+export type {
+  EtcdV2LeaseStoreOptions,
+  EtcdV2WatchLeasesOptions,
+  V2WatchStatus,
+} from "./v2/store.js";
+export { EtcdV2LeaseStore } from "./v2/store.js";
+export type { EtcdV3ConnectionOptions, KeyValue, TxnResult } from "./v3/connection.js";
+export { EtcdV3Connection } from "./v3/connection.js";
+export type { EtcdLeaseStoreOptions, EtcdWatchLeasesOptions } from "./v3/store.js";
+export { EtcdLeaseStore } from "./v3/store.js";
+export type { WatchStatus } from "./v3/watch.js";

@@ -1,0 +1,81 @@
+/**
+ * Error codes of `@flannel-sdk/etcd` and the mapping from etcd3 / gRPC / HTTP failures to them.
+ */
+import { FlannelError } from "@flannel-sdk/core";
+
+/** Codes thrown by `@flannel-sdk/etcd`, on top of core's codes. */
+export type EtcdErrorCode =
+  /** No etcd endpoint answered (refused, reset, timed out, no leader); retryable. */
+  | "ETCD_UNAVAILABLE"
+  /** The TLS handshake failed: wrong CA, bad or missing client certificate, unreadable PEM. */
+  | "ETCD_TLS"
+  /** Wrong user name or password. */
+  | "ETCD_AUTH_FAILED"
+  /** The user's roles do not cover the key. */
+  | "ETCD_PERMISSION_DENIED"
+  /** Any other error etcd returned (the message is etcd's). */
+  | "ETCD_ERROR"
+  /** flanneld flags, `FLANNELD_*` environment or the sysconfig file could not be read. */
+  | "FLANNELD_OPTIONS_INVALID";
+
+const TLS_PATTERN =
+  /certificate|ssl|tls|handshake|x509|self[- ]signed|unknown ca|bad certificate|alert/i;
+
+function messageOf(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+/**
+ * Turns an etcd3 / gRPC error into a {@link FlannelError} with an etcd code. A FlannelError passes
+ * through unchanged.
+ *
+ * @example
+ * ```ts
+ * try { await kv.range(req); } catch (e) { throw toEtcdError(e, "list leases"); }
+ * ```
+ */
+export function toEtcdError(e: unknown, operation: string): FlannelError {
+  if (e instanceof FlannelError) return e;
+  const message = messageOf(e);
+  const name = e instanceof Error ? e.constructor.name : "";
+  const details = { operation, etcdError: name || undefined };
+  if (name === "EtcdAuthenticationFailedError" || /authentication failed/i.test(message)) {
+    return new FlannelError(
+      "ETCD_AUTH_FAILED",
+      `etcd ${operation}: authentication failed (wrong user name or password)`,
+      { cause: e, details },
+    );
+  }
+  if (name === "EtcdPermissionDeniedError" || /permission denied/i.test(message)) {
+    return new FlannelError(
+      "ETCD_PERMISSION_DENIED",
+      `etcd ${operation}: permission denied (the user's roles do not cover this key)`,
+      { cause: e, details },
+    );
+  }
+  if (TLS_PATTERN.test(message)) {
+    return new FlannelError(
+      "ETCD_TLS",
+      `etcd ${operation}: TLS handshake failed (check the CA, client certificate and key): ${message}`,
+      { cause: e, details },
+    );
+  }
+  if (
+    /^GRPC(Unavailable|DeadlineExceeded|Cancelled|Internal|Unknown|ResourceExhasted|Aborted)Error$/.test(
+      name,
+    ) ||
+    name === "BrokenCircuitError" ||
+    name === "EtcdWatchStreamEnded" ||
+    /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ETIMEDOUT|deadline|unavailable|no leader|leader changed|timed out|socket hang up/i.test(
+      message,
+    )
+  ) {
+    return new FlannelError("ETCD_UNAVAILABLE", `etcd ${operation}: ${message}`, {
+      cause: e,
+      details,
+      retryable: true,
+    });
+  }
+  return new FlannelError("ETCD_ERROR", `etcd ${operation}: ${message}`, { cause: e, details });
+}

@@ -1,0 +1,54 @@
+/**
+ * Options shared by {@link EtcdLeaseStore} and {@link EtcdV2LeaseStore}.
+ */
+import type { Clock } from "./clock.js";
+import type { EtcdTlsOptions } from "./tls.js";
+
+/** flanneld's default `--etcd-endpoints`. */
+export const DEFAULT_ENDPOINTS: readonly string[] = [
+  "http://127.0.0.1:4001",
+  "http://127.0.0.1:2379",
+];
+
+/** flannel's lease TTL: 24 h, in seconds (`subnetTTL`). */
+export const SUBNET_TTL_SECONDS = 86_400;
+
+/** flannel's create-race retries (`raceRetries`). */
+export const RACE_RETRIES = 10;
+
+/** User name and password for etcd's auth (flanneld `--etcd-username` / `--etcd-password`). */
+export interface EtcdAuthOptions {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Options of both etcd lease stores. */
+export interface EtcdStoreOptions {
+  /**
+   * Client URLs. `https://` endpoints use TLS (with `tls` material if given); prefer
+   * `https://localhost:…` over an IP for TLS. Default flanneld's
+   * `http://127.0.0.1:4001,http://127.0.0.1:2379`.
+   */
+  readonly endpoints?: readonly string[];
+  /** Key prefix (flanneld `--etcd-prefix`). Default `/coreos.com/network`. */
+  readonly prefix?: string;
+  /** CA, client certificate and key: file paths or PEM. */
+  readonly tls?: EtcdTlsOptions;
+  /** etcd user name and password. */
+  readonly auth?: EtcdAuthOptions;
+  /**
+   * Lease TTL in seconds. flannel fixes it at 86400 (24 h); change it only for tests and
+   * experiments. Default 86400.
+   */
+  readonly leaseTTL?: number;
+  /** Deadline of each request (not of watches). Default 10 s. */
+  readonly requestTimeoutMs?: number;
+  /** Attempts of one acquisition before `MAX_RETRIES`. Default 10 (flannel's `raceRetries`). */
+  readonly raceRetries?: number;
+  /** Wall clock and timers. Default the system clock. */
+  readonly clock?: Clock;
+  /** Randomness in [0, 1) for subnet choice and retry jitter. Default `Math.random`. */
+  readonly random?: () => number;
+  /** How free subnets are chosen. Default `"random"` (flannel's). */
+  readonly strategy?: "random" | "sequential" | "hashed";
+}

@@ -1,0 +1,720 @@
+/**
+ * `EtcdV2LeaseStore`: flannel v0.11's etcd v2 keys-API layout and lease protocol (reference
+ * §2.6), the one the install guide uses, against etcd ≥ 3.4 started with `--enable-v2=true`.
+ */
+import {
+  type CallOptions,
+  canonicalCidr,
+  FlannelError,
+  type Lease,
+  type LeaseAcquisitionPlan,
+  type LeaseAttrs,
+  type LeaseEvent,
+  type LeaseJsonShape,
+  type LeaseList,
+  type LeaseStore,
+  type LeaseWatchResult,
+  type NetworkConfig,
+  parseNetworkConfig,
+  planReservation,
+  type SkippedLeaseEntry,
+  throwIfAborted,
+  type WatchLeasesOptions,
+} from "@flannel-sdk/core";
+import { acquireWithRetries, type EtcdAcquireLeaseOptions } from "../acquire.js";
+import { Backoff, type Clock, sleep, systemClock } from "../clock.js";
+import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../keeper.js";
+import {
+  decodeLease,
+  encodeAttrs,
+  heldByUnreadable,
+  isCidrText,
+  leaseKey,
+  normalizeAttrs,
+  sameNode,
+  skippedEntry,
+  subnetsOfKey,
+  UNKNOWN_ATTRS,
+} from "../lease-codec.js";
+import {
+  DEFAULT_ENDPOINTS,
+  type EtcdStoreOptions,
+  RACE_RETRIES,
+  SUBNET_TTL_SECONDS,
+} from "../options.js";
+import { DEFAULT_PREFIX, type KeyLayout, keyLayout } from "../prefix.js";
+import { loadTlsMaterial } from "../tls.js";
+import {
+  EtcdV2Client,
+  V2_EVENT_INDEX_CLEARED,
+  V2_KEY_NOT_FOUND,
+  V2_NODE_EXIST,
+  V2_TEST_FAILED,
+  type V2Node,
+  v2ErrorCode,
+} from "./client.js";
+
+/** Options of {@link EtcdV2LeaseStore}. */
+export interface EtcdV2LeaseStoreOptions extends EtcdStoreOptions {
+  /**
+   * The lease JSON written: `"v0.11"` (default; what flannel v0.11 writes and the install guide
+   * shows, no `PublicIPv6` when unset) or `"current"` (v0.15+, `"PublicIPv6":null`).
+   */
+  readonly leaseJson?: LeaseJsonShape;
+  /**
+   * Longest a watch long-poll waits before asking again (a silent server is noticed then).
+   * Default 5 min.
+   */
+  readonly watchPollMs?: number;
+}
+
+/** A v2 change, as a watch sees it. */
+export type V2WatchStatus =
+  | { readonly type: "disconnected"; readonly error: FlannelError; readonly retryInMs: number }
+  | { readonly type: "indexCleared"; readonly retryInMs: number };
+
+/** Options of {@link EtcdV2LeaseStore.watchLeases}. */
+export interface EtcdV2WatchLeasesOptions extends WatchLeasesOptions {
+  readonly onStatus?: (status: V2WatchStatus) => void;
+}
+
+const REMOVED_ACTIONS = new Set(["delete", "expire", "compareAndDelete"]);
+
+interface V2Snapshot {
+  readonly config: NetworkConfig;
+  readonly leases: readonly Lease[];
+}
+
+/**
+ * flannel's config and lease store over the etcd v2 keys API, as flanneld v0.11 (and the
+ * install guide's `etcdctl mk`/`ls`/`get`) use it:
+ * - `GET <prefix>/config` for the config; `GET <prefix>/subnets?recursive=true` to list;
+ * - create `PUT <prefix>/subnets/<key>?prevExist=false` with `value=<json>&ttl=86400`;
+ * - renew `PUT` with a new `ttl` (no `ttl` for a reservation, which stays permanent);
+ * - watch `GET …?wait=true&recursive=true&waitIndex=<index+1>`; index cleared (401) → re-list.
+ *
+ * Unlike flannel v0.11, rewrites and deletions are conditional on the index that was read
+ * (`prevIndex`), so a node never overwrites a lease another node took meanwhile (v0.11's
+ * previous-subnet takeover, reference §2.4, is v0.18's rule here).
+ *
+ * @example
+ * ```ts
+ * await using store = new EtcdV2LeaseStore({ endpoints: ["http://127.0.0.1:2379"], prefix: "/kube-centos/network" });
+ * await store.putNetworkConfig('{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}');
+ * ```
+ */
+export class EtcdV2LeaseStore implements LeaseStore {
+  readonly keys: KeyLayout;
+  /** The underlying v2 keys-API client, for operations this store does not model. */
+  readonly client: EtcdV2Client;
+  readonly #ttl: number;
+  readonly #shape: LeaseJsonShape;
+  readonly #clock: Clock;
+  readonly #random: (() => number) | undefined;
+  readonly #strategy: "random" | "sequential" | "hashed" | undefined;
+  readonly #attempts: number;
+  readonly #pollMs: number;
+  readonly #watches = new Set<AbortController>();
+  readonly #keepers = new Set<LeaseKeeper>();
+  #closed = false;
+
+  /** @throws FlannelError `ETCD_TLS`, `INVALID_ARGUMENT` */
+  constructor(options: EtcdV2LeaseStoreOptions = {}) {
+    this.keys = keyLayout(options.prefix ?? DEFAULT_PREFIX);
+    this.#ttl = options.leaseTTL ?? SUBNET_TTL_SECONDS;
+    this.#shape = options.leaseJson ?? "v0.11";
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random;
+    this.#strategy = options.strategy;
+    this.#attempts = options.raceRetries ?? RACE_RETRIES;
+    this.#pollMs = options.watchPollMs ?? 300_000;
+    this.client = new EtcdV2Client({
+      endpoints: options.endpoints ?? DEFAULT_ENDPOINTS,
+      ...(options.tls ? { tls: loadTlsMaterial(options.tls) } : {}),
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.requestTimeoutMs ? { timeoutMs: options.requestTimeoutMs } : {}),
+    });
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #begin(signal: AbortSignal | undefined): void {
+    throwIfAborted(signal);
+    if (this.#closed) throw new FlannelError("STORE_CLOSED", "the etcd store is closed");
+  }
+
+  #configNotFound(cause?: unknown): FlannelError {
+    return new FlannelError(
+      "CONFIG_NOT_FOUND",
+      `flannel config not found at ${this.keys.config} in the etcd v2 keys API. Was it written with the v3 API (etcdctl put)? flannel ≤ v0.17 and this store read the v2 API: ETCDCTL_API=2 etcdctl mk ${this.keys.config} '<config JSON>'`,
+      { cause, details: { key: this.keys.config } },
+    );
+  }
+
+  #lease(node: V2Node): Lease {
+    return decodeLease(
+      this.keys,
+      node.key,
+      node.value ?? "",
+      node.expiration ? new Date(node.expiration) : null,
+      BigInt(node.modifiedIndex),
+    );
+  }
+
+  #decodeNodes(nodes: readonly V2Node[]): { leases: Lease[]; skipped: SkippedLeaseEntry[] } {
+    const leases: Lease[] = [];
+    const skipped: SkippedLeaseEntry[] = [];
+    for (const node of [...nodes].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+      if (node.dir) {
+        skipped.push(
+          skippedEntry(
+            node.key,
+            new FlannelError("SUBNET_KEY_INVALID", `not a subnet key: ${node.key} (a directory)`),
+          ),
+        );
+        continue;
+      }
+      try {
+        leases.push(this.#lease(node));
+      } catch (e) {
+        skipped.push(skippedEntry(node.key, e));
+      }
+    }
+    return { leases, skipped };
+  }
+
+  /**
+   * Reads and validates `<prefix>/config`.
+   * @throws FlannelError `CONFIG_NOT_FOUND` (with a hint about the v2/v3 API mix-up),
+   *   `CONFIG_INVALID`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async getNetworkConfig(options: CallOptions = {}): Promise<NetworkConfig> {
+    this.#begin(options.signal);
+    try {
+      const res = await this.client.get(this.keys.config, { quorum: true, signal: options.signal });
+      return parseNetworkConfig(res.node.value ?? "");
+    } catch (e) {
+      if (v2ErrorCode(e) === V2_KEY_NOT_FOUND) throw this.#configNotFound(e);
+      throw e;
+    }
+  }
+
+  /**
+   * Validates, then writes `<prefix>/config` (a string as given, an object as JSON).
+   * @throws FlannelError `CONFIG_INVALID`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async putNetworkConfig(
+    config: string | object,
+    options: CallOptions = {},
+  ): Promise<NetworkConfig> {
+    this.#begin(options.signal);
+    const text = typeof config === "string" ? config : JSON.stringify(config);
+    const parsed = parseNetworkConfig(text);
+    await this.client.set(this.keys.config, text, { signal: options.signal });
+    return parsed;
+  }
+
+  async #list(signal: AbortSignal | undefined): Promise<LeaseList> {
+    try {
+      const res = await this.client.get(this.keys.subnetsDir, {
+        recursive: true,
+        quorum: true,
+        signal,
+      });
+      const { leases, skipped } = this.#decodeNodes(res.node.nodes ?? []);
+      return { leases, skipped, revision: res.etcdIndex };
+    } catch (e) {
+      if (v2ErrorCode(e) === V2_KEY_NOT_FOUND) {
+        // No subnets directory yet: an empty list, at the index of the error (flannel's cursor).
+        const index = (e as FlannelError).details.index;
+        return { leases: [], skipped: [], revision: BigInt(typeof index === "number" ? index : 0) };
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Lists every lease under `<prefix>/subnets`, in key order, with exact expirations (the v2
+   * node's `expiration`; none for a reservation). Unreadable entries are reported in `skipped`.
+   * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async listLeases(options: CallOptions = {}): Promise<LeaseList> {
+    this.#begin(options.signal);
+    return this.#list(options.signal);
+  }
+
+  /**
+   * Acquires a lease with flannel v0.28's algorithm (core's `planLeaseAcquisition`), written the
+   * v2 way: `prevExist=false` creates with `ttl=86400`; a lost race is retried with jitter.
+   * @throws FlannelError `OUT_OF_SUBNETS`, `CONFIG_NOT_FOUND`, `CONFIG_INVALID`, `LEASE_INVALID`,
+   *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async acquireLease(attrs: LeaseAttrs, options: EtcdAcquireLeaseOptions = {}): Promise<Lease> {
+    this.#begin(options.signal);
+    return acquireWithRetries(
+      {
+        snapshot: (signal) => this.#snapshot(signal),
+        commit: (plan, signal) => this.#commit(plan, signal),
+      },
+      attrs,
+      options,
+      {
+        attempts: this.#attempts,
+        clock: this.#clock,
+        ...(this.#strategy ? { strategy: this.#strategy } : {}),
+        ...(this.#random ? { random: this.#random } : {}),
+      },
+    );
+  }
+
+  async #snapshot(signal: AbortSignal | undefined): Promise<V2Snapshot> {
+    const [config, list] = await Promise.all([
+      this.getNetworkConfig(signal ? { signal } : {}),
+      this.#list(signal),
+    ]);
+    const held = heldByUnreadable(this.keys, list.skipped, () => 0n);
+    return { config, leases: held.length === 0 ? list.leases : list.leases.concat(held) };
+  }
+
+  async #commit(
+    plan: LeaseAcquisitionPlan,
+    signal: AbortSignal | undefined,
+  ): Promise<Lease | null> {
+    for (const old of plan.delete) {
+      try {
+        await this.client.delete(leaseKey(this.keys, old.subnet, old.ipv6Subnet), {
+          prevIndex: Number(old.revision ?? 0n),
+          signal,
+        });
+      } catch (e) {
+        const code = v2ErrorCode(e);
+        if (code === V2_KEY_NOT_FOUND) continue;
+        if (code === V2_TEST_FAILED) return null;
+        throw e;
+      }
+    }
+    const write = plan.write;
+    const key = leaseKey(this.keys, write.subnet, write.ipv6Subnet);
+    const value = encodeAttrs(write.attrs, this.#shape);
+    const ttl = write.ttlSeconds === null ? null : this.#ttl;
+    try {
+      const res = await this.client.set(key, value, {
+        ttl,
+        ...(write.mode === "create"
+          ? { prevExist: false }
+          : { prevIndex: Number(write.lease.revision ?? 0n) }),
+        signal,
+      });
+      return this.#written(write.subnet, write.ipv6Subnet, write.attrs, res.node);
+    } catch (e) {
+      const code = v2ErrorCode(e);
+      if (code === V2_NODE_EXIST || code === V2_TEST_FAILED || code === V2_KEY_NOT_FOUND) {
+        return null;
+      }
+      throw e;
+    }
+  }
+
+  #written(subnet: string, ipv6Subnet: string | null, attrs: LeaseAttrs, node: V2Node): Lease {
+    return {
+      subnet,
+      ipv6Subnet,
+      attrs,
+      expiration: node.expiration ? new Date(node.expiration) : null,
+      revision: BigInt(node.modifiedIndex),
+    };
+  }
+
+  /**
+   * Rewrites the lease with a fresh TTL (`PUT … ttl=86400`, conditional on its index); a
+   * reservation is rewritten without TTL and stays permanent.
+   * @throws FlannelError `LEASE_NOT_FOUND` (gone, or now held by another node), `LEASE_INVALID`,
+   *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async renewLease(lease: Lease, options: CallOptions = {}): Promise<Lease> {
+    this.#begin(options.signal);
+    const signal = options.signal;
+    const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+    const attrs = normalizeAttrs(lease.attrs);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const node = await this.#ownNode(key, attrs, signal);
+      try {
+        const res = await this.client.set(key, encodeAttrs(attrs, this.#shape), {
+          ttl: node.expiration ? this.#ttl : null,
+          prevIndex: node.modifiedIndex,
+          signal,
+        });
+        return this.#written(lease.subnet, lease.ipv6Subnet, attrs, res.node);
+      } catch (e) {
+        const code = v2ErrorCode(e);
+        if (code === V2_TEST_FAILED || code === V2_KEY_NOT_FOUND) continue;
+        throw e;
+      }
+    }
+    throw new FlannelError("MAX_RETRIES", `lease ${key} kept changing while renewing it`, {
+      retryable: true,
+      details: { key },
+    });
+  }
+
+  async #ownNode(key: string, attrs: LeaseAttrs, signal: AbortSignal | undefined): Promise<V2Node> {
+    let node: V2Node;
+    try {
+      node = (await this.client.get(key, { quorum: true, signal })).node;
+    } catch (e) {
+      if (v2ErrorCode(e) === V2_KEY_NOT_FOUND) {
+        throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} not found`, {
+          cause: e,
+          details: { key },
+        });
+      }
+      throw e;
+    }
+    let stored: LeaseAttrs;
+    try {
+      stored = this.#lease(node).attrs;
+    } catch (e) {
+      throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} holds an unreadable value`, {
+        cause: e,
+        details: { key },
+      });
+    }
+    if (!sameNode(attrs, stored)) {
+      throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} is now held by ${stored.publicIP}`, {
+        details: { key, holder: stored.publicIP },
+      });
+    }
+    return node;
+  }
+
+  /**
+   * Deletes a lease: given a `Lease`, only while it still belongs to that lease's node; given a
+   * string (subnet key, full key, or CIDR), whatever holds it. An absent lease is not an error.
+   * @throws FlannelError `SUBNET_KEY_INVALID` / `INVALID_CIDR`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async releaseLease(lease: Lease | string, options: CallOptions = {}): Promise<void> {
+    this.#begin(options.signal);
+    const signal = options.signal;
+    const remove = async (key: string, prevIndex?: number) => {
+      try {
+        await this.client.delete(key, { ...(prevIndex ? { prevIndex } : {}), signal });
+        return true;
+      } catch (e) {
+        const code = v2ErrorCode(e);
+        if (code === V2_KEY_NOT_FOUND) return true;
+        if (code === V2_TEST_FAILED) return false;
+        throw e;
+      }
+    };
+    if (typeof lease !== "string") {
+      const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+      for (let attempt = 0; attempt < 5; attempt++) {
+        let node: V2Node;
+        try {
+          node = await this.#ownNode(key, normalizeAttrs(lease.attrs), signal);
+        } catch (e) {
+          if (e instanceof FlannelError && e.code === "LEASE_NOT_FOUND") return;
+          throw e;
+        }
+        if (await remove(key, node.modifiedIndex)) return;
+      }
+      return;
+    }
+    if (isCidrText(lease)) {
+      const net = canonicalCidr(lease, { mask: true });
+      const { leases } = await this.#list(signal);
+      for (const l of leases) {
+        if (l.subnet === net || l.ipv6Subnet === net) {
+          await remove(leaseKey(this.keys, l.subnet, l.ipv6Subnet));
+        }
+      }
+      return;
+    }
+    const key = lease.startsWith("/") ? lease : this.keys.subnets + lease;
+    subnetsOfKey(this.keys, key);
+    await remove(key);
+  }
+
+  /**
+   * Writes a reservation (a lease key without TTL) for the node with `attrs.publicIP`; core's
+   * `planReservation` decides what else to delete.
+   * @throws FlannelError `LEASE_CONFLICT`, `CONFIG_INVALID`, `CONFIG_NOT_FOUND`, `LEASE_INVALID`,
+   *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
+   */
+  async reserveSubnet(
+    subnet: string,
+    attrs: LeaseAttrs,
+    options: CallOptions & { ipv6Subnet?: string | null } = {},
+  ): Promise<Lease> {
+    this.#begin(options.signal);
+    const signal = options.signal;
+    attempts: for (let attempt = 0; attempt < this.#attempts; attempt++) {
+      const snapshot = await this.#snapshot(signal);
+      const plan = planReservation({
+        config: snapshot.config,
+        leases: snapshot.leases,
+        subnet,
+        ipv6Subnet: options.ipv6Subnet ?? null,
+        attrs,
+      });
+      for (const old of plan.delete) {
+        try {
+          await this.client.delete(leaseKey(this.keys, old.subnet, old.ipv6Subnet), {
+            prevIndex: Number(old.revision ?? 0n),
+            signal,
+          });
+        } catch (e) {
+          const code = v2ErrorCode(e);
+          if (code === V2_TEST_FAILED) continue attempts;
+          if (code !== V2_KEY_NOT_FOUND) throw e;
+        }
+      }
+      const key = leaseKey(this.keys, plan.subnet, plan.ipv6Subnet);
+      const existing = snapshot.leases.find(
+        (l) => l.subnet === plan.subnet && l.ipv6Subnet === plan.ipv6Subnet,
+      );
+      try {
+        const res = await this.client.set(key, encodeAttrs(plan.attrs, this.#shape), {
+          ttl: null,
+          ...(existing ? { prevIndex: Number(existing.revision ?? 0n) } : { prevExist: false }),
+          signal,
+        });
+        return this.#written(plan.subnet, plan.ipv6Subnet, plan.attrs, res.node);
+      } catch (e) {
+        const code = v2ErrorCode(e);
+        if (code === V2_TEST_FAILED || code === V2_NODE_EXIST || code === V2_KEY_NOT_FOUND) {
+          continue;
+        }
+        throw e;
+      }
+    }
+    throw new FlannelError("MAX_RETRIES", "the leases kept changing while reserving a subnet", {
+      retryable: true,
+    });
+  }
+
+  /**
+   * Watches the leases: a snapshot, then one batch per v2 event (`delete`/`expire` → removed,
+   * any other action → added). Index cleared (401, the wait index fell out of etcd's
+   * 1000-event history) → re-list and yield a new snapshot; other errors → retry the same index
+   * after a backoff (100 ms → 5 s). Unreadable entries are reported in `skipped`. Ends without
+   * error when the signal aborts or the store closes.
+   */
+  watchLeases(options: EtcdV2WatchLeasesOptions = {}): AsyncIterable<LeaseWatchResult> {
+    return { [Symbol.asyncIterator]: () => this.#watchLeases(options) };
+  }
+
+  async *#watchLeases(options: EtcdV2WatchLeasesOptions): AsyncGenerator<LeaseWatchResult> {
+    this.#begin(undefined);
+    if (options.signal?.aborted) return;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    this.#watches.add(stop);
+    const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
+    const known = new Map<string, Lease>();
+    const pause = async (ms: number) => {
+      try {
+        await sleep(ms, { signal: stop.signal, clock: this.#clock });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      let cursor: bigint | null = null;
+      while (!stop.signal.aborted) {
+        if (cursor === null) {
+          let list: LeaseList;
+          try {
+            list = await this.#list(stop.signal);
+          } catch (e) {
+            if (stop.signal.aborted || this.#closed) return;
+            if (!isRetryable(e)) throw e;
+            const wait = backoff.next();
+            options.onStatus?.({ type: "disconnected", error: e as FlannelError, retryInMs: wait });
+            if (!(await pause(wait))) return;
+            continue;
+          }
+          known.clear();
+          for (const l of list.leases) known.set(leaseKey(this.keys, l.subnet, l.ipv6Subnet), l);
+          cursor = list.revision;
+          yield { type: "snapshot", ...list };
+          continue;
+        }
+        let res: Awaited<ReturnType<EtcdV2Client["get"]>>;
+        try {
+          res = await this.client.get(this.keys.subnetsDir, {
+            wait: true,
+            recursive: true,
+            waitIndex: cursor + 1n,
+            signal: stop.signal,
+            timeoutMs: this.#pollMs,
+          });
+        } catch (e) {
+          if (stop.signal.aborted || this.#closed) return;
+          if (v2ErrorCode(e) === V2_EVENT_INDEX_CLEARED) {
+            const wait = backoff.next();
+            options.onStatus?.({ type: "indexCleared", retryInMs: wait });
+            if (!(await pause(wait))) return;
+            cursor = null;
+            continue;
+          }
+          if (!isRetryable(e)) throw e;
+          const error = e as FlannelError;
+          if (error.message.endsWith("timed out")) continue;
+          const wait = backoff.next();
+          options.onStatus?.({ type: "disconnected", error, retryInMs: wait });
+          if (!(await pause(wait))) return;
+          continue;
+        }
+        backoff.reset();
+        cursor = BigInt(res.node.modifiedIndex);
+        const batch = this.#toEvent(res.action, res.node, res.prevNode, known);
+        if (batch.events.length > 0 || batch.skipped.length > 0) {
+          yield { type: "events", events: batch.events, skipped: batch.skipped, revision: cursor };
+        }
+      }
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      this.#watches.delete(stop);
+      stop.abort();
+    }
+  }
+
+  #toEvent(
+    action: string,
+    node: V2Node,
+    prevNode: V2Node | undefined,
+    known: Map<string, Lease>,
+  ): { events: LeaseEvent[]; skipped: SkippedLeaseEntry[] } {
+    const key = node.key;
+    if (key === this.keys.subnetsDir) return { events: [], skipped: [] };
+    if (REMOVED_ACTIONS.has(action)) {
+      let lease = known.get(key);
+      known.delete(key);
+      if (lease === undefined && prevNode?.value !== undefined) {
+        try {
+          lease = this.#lease(prevNode);
+        } catch {
+          // fall back to the bare key
+        }
+      }
+      if (lease === undefined) {
+        try {
+          lease = { ...subnetsOfKey(this.keys, key), attrs: UNKNOWN_ATTRS, expiration: null };
+        } catch (e) {
+          return { events: [], skipped: [skippedEntry(key, e)] };
+        }
+      }
+      return {
+        events: [{ type: "removed", lease: { ...lease, revision: BigInt(node.modifiedIndex) } }],
+        skipped: [],
+      };
+    }
+    try {
+      if (node.dir) {
+        throw new FlannelError("SUBNET_KEY_INVALID", `not a subnet key: ${key} (a directory)`);
+      }
+      const lease = this.#lease(node);
+      known.set(key, lease);
+      return { events: [{ type: "added", lease }], skipped: [] };
+    } catch (e) {
+      return { events: [], skipped: [skippedEntry(key, e)] };
+    }
+  }
+
+  /**
+   * Keeps a lease: renews it at expiration minus `renewMargin`, retries every `retryInterval`,
+   * watches its key, reports `renewed` / `renewFailed` / `lost`. {@link close} stops it.
+   */
+  keepLease(lease: Lease, options: KeepLeaseOptions = {}): LeaseKeeper {
+    this.#begin(options.signal);
+    const keeper = new LeaseKeeper(
+      lease,
+      {
+        renew: (l, signal) => this.renewLease(l, { signal }),
+        watchOwn: (l, signal) => this.#watchOwn(l, signal),
+      },
+      { clock: this.#clock, ...options },
+    );
+    this.#keepers.add(keeper);
+    void keeper.done.then(() => this.#keepers.delete(keeper));
+    return keeper;
+  }
+
+  async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
+    const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+    const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
+    const classify = (node: V2Node): OwnLeaseState => {
+      try {
+        const seen = this.#lease(node);
+        return sameNode(lease.attrs, seen.attrs)
+          ? { type: "present", lease: seen }
+          : { type: "taken", lease: seen };
+      } catch {
+        return { type: "absent" };
+      }
+    };
+    let cursor: bigint | null = null;
+    while (!signal.aborted && !this.#closed) {
+      try {
+        if (cursor === null) {
+          try {
+            const res = await this.client.get(key, { quorum: true, signal });
+            cursor = res.etcdIndex;
+            yield classify(res.node);
+          } catch (e) {
+            if (v2ErrorCode(e) !== V2_KEY_NOT_FOUND) throw e;
+            yield { type: "absent" };
+            return;
+          }
+          continue;
+        }
+        const res = await this.client.get(key, {
+          wait: true,
+          waitIndex: cursor + 1n,
+          signal,
+          timeoutMs: this.#pollMs,
+        });
+        backoff.reset();
+        cursor = BigInt(res.node.modifiedIndex);
+        yield REMOVED_ACTIONS.has(res.action) ? { type: "absent" } : classify(res.node);
+      } catch (e) {
+        if (signal.aborted || this.#closed) return;
+        if (v2ErrorCode(e) === V2_EVENT_INDEX_CLEARED) {
+          cursor = null;
+          continue;
+        }
+        if (!isRetryable(e)) return;
+        if ((e as FlannelError).message.endsWith("timed out")) continue;
+        try {
+          await sleep(backoff.next(), { signal, clock: this.#clock });
+        } catch {
+          return;
+        }
+      }
+    }
+  }
+
+  /** Ends every watch and keeper and aborts requests in flight. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const keeper of [...this.#keepers]) await keeper.close();
+    for (const stop of this.#watches) stop.abort();
+    this.#watches.clear();
+    this.client.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function isRetryable(e: unknown): boolean {
+  return e instanceof FlannelError && e.retryable;
+}

@@ -1,0 +1,33 @@
+import type { LeaseAttrs } from "@flannel-sdk/core";
+import { FlannelError } from "@flannel-sdk/core";
+
+/** vxlan attrs of a test node. */
+export function node(i: number, mac = "c6:d2:32:6f:8f:44"): LeaseAttrs {
+  return {
+    publicIP: `192.168.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+    publicIPv6: null,
+    backendType: "vxlan",
+    backendData: { VNI: 1, VtepMAC: mac },
+    backendV6Data: null,
+  };
+}
+
+/** The code of the FlannelError a promise rejects with (or "resolved"). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "resolved";
+  } catch (e) {
+    return e instanceof FlannelError || (e as { name?: string }).name === "FlannelError"
+      ? (e as FlannelError).code
+      : `not a FlannelError: ${String(e)}`;
+  }
+}
+
+export const GUIDE_CONFIG = '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';
+
+/** Unique prefix per test so tests can share one etcd. */
+let n = 0;
+export function uniquePrefix(tag: string): string {
+  return `/flannel-sdk-test/${tag}-${process.pid}-${++n}/network`;
+}

@@ -1,0 +1,154 @@
+import { FlannelError } from "@flannel-sdk/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { Backoff, sleep } from "../src/clock.js";
+import { toEtcdError } from "../src/errors.js";
+import { isCidrText, subnetsOfKey } from "../src/lease-codec.js";
+import { keyLayout } from "../src/prefix.js";
+import { sumMetric } from "../src/testing/etcd-server.js";
+import { loadTlsMaterial } from "../src/tls.js";
+import { prefixEnd } from "../src/v3/connection.js";
+import { FakeClock } from "./fake-clock.js";
+
+describe("key layout (Go path.Join)", () => {
+  it("builds flannel's keys and normalises slashes", () => {
+    expect(keyLayout()).toEqual({
+      prefix: "/coreos.com/network",
+      config: "/coreos.com/network/config",
+      subnetsDir: "/coreos.com/network/subnets",
+      subnets: "/coreos.com/network/subnets/",
+    });
+    expect(keyLayout("/kube-centos/network/").config).toBe("/kube-centos/network/config");
+    expect(keyLayout("//a//b/").subnets).toBe("/a/b/subnets/");
+    expect(keyLayout("").config).toBe("config");
+  });
+
+  it("reads lease keys under subnets/ only, not nested or beside it", () => {
+    const keys = keyLayout("/p");
+    expect(subnetsOfKey(keys, "/p/subnets/10.5.1.0-24&fc00::-64")).toEqual({
+      subnet: "10.5.1.0/24",
+      ipv6Subnet: "fc00::/64",
+    });
+    for (const bad of [
+      "/p/subnets/x/10.5.1.0-24",
+      "/p/subnets-old/10.5.1.0-24",
+      "/q/subnets/10.5.1.0-24",
+    ]) {
+      expect(() => subnetsOfKey(keys, bad)).toThrow(FlannelError);
+    }
+    expect(isCidrText("10.5.1.0/24")).toBe(true);
+    expect(isCidrText("fc00::/64")).toBe(true);
+    expect(isCidrText("10.5.1.0-24")).toBe(false);
+    expect(isCidrText("/p/subnets/10.5.1.0-24")).toBe(false);
+  });
+});
+
+describe("prefixEnd (etcd's GetPrefixRangeEnd)", () => {
+  it("increments the last byte below 0xff, dropping trailing 0xff", () => {
+    expect(prefixEnd("/a/").toString()).toBe("/a0");
+    expect(prefixEnd("/coreos.com/network/subnets/").toString()).toBe(
+      "/coreos.com/network/subnets0",
+    );
+    expect([...prefixEnd("")]).toEqual([0]);
+  });
+
+  it("every key with the prefix sorts below the end, the prefix itself at or above it never", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), fc.string(), (prefix, rest) => {
+        const end = prefixEnd(prefix);
+        const key = Buffer.from(prefix + rest);
+        return Buffer.compare(key, end) < 0 && Buffer.compare(Buffer.from(prefix), end) < 0;
+      }),
+    );
+  });
+});
+
+describe("Backoff", () => {
+  it("doubles from 100 ms to 5 s with jitter in [d/2, d], and resets", () => {
+    const b = new Backoff({ random: () => 0.999999 });
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map(() => b.next())).toEqual([
+      100, 200, 400, 800, 1600, 3200, 5000, 5000,
+    ]);
+    b.reset();
+    expect(b.next()).toBe(100);
+    const low = new Backoff({ random: () => 0 });
+    expect([low.next(), low.next()]).toEqual([50, 100]);
+  });
+
+  it("sleep waits on the given clock and rejects ABORTED on abort", async () => {
+    const clock = new FakeClock();
+    let done = false;
+    const p = sleep(1000, { clock }).then(() => {
+      done = true;
+    });
+    await clock.advance(999);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    await p;
+    expect(done).toBe(true);
+    const ac = new AbortController();
+    const q = sleep(1000, { clock, signal: ac.signal });
+    ac.abort();
+    await expect(q).rejects.toMatchObject({ code: "ABORTED" });
+  });
+});
+
+describe("error mapping", () => {
+  it("maps etcd3 / gRPC failures to stable codes", () => {
+    class GRPCUnavailableError extends Error {}
+    class EtcdPermissionDeniedError extends Error {}
+    class EtcdAuthenticationFailedError extends Error {}
+    expect(
+      toEtcdError(new GRPCUnavailableError("14 UNAVAILABLE: read ECONNRESET"), "range"),
+    ).toMatchObject({
+      code: "ETCD_UNAVAILABLE",
+      retryable: true,
+    });
+    expect(
+      toEtcdError(new EtcdPermissionDeniedError("etcdserver: permission denied"), "range").code,
+    ).toBe("ETCD_PERMISSION_DENIED");
+    expect(toEtcdError(new EtcdAuthenticationFailedError("x"), "auth").code).toBe(
+      "ETCD_AUTH_FAILED",
+    );
+    expect(
+      toEtcdError(
+        new Error(
+          "14 UNAVAILABLE: No connection established. Last error: self signed certificate in certificate chain",
+        ),
+        "range",
+      ).code,
+    ).toBe("ETCD_TLS");
+    expect(
+      toEtcdError(new Error("etcdserver: too many operations in txn request"), "txn").code,
+    ).toBe("ETCD_ERROR");
+    const already = new FlannelError("ABORTED", "x");
+    expect(toEtcdError(already, "x")).toBe(already);
+  });
+
+  it("refuses half a client certificate and unreadable files with ETCD_TLS", () => {
+    expect(() => loadTlsMaterial({ cert: "-----BEGIN CERTIFICATE-----\n" })).toThrow(
+      expect.objectContaining({ code: "ETCD_TLS", field: "key" }),
+    );
+    expect(() => loadTlsMaterial({ ca: "/nonexistent/ca.pem" })).toThrow(
+      expect.objectContaining({ code: "ETCD_TLS" }),
+    );
+    expect(loadTlsMaterial({ ca: "-----BEGIN CERTIFICATE-----\nx" }).ca?.toString()).toContain(
+      "BEGIN",
+    );
+  });
+});
+
+describe("sumMetric (Prometheus text)", () => {
+  it("sums the samples whose labels match", () => {
+    const text = [
+      "# HELP grpc_server_handled_total x",
+      'grpc_server_handled_total{grpc_code="OK",grpc_method="Range",grpc_service="etcdserverpb.KV",grpc_type="unary"} 7',
+      'grpc_server_handled_total{grpc_code="OK",grpc_method="Txn",grpc_service="etcdserverpb.KV",grpc_type="unary"} 3',
+      "grpc_server_handled_total_other 100",
+      "etcd_server_is_leader 1",
+    ].join("\n");
+    expect(sumMetric(text, "grpc_server_handled_total")).toBe(10);
+    expect(sumMetric(text, "grpc_server_handled_total", { grpc_method: "Txn" })).toBe(3);
+    expect(sumMetric(text, "etcd_server_is_leader")).toBe(1);
+  });
+});
