@@ -28,16 +28,26 @@ export interface DemoOptions {
   readonly seed?: number;
   /** Build the hosts as network namespaces, apply the plans, ping across (root, Linux). */
   readonly netns?: boolean;
-  /** A store to use instead of the embedded one (the `--etcd` mode passes an etcd store). */
-  readonly store?: {
-    readonly store: LeaseStore;
-    readonly prefix: string;
-    readonly label: string;
-    readonly endpoints: readonly string[];
-  };
+  /**
+   * A store to use instead of the embedded one (the `--etcd` mode passes an etcd store), made
+   * with the demo's RNG so a seed fixes the subnets there too. The caller closes it.
+   */
+  readonly store?: (random: () => number) => DemoStore;
   /** Where output lines go. Default `console.log`. */
   readonly log?: (line: string) => void;
   readonly signal?: AbortSignal;
+}
+
+/** The store the demo runs on, and how to describe it. */
+export interface DemoStore {
+  readonly store: LeaseStore;
+  readonly prefix: string;
+  /** `the embedded in-memory store …`, `etcd v3 at http://…`. */
+  readonly label: string;
+  /** How the config is written there: `etcdctl mk` (the guide), `ETCDCTL_API=3 etcdctl put`. */
+  readonly writeCommand: string;
+  /** The etcd endpoints written into /etc/sysconfig/flanneld. */
+  readonly endpoints: readonly string[];
 }
 
 /** What the demo did, as data (the tests read it). */
@@ -82,10 +92,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   };
 
   const own = options.store === undefined;
-  const backing = options.store ?? {
+  const backing: DemoStore = options.store?.(random) ?? {
     store: new MemoryLeaseStore({ config: GUIDE_CONFIG, prefix: GUIDE_PREFIX, random }),
     prefix: GUIDE_PREFIX,
     label: "the embedded in-memory store (MemoryLeaseStore: no etcd, no root)",
+    writeCommand: "etcdctl mk",
     endpoints: [
       "https://172.20.0.113:2379",
       "https://172.20.0.114:2379",
@@ -97,7 +108,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     log(`flannel-sdk demo: the install guide's network on ${backing.label}`);
     log("");
     if (!own) await store.putNetworkConfig(GUIDE_CONFIG, { signal });
-    log(`1. The network config, as the guide writes it with etcdctl mk ${prefix}/config:`);
+    log(
+      `1. The network config, as the guide writes it (${backing.writeCommand} ${prefix}/config):`,
+    );
     log(`   ${GUIDE_CONFIG}`);
     const { config, nodes } = await joinNetwork(store, hosts, prefix, random, signal);
     const net = IP4Net.parse(config.network!);

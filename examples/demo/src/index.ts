@@ -1,5 +1,7 @@
-export type { DemoOptions, DemoResult } from "./demo.js";
+export type { DemoOptions, DemoResult, DemoStore } from "./demo.js";
 export { runDemo } from "./demo.js";
+export type { EtcdDemoOptions } from "./etcd.js";
+export { runEtcdDemo } from "./etcd.js";
 export type { NodeFile, NodeFiles } from "./files.js";
 export { IP_MASQ_RULES_FILE, nodeFiles, writeNodeFiles } from "./files.js";
 export type { DemoHost } from "./guide.js";

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   type Lease,
+  type LeaseStore,
   MemoryLeaseStore,
   type PlanResult,
   planHostGw,
@@ -61,7 +62,7 @@ export const iptn = (ns: string, ...args: string[]) =>
 
 export interface TestNode {
   readonly ns: string;
-  readonly store: MemoryLeaseStore;
+  readonly store: LeaseStore;
   readonly handle: NetlinkHandle;
   readonly own: Lease;
   readonly peers: readonly Lease[];
@@ -79,7 +80,11 @@ export class Lab {
   readonly #handles: NetlinkHandle[] = [];
   readonly #stores: MemoryLeaseStore[] = [];
 
-  async node(backend: "vxlan" | "host-gw" = "vxlan"): Promise<TestNode> {
+  /**
+   * A healthy node. Leases go to `store` when given (its config is written first; the caller
+   * closes it), else to a new MemoryLeaseStore.
+   */
+  async node(backend: "vxlan" | "host-gw" = "vxlan", given?: LeaseStore): Promise<TestNode> {
     const ns = `${this.prefix}-${this.#n++}`;
     execFileSync("ip", ["netns", "add", ns]);
     this.#ns.push(ns);
@@ -90,12 +95,16 @@ export class Lab {
     ipn(ns, "addr", "add", `${ME}/24`, "dev", "eth0");
     ipn(ns, "link", "set", "eth0", "up");
 
-    const store = new MemoryLeaseStore({
-      config: { Network: "172.30.0.0/16", SubnetLen: 24, Backend: { Type: backend } },
-      prefix: PREFIX,
-      strategy: "sequential",
-    });
-    this.#stores.push(store);
+    const config = { Network: "172.30.0.0/16", SubnetLen: 24, Backend: { Type: backend } };
+    let store: LeaseStore;
+    if (given === undefined) {
+      const mem = new MemoryLeaseStore({ config, prefix: PREFIX, strategy: "sequential" });
+      this.#stores.push(mem);
+      store = mem;
+    } else {
+      store = given;
+      await store.putNetworkConfig(config);
+    }
     const attrs = (ip: string, mac: string) => ({
       publicIP: ip,
       publicIPv6: null,
@@ -106,16 +115,21 @@ export class Lab {
     const own = await store.acquireLease(attrs(ME, MY_MAC));
     const peers: Lease[] = [];
     for (const p of PEERS) peers.push(await store.acquireLease(attrs(p.ip, p.mac)));
-    const config = await store.getNetworkConfig();
+    const parsed = await store.getNetworkConfig();
     const leases = (await store.listLeases()).leases;
-    const input = { config, ownLease: own, leases, externalInterface: { name: "eth0", mtu: 1500 } };
+    const input = {
+      config: parsed,
+      ownLease: own,
+      leases,
+      externalInterface: { name: "eth0", mtu: 1500 },
+    };
     const plan = backend === "vxlan" ? planVxlan(input) : planHostGw(input);
 
     const handle = await openHandle({ netns: ns });
     this.#handles.push(handle);
     await handle.applyPlan(plan);
     await handle.ensureBridge({ name: "docker0" });
-    const env = subnetEnvFromLease(config, own, { mtu: plan.mtu, ipMasq: true });
+    const env = subnetEnvFromLease(parsed, own, { mtu: plan.mtu, ipMasq: true });
     await handle.ifconfigAddress("docker0", env.subnet!);
     execFileSync("ip", ["netns", "exec", ns, "iptables-restore", "--noflush"], {
       input: renderIpMasqRules({ network: "172.30.0.0/16", subnet: own.subnet }).restore,
