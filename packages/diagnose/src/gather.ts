@@ -109,7 +109,16 @@ async function readKernel(h: NetlinkHandle, signal?: AbortSignal): Promise<Kerne
   return { links, addrs, routes, neighs, fdb };
 }
 
-/** flanneld's rules for a network and lease, as iptables-save prints them. */
+/**
+ * flanneld's iptables rules for a network and lease subnet, as iptables-save prints them: what
+ * {@link gatherNodeState} passes to core's `diagnoseNodeState` as `expectedRules`.
+ *
+ * @example
+ * ```ts
+ * expectedRules("current")("172.30.0.0/16", "172.30.8.0/24")[0]!.rule;
+ * // '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG'
+ * ```
+ */
 export function expectedRules(flavor: "current" | "v0.11") {
   return (network: string, subnet: string): ExpectedIptablesRule[] => {
     const rules = renderIpMasqRules({ network, subnet, flavor });

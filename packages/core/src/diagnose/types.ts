@@ -157,7 +157,14 @@ export type DiagnoseCheck =
   | "peers"
   | "ip-masq";
 
-/** Every finding code, in check order. */
+/**
+ * Every finding code, in check order.
+ *
+ * @example
+ * ```ts
+ * DIAGNOSE_CODES.length; // one per kind of finding
+ * ```
+ */
 export const DIAGNOSE_CODES = [
   "STORE_UNREACHABLE",
   "CONFIG_NOT_FOUND",

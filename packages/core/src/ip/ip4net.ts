@@ -10,7 +10,14 @@ import {
 
 const TWO32 = 0x1_0000_0000;
 
-/** The netmask of an IPv4 prefix length, as an unsigned 32-bit integer. */
+/**
+ * The netmask of an IPv4 prefix length, as an unsigned 32-bit integer.
+ *
+ * @example
+ * ```ts
+ * ipv4Mask(24).toString(16); // "ffffff00"
+ * ```
+ */
 export function ipv4Mask(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
 }

@@ -25,7 +25,14 @@ for (let p = 0; p <= 128; p++) {
   }
 }
 
-/** The netmask of an IPv6 prefix length, as a 128-bit `bigint`. */
+/**
+ * The netmask of an IPv6 prefix length, as a 128-bit `bigint`.
+ *
+ * @example
+ * ```ts
+ * ipv6Mask(64) >> 64n; // 0xffffffffffffffffn
+ * ```
+ */
 export function ipv6Mask(prefixLen: number): bigint {
   const mask = MASKS[prefixLen];
   if (mask === undefined) {

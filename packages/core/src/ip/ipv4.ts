@@ -127,7 +127,15 @@ export function formatIPv4(value: number): string {
 const OCTET = Array.from({ length: 256 }, (_, i) => String(i));
 const OCTET_DOT = OCTET.map((o) => `${o}.`);
 
-/** True when `text` is a valid dotted quad by {@link parseIPv4}'s rules. */
+/**
+ * True when `text` is a valid dotted quad by {@link parseIPv4}'s rules.
+ *
+ * @example
+ * ```ts
+ * isIPv4("172.30.8.1"); // true
+ * isIPv4("172.030.8.1"); // false: Go refuses leading zeros
+ * ```
+ */
 export function isIPv4(text: string): boolean {
   return scanIPv4(text, 0, text.length) >= 0;
 }

@@ -213,7 +213,14 @@ export function formatIPv6Groups(g: Uint16Array): string {
   return s;
 }
 
-/** True when `text` is a valid IPv6 address by {@link parseIPv6}'s rules. */
+/**
+ * True when `text` is a valid IPv6 address by {@link parseIPv6}'s rules.
+ *
+ * @example
+ * ```ts
+ * isIPv6("fc00::1"); // true
+ * ```
+ */
 export function isIPv6(text: string): boolean {
   return scanIPv6Groups(text, 0, text.length);
 }

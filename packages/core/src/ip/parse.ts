@@ -44,6 +44,10 @@ export function ipFamily(text: string): IPFamily | null {
  * Canonical text of an address of either family (`"FC00:0::1"` → `"fc00::1"`).
  *
  * @throws FlannelError `INVALID_IP`
+ * @example
+ * ```ts
+ * canonicalIP("FC00:0::1"); // "fc00::1"
+ * ```
  */
 export function canonicalIP(text: string): string {
   return text.includes(":") ? formatIPv6(parseIPv6(text)) : formatIPv4(parseIPv4(text));
@@ -67,6 +71,10 @@ export function canonicalCidr(text: string, options?: { mask?: boolean }): strin
  * Parses an IPv4 or IPv6 CIDR and requires the given family.
  *
  * @throws FlannelError `INVALID_CIDR`
+ * @example
+ * ```ts
+ * parseCidrOfFamily("172.30.8.1/24", 4).network().toString(); // "172.30.8.0/24"
+ * ```
  */
 export function parseCidrOfFamily<F extends IPFamily>(
   text: string,
