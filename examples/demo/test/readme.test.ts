@@ -1,5 +1,6 @@
 /**
- * README examples are code: every ```ts block of README.md and packages/*\/README.md is
+ * README examples are code: every ```ts block of README.md, packages/*\/README.md and the
+ * docs pages (docs/guide.md, docs/architecture.md) is
  * typechecked (strict, as an ES module with top-level await, against the packages' sources),
  * and the blocks marked to run are run. A block is marked by an HTML comment right before it:
  *
@@ -29,7 +30,7 @@ interface Block {
 }
 
 function readmes(): string[] {
-  const out = ["README.md"];
+  const out = ["README.md", "docs/guide.md", "docs/architecture.md"];
   for (const dir of readdirSync(join(root, "packages")).sort()) {
     try {
       readFileSync(join(root, "packages", dir, "README.md"));
@@ -80,6 +81,16 @@ describe("README examples", () => {
   it("finds the blocks", () => {
     expect(blocks.length).toBeGreaterThanOrEqual(10);
     expect(blocks.some((b) => b.readme === "README.md" && b.run === "pure")).toBe(true);
+    for (const doc of [
+      "docs/guide.md",
+      "packages/diagnose/README.md",
+      "packages/netlink/README.md",
+    ]) {
+      expect(
+        blocks.some((b) => b.readme === doc),
+        doc,
+      ).toBe(true);
+    }
   });
 
   it("every ```ts block typechecks", () => {
