@@ -123,3 +123,16 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
     throw new FlannelError("ABORTED", "the operation was aborted", { cause: signal.reason });
   }
 }
+
+/**
+ * Text of any value for an error message; never throws (input may be anything, and a validator
+ * reports bad input instead of crashing on it).
+ * @internal
+ */
+export function printable(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -74,12 +74,12 @@ export {
 } from "./lease/acquire.js";
 export type { FormatLeaseAttrsOptions, LeaseJsonShape } from "./lease/json.js";
 export { formatLeaseAttrs, parseLeaseAttrs } from "./lease/json.js";
-export { parseMacAddress } from "./lease/mac.js";
 export type { ReservationInput, ReservationPlan } from "./lease/reserve.js";
 export { planReservation } from "./lease/reserve.js";
 export type { JsonValue, Lease, LeaseAttrs } from "./lease/types.js";
 export type { LeaseBatch, LeaseWatcherOptions } from "./lease/watcher.js";
 export { LeaseWatcher } from "./lease/watcher.js";
+export { canonicalMAC, parseMacAddress } from "./mac.js";
 export type { CommandBatch, PlanCommandOptions } from "./plan/commands.js";
 export { planToBatches, planToCommands } from "./plan/commands.js";
 export type { PlanDiff, PlanEntry } from "./plan/diff.js";
@@ -93,7 +93,8 @@ export type {
   SkippedLease,
   SkipReason,
 } from "./plan/input.js";
-export { canonicalMAC } from "./plan/mac.js";
+export type { RouteCommandSpec } from "./plan/iproute2.js";
+export { cmdAddr, cmdFdb, cmdNeigh, cmdRoute } from "./plan/iproute2.js";
 export type { BackendMtuOptions } from "./plan/mtu.js";
 export { BACKEND_MTU_OVERHEAD, backendMtu, MIN_MTU } from "./plan/mtu.js";
 export type {

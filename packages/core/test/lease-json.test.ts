@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  canonicalMAC,
   formatLeaseAttrs,
   isFlannelError,
   type JsonValue,
@@ -18,6 +19,7 @@ interface Golden {
 }
 
 const golden = goldenFile as unknown as Golden;
+const hexByte = fc.integer({ min: 0, max: 255 }).map((b) => b.toString(16).padStart(2, "0"));
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -140,9 +142,67 @@ describe("parseMacAddress", () => {
       expect(codeOf(() => parseMacAddress(input))).toBe("INVALID_ARGUMENT");
     });
   }
+
+  const macLike = fc
+    .tuple(fc.array(hexByte, { minLength: 5, maxLength: 9 }), fc.constantFrom(":", "-", "."))
+    .map(([bytes, sep]) =>
+      sep === "." ? bytes.join("").replace(/(.{4})(?=.)/g, "$1.") : bytes.join(sep),
+    );
+
+  it("agrees with canonicalMAC on 48-bit addresses, and only there", () => {
+    for (const [input, want] of ok) {
+      if (want.length === 17) expect(canonicalMAC(input)).toBe(want);
+      else expect(codeOf(() => canonicalMAC(input))).toBe("INVALID_ARGUMENT");
+    }
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 24 }), macLike), (text) => {
+        const parsed = codeOf(() => parseMacAddress(text)) ?? parseMacAddress(text);
+        const canonical = codeOf(() => canonicalMAC(text)) ?? canonicalMAC(text);
+        if (canonical !== "INVALID_ARGUMENT") expect(canonical).toBe(parsed);
+        else expect(parsed === "INVALID_ARGUMENT" || parsed.length !== 17).toBe(true);
+      }),
+    );
+  });
+
+  it("refuses what is not a string with its own code", () => {
+    expect(codeOf(() => parseMacAddress(42 as unknown as string))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => canonicalMAC(null as unknown as string))).toBe("INVALID_ARGUMENT");
+  });
 });
 
-const hexByte = fc.integer({ min: 0, max: 255 }).map((b) => b.toString(16).padStart(2, "0"));
+describe("parseLeaseAttrs: the Go JSON reader", () => {
+  function errorOf(json: string): { message: string; field?: string; details: object } {
+    try {
+      parseLeaseAttrs(json);
+    } catch (e) {
+      if (isFlannelError(e, "LEASE_INVALID")) return e;
+      throw e;
+    }
+    throw new Error(`accepted ${json}`);
+  }
+
+  it("reports syntax errors with Go's message and the offset", () => {
+    expect(errorOf('{"PublicIP":"10.0.0.1",}')).toMatchObject({
+      message:
+        "invalid lease JSON: invalid character '}' looking for beginning of object key string",
+      details: { offset: 23 },
+    });
+    expect(errorOf('{"PublicIP":"10.0.0.1"')).toMatchObject({
+      message: "invalid lease JSON: unexpected end of JSON input",
+      details: { offset: 22 },
+    });
+  });
+
+  it("ignores a number out of a double's range under an unknown key, as Go does", () => {
+    expect(parseLeaseAttrs('{"PublicIP":"10.0.0.1","Other":1e999}').publicIP).toBe("10.0.0.1");
+  });
+
+  it("refuses one inside backend data, naming the field", () => {
+    const e = errorOf('{"PublicIP":"10.0.0.1","BackendType":"udp","BackendV6Data":[1e999]}');
+    expect(e.field).toBe("BackendV6Data");
+  });
+});
+
 const mac = fc.array(hexByte, { minLength: 6, maxLength: 6 }).map((b) => b.join(":"));
 const ipv4 = fc.ipV4();
 const ipv6 = fc.ipV6().map((text) => {

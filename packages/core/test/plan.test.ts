@@ -3,6 +3,10 @@ import {
   BACKEND_MTU_OVERHEAD,
   backendMtu,
   canonicalMAC,
+  cmdAddr,
+  cmdFdb,
+  cmdNeigh,
+  cmdRoute,
   type DataPlanePlan,
   diffPlans,
   HOST_GW_NAT_MESSAGE,
@@ -521,6 +525,69 @@ describe("planToCommands", () => {
       "ip neigh replace 172.30.24.0 lladdr 5e:10:2a:7b:01:b2 dev flannel.1 nud permanent",
       "bridge fdb replace 5e:10:2a:7b:01:b2 dev flannel.1 dst 172.16.97.245 self permanent",
     ]);
+  });
+
+  it("runs every line in a namespace with netns, and refuses a name the shell would split", () => {
+    const plan = planVxlan(guideInput());
+    const plain = planToCommands(plan);
+    const inNs = planToCommands(plan, { netns: "core-ns1" });
+    expect(inNs).toEqual(plain.map((l) => l.replace(/^(ip|bridge) /, "$1 -n core-ns1 ")));
+    expectPlanError(() => planToCommands(plan, { netns: "a b" }), /namespace name/);
+    expectPlanError(() => planToCommands(plan, { netns: "/run/netns/x" }), /namespace name/);
+  });
+
+  it("spells peer state with the cmd* printers netlink re-exports", () => {
+    for (const family of [4, 6] as const) {
+      const plan =
+        family === 4
+          ? planVxlan(guideInput())
+          : planVxlan({
+              config: dualStackConfig(),
+              family: 6,
+              ownLease: lease(NODE_A),
+              leases: [lease(NODE_A), lease(NODE_B), lease(NODE_C)],
+              externalInterface: eth0,
+            });
+      const v6 = family === 6 ? " -6" : "";
+      const want = [
+        ...plan.addresses.map((a) =>
+          cmdAddr("replace", a.dev, a.address, null, "blue").replace(
+            "ip -n blue",
+            `ip -n blue${v6}`,
+          ),
+        ),
+        ...plan.neighbors.map((n) =>
+          cmdNeigh("replace", n, "blue").replace("ip -n blue", `ip -n blue${v6}`),
+        ),
+        ...plan.fdb.map((f) => cmdFdb("replace", f, "blue")),
+        ...plan.routes.map((r) => cmdRoute("replace", r, "blue")),
+      ];
+      const got = planToCommands(plan, { order: "grouped", netns: "blue" }).filter(
+        (l) => !l.includes(" link "),
+      );
+      expect(got).toEqual(want);
+    }
+  });
+});
+
+describe("cmdAddr / cmdRoute / cmdNeigh / cmdFdb", () => {
+  it("print text as given, with -n for a namespace name and none for a path", () => {
+    expect(cmdAddr("del", "cni0", "10.1.2.1/24", "10.1.2.255", "blue")).toBe(
+      "ip -n blue addr del 10.1.2.1/24 broadcast 10.1.2.255 dev cni0",
+    );
+    expect(
+      cmdRoute(
+        "add",
+        { dst: "fd00:1::/64", dev: "flannel-v6.1", priority: 1024 },
+        "/proc/1/ns/net",
+      ),
+    ).toBe("ip -6 route add fd00:1::/64 dev flannel-v6.1 metric 1024");
+    expect(cmdNeigh("del", { dev: "flannel.1", ip: "10.1.3.0" })).toBe(
+      "ip neigh del 10.1.3.0 dev flannel.1",
+    );
+    expect(cmdFdb("del", { dev: "vx0", lladdr: "0a:00:00:00:00:01", dst: null })).toBe(
+      "bridge fdb del 0a:00:00:00:00:01 dev vx0 self",
+    );
   });
 });
 

@@ -1,6 +1,7 @@
+import { parseGoInt } from "../go/decode.js";
+import { foldKey, type GoNode } from "../go/json.js";
+import { goToLower, utf8Length } from "../go/text.js";
 import { configError, goTypeError } from "./errors.js";
-import { foldKey, type GoNode, goToLower, utf8Length } from "./gojson.js";
-import { parseGoInt } from "./goparse.js";
 import type { BackendConfig, OtherBackendConfig } from "./types.js";
 
 type Scalar = number | boolean | string;

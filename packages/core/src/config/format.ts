@@ -1,6 +1,6 @@
 import { isFlannelError } from "../errors.js";
+import { foldKey } from "../go/json.js";
 import { configError } from "./errors.js";
-import { foldKey } from "./gojson.js";
 import { parseNetworkConfig } from "./parse.js";
 import type { BackendConfig, NetworkConfig } from "./types.js";
 

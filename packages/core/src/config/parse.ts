@@ -1,11 +1,4 @@
 import type { FlannelError } from "../errors.js";
-import { ipv4Mask } from "../ip/ip4net.js";
-import { ipv6Mask } from "../ip/ip6net.js";
-import { formatIPv4 } from "../ip/ipv4.js";
-import { formatIPv6 } from "../ip/ipv6.js";
-import { decodeBackend } from "./backend.js";
-import { configError, goTypeError } from "./errors.js";
-import { foldKey, type GoNode, GoSyntaxError, parseGoJson } from "./gojson.js";
 import {
   decodeIP4,
   decodeIP4Net,
@@ -14,7 +7,14 @@ import {
   type GoResult,
   goIP6String,
   parseGoUint,
-} from "./goparse.js";
+} from "../go/decode.js";
+import { foldKey, type GoNode, GoSyntaxError, parseGoJson } from "../go/json.js";
+import { ipv4Mask } from "../ip/ip4net.js";
+import { ipv6Mask } from "../ip/ip6net.js";
+import { formatIPv4 } from "../ip/ipv4.js";
+import { formatIPv6 } from "../ip/ipv6.js";
+import { decodeBackend } from "./backend.js";
+import { configError, goTypeError } from "./errors.js";
 import { toJsonText } from "./serialize.js";
 import type { NetworkConfig } from "./types.js";
 

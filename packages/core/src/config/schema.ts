@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { isFlannelError } from "../errors.js";
+import { utf8Length } from "../go/text.js";
 import { isIPv6 } from "../ip/ipv6.js";
-import { utf8Length } from "./gojson.js";
 import { parseNetworkConfig } from "./parse.js";
 
 // Go's dotted quad: four decimal fields 0-255 without leading zeros.

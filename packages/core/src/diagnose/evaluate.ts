@@ -8,10 +8,10 @@ import { isFlannelError } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { isLeaseCompatible } from "../lease/acquire.js";
 import type { Lease } from "../lease/types.js";
+import { canonicalMAC } from "../mac.js";
 import { planToCommands } from "../plan/commands.js";
 import { planHostGw } from "../plan/hostgw.js";
 import type { PlanResult } from "../plan/input.js";
-import { canonicalMAC } from "../plan/mac.js";
 import type { DataPlanePlan } from "../plan/types.js";
 import { planVxlan } from "../plan/vxlan.js";
 import type {

@@ -11,11 +11,13 @@ import {
 const TWO32 = 0x1_0000_0000;
 
 /**
- * The netmask of an IPv4 prefix length, as an unsigned 32-bit integer.
+ * The netmask of an IPv4 prefix length (0–32), as an unsigned 32-bit integer. Never throws; a
+ * length outside 0–32 gives a meaningless mask.
  *
  * @example
  * ```ts
- * ipv4Mask(24).toString(16); // "ffffff00"
+ * ipv4Mask(24); // 4294967040 (255.255.255.0)
+ * formatIPv4(ipv4Mask(20)); // "255.255.240.0"
  * ```
  */
 export function ipv4Mask(prefixLen: number): number {
@@ -69,15 +71,7 @@ export class IP4Net {
     const ip = scanIPv4Cidr(text);
     if (ip < 0) throw invalidCidr(text);
     const net = new IP4Net(ip, scannedPrefixLen);
-    if (options?.strict && net.hasHostBits) {
-      throw new FlannelError(
-        "INVALID_CIDR",
-        `${text} has host bits set (network is ${net.network()})`,
-        {
-          details: { input: text },
-        },
-      );
-    }
+    if (options?.strict && net.hasHostBits) throw hostBitsSet(text, net.network());
     return net;
   }
 
@@ -289,6 +283,13 @@ export function checkSubLen(prefixLen: number, base: number, bits: number): void
 /** @internal */
 export function invalidCidr(text: string): FlannelError {
   return new FlannelError("INVALID_CIDR", `invalid CIDR address: ${text}`, {
+    details: { input: text },
+  });
+}
+
+/** `strict` parsing met an address with host bits. @internal */
+export function hostBitsSet(text: string, network: { toString(): string }): FlannelError {
+  return new FlannelError("INVALID_CIDR", `${text} has host bits set (network is ${network})`, {
     details: { input: text },
   });
 }

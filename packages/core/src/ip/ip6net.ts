@@ -1,5 +1,5 @@
 import { FlannelError } from "../errors.js";
-import { checkSubLen, invalidCidr, scanPrefix } from "./ip4net.js";
+import { checkSubLen, hostBitsSet, invalidCidr, scanPrefix } from "./ip4net.js";
 import {
   bigIntToGroups,
   formatIPv6,
@@ -28,9 +28,10 @@ for (let p = 0; p <= 128; p++) {
 /**
  * The netmask of an IPv6 prefix length, as a 128-bit `bigint`.
  *
+ * @throws FlannelError `INVALID_ARGUMENT` when `prefixLen` is not an integer in 0–128.
  * @example
  * ```ts
- * ipv6Mask(64) >> 64n; // 0xffffffffffffffffn
+ * formatIPv6(ipv6Mask(64)); // "ffff:ffff:ffff:ffff::"
  * ```
  */
 export function ipv6Mask(prefixLen: number): bigint {
@@ -95,15 +96,7 @@ export class IP6Net {
     if (prefixLen < 0) throw invalidCidr(text);
     const net = new IP6Net(groupsToBigInt(), prefixLen);
     net.#fromGroups();
-    if (options?.strict && net.hasHostBits) {
-      throw new FlannelError(
-        "INVALID_CIDR",
-        `${text} has host bits set (network is ${net.network()})`,
-        {
-          details: { input: text },
-        },
-      );
-    }
+    if (options?.strict && net.hasHostBits) throw hostBitsSet(text, net.network());
     return net;
   }
 

@@ -128,12 +128,12 @@ const OCTET = Array.from({ length: 256 }, (_, i) => String(i));
 const OCTET_DOT = OCTET.map((o) => `${o}.`);
 
 /**
- * True when `text` is a valid dotted quad by {@link parseIPv4}'s rules.
+ * True when `text` is a valid dotted quad by {@link parseIPv4}'s rules. Never throws.
  *
  * @example
  * ```ts
- * isIPv4("172.30.8.1"); // true
- * isIPv4("172.030.8.1"); // false: Go refuses leading zeros
+ * isIPv4("10.0.0.1"); // true
+ * isIPv4("010.0.0.1"); // false (leading zero, refused as Go refuses it)
  * ```
  */
 export function isIPv4(text: string): boolean {

@@ -1,7 +1,14 @@
 import { FlannelError } from "../errors.js";
 import { scanIPv4 } from "./ipv4.js";
 
-/** The largest IPv6 address, `ffff:…:ffff`. */
+/**
+ * The largest IPv6 address, `ffff:…:ffff`, as a `bigint`: the all-ones mask of 128 bits.
+ *
+ * @example
+ * ```ts
+ * formatIPv6(IPV6_MAX); // "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+ * ```
+ */
 export const IPV6_MAX = (1n << 128n) - 1n;
 
 /**
@@ -214,11 +221,12 @@ export function formatIPv6Groups(g: Uint16Array): string {
 }
 
 /**
- * True when `text` is a valid IPv6 address by {@link parseIPv6}'s rules.
+ * True when `text` is a valid IPv6 address by {@link parseIPv6}'s rules. Never throws.
  *
  * @example
  * ```ts
  * isIPv6("fc00::1"); // true
+ * isIPv6("fe80::1%eth0"); // false (no zones)
  * ```
  */
 export function isIPv6(text: string): boolean {

@@ -1,7 +1,7 @@
 import { FlannelError } from "../errors.js";
 import { IP4Net } from "./ip4net.js";
 import { IP6Net } from "./ip6net.js";
-import { formatIPv4, isIPv4, parseIPv4 } from "./ipv4.js";
+import { formatIPv4, isIPv4, parseIPv4, scanIPv4Cidr, scannedPrefixLen } from "./ipv4.js";
 import { formatIPv6, isIPv6, parseIPv6 } from "./ipv6.js";
 
 /** An IPv4 or IPv6 network; narrow on `family`. */
@@ -25,7 +25,25 @@ export function parseCidr(text: string, options?: { strict?: boolean }): IPNet {
 }
 
 /**
- * The family of an address or CIDR text, or `null` when it is neither.
+ * Parses a CIDR of the given family, or returns `null` (also for a value that is not a string):
+ * for callers that treat unreadable input as absent rather than as an error.
+ * @internal
+ */
+export function parseNetOrNull(text: unknown, family: IPFamily): IPNet | null {
+  if (typeof text !== "string") return null;
+  if (family === 4) {
+    const ip = scanIPv4Cidr(text);
+    return ip < 0 ? null : new IP4Net(ip, scannedPrefixLen);
+  }
+  try {
+    return IP6Net.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The family of an address or CIDR text, or `null` when it is neither. Never throws.
  *
  * @example
  * ```ts
@@ -41,12 +59,13 @@ export function ipFamily(text: string): IPFamily | null {
 }
 
 /**
- * Canonical text of an address of either family (`"FC00:0::1"` → `"fc00::1"`).
+ * Canonical text of an address of either family (IPv6 when the text contains `:`).
  *
  * @throws FlannelError `INVALID_IP`
  * @example
  * ```ts
  * canonicalIP("FC00:0::1"); // "fc00::1"
+ * canonicalIP("::ffff:10.0.0.1"); // "::ffff:10.0.0.1"
  * ```
  */
 export function canonicalIP(text: string): string {
@@ -68,12 +87,13 @@ export function canonicalCidr(text: string, options?: { mask?: boolean }): strin
 }
 
 /**
- * Parses an IPv4 or IPv6 CIDR and requires the given family.
+ * Parses an IPv4 or IPv6 CIDR and requires the given family; the result is typed by it.
  *
- * @throws FlannelError `INVALID_CIDR`
+ * @throws FlannelError `INVALID_CIDR` when the text is not a CIDR, or one of the other family.
  * @example
  * ```ts
- * parseCidrOfFamily("172.30.8.1/24", 4).network().toString(); // "172.30.8.0/24"
+ * parseCidrOfFamily("fc00::/48", 6).count(64); // 65536n
+ * parseCidrOfFamily("10.0.0.0/8", 6); // throws INVALID_CIDR: "10.0.0.0/8 is not an IPv6 CIDR"
  * ```
  */
 export function parseCidrOfFamily<F extends IPFamily>(
@@ -81,10 +101,13 @@ export function parseCidrOfFamily<F extends IPFamily>(
   family: F,
 ): F extends 4 ? IP4Net : IP6Net {
   const net = parseCidr(text);
-  if (net.family !== family) {
-    throw new FlannelError("INVALID_CIDR", `${text} is not an IPv${family} CIDR`, {
-      details: { input: text },
-    });
-  }
+  if (net.family !== family) throw notOfFamily(text, family);
   return net as F extends 4 ? IP4Net : IP6Net;
+}
+
+/** A CIDR of the other family where one of `family` is required. @internal */
+export function notOfFamily(text: string, family: IPFamily): FlannelError {
+  return new FlannelError("INVALID_CIDR", `${text} is not an IPv${family} CIDR`, {
+    details: { input: text },
+  });
 }

@@ -3,6 +3,7 @@ import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
 import { formatIPv4, scanIPv4 } from "../ip/ipv4.js";
 import { formatIPv6Groups, groups, scanIPv6Groups } from "../ip/ipv6.js";
+import { notOfFamily } from "../ip/parse.js";
 
 /** What {@link parseSubnetKey} reads from a key: the leased subnets as canonical CIDR text. */
 export interface ParsedSubnetKey {
@@ -39,12 +40,12 @@ export function makeSubnetKey(
   ipv6Subnet?: string | IP6Net | null,
 ): string {
   const v4 = typeof subnet === "string" ? IP4Net.parse(subnet) : subnet;
-  if (!(v4 instanceof IP4Net)) throw notFamily(String(subnet), 4);
+  if (!(v4 instanceof IP4Net)) throw notOfFamily(String(subnet), 4);
   if (v4.prefixLen > MAX_V4_KEY_PREFIX || v4.hasHostBits) throw unkeyable(v4.toString());
   const head = `${formatIPv4(v4.ip)}-${v4.prefixLen}`;
   if (ipv6Subnet === undefined || ipv6Subnet === null) return head;
   const v6 = typeof ipv6Subnet === "string" ? IP6Net.parse(ipv6Subnet) : ipv6Subnet;
-  if (!(v6 instanceof IP6Net)) throw notFamily(String(ipv6Subnet), 6);
+  if (!(v6 instanceof IP6Net)) throw notOfFamily(String(ipv6Subnet), 6);
   const text = v6.toString();
   // An IPv4-mapped address prints with dots, which the key grammar has no room for.
   if (v6.prefixLen > MAX_V6_KEY_PREFIX || v6.hasHostBits || text.includes(".")) {
@@ -122,10 +123,4 @@ function unkeyable(cidr: string): FlannelError {
     `${cidr} cannot be written as a subnet key that flannel reads back`,
     { details: { subnet: cidr } },
   );
-}
-
-function notFamily(text: string, family: 4 | 6): FlannelError {
-  return new FlannelError("INVALID_CIDR", `${text} is not an IPv${family} CIDR`, {
-    details: { input: text },
-  });
 }

@@ -9,17 +9,41 @@ import type { NetworkConfig } from "../config/types.js";
 import { FlannelError, throwIfAborted } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
+import { parseNetOrNull } from "../ip/parse.js";
 import type { AcquireLeaseOptions } from "../store/types.js";
 import { formatLeaseAttrs, parseLeaseAttrs } from "./json.js";
 import type { Lease, LeaseAttrs } from "./types.js";
 
-/** A lease's time to live: 24 h, fixed in flannel (`subnetTTL`). */
+/**
+ * A lease's time to live: 24 h, fixed in flannel (`subnetTTL`). Stores set a lease's
+ * `expiration` this far ahead on every acquire and renew.
+ *
+ * @example
+ * ```ts
+ * const renewBy = new Date(lease.expiration!.getTime() - (SUBNET_TTL_SECONDS / 2) * 1000);
+ * ```
+ */
 export const SUBNET_TTL_SECONDS = 86_400;
 
-/** How many times a lost create race is retried before `MAX_RETRIES` (flannel's `raceRetries`). */
+/**
+ * How many times a lost create race is retried before `MAX_RETRIES` (flannel's `raceRetries`).
+ *
+ * @example
+ * ```ts
+ * if (isFlannelError(e, "MAX_RETRIES")) console.error(`lost ${LEASE_RACE_RETRIES} races in a row`);
+ * ```
+ */
 export const LEASE_RACE_RETRIES = 10;
 
-/** The IPv4 subnet of every lease on an IPv6-only network (flannel's empty `IP4Net`). */
+/**
+ * The IPv4 subnet of every lease on an IPv6-only network (flannel's empty `IP4Net`): such a
+ * lease's key is `0.0.0.0-0&<IPv6 subnet>`.
+ *
+ * @example
+ * ```ts
+ * const v6Only = lease.subnet === NO_IPV4_SUBNET;
+ * ```
+ */
 export const NO_IPV4_SUBNET = "0.0.0.0/0";
 
 /** Input of {@link planLeaseAcquisition}. */
@@ -248,20 +272,17 @@ function previousCandidate(
 // An unreadable previous subnet counts as "no previous subnet", as an unparsable subnet.env
 // line does in flannel.
 function maskedOrNull(text: string, family: 4 | 6): string | null {
-  try {
-    const net = family === 4 ? IP4Net.parse(text) : IP6Net.parse(text);
-    return net.network().toString();
-  } catch {
-    return null;
-  }
+  return parseNetOrNull(text, family)?.network().toString() ?? null;
 }
 
 /**
  * True when a lease with these subnets fits the config (flannel's `isSubnetConfigCompat` and
  * `isIPv6SubnetConfigCompat`): network address within [SubnetMin, SubnetMax] and the prefix
  * length is SubnetLen, for each enabled family; no IPv6 subnet when IPv6 is off; the IPv4
- * subnet is `0.0.0.0/0` when IPv4 is off.
+ * subnet is `0.0.0.0/0` when IPv4 is off. Unreadable subnet text is simply not compatible.
  *
+ * @throws FlannelError `INVALID_CIDR` only for a config whose SubnetMin/SubnetMax do not parse
+ *   (one that did not come from `parseNetworkConfig`).
  * @example
  * ```ts
  * isLeaseCompatible(parseNetworkConfig('{"Network":"10.5.0.0/16"}'), "10.5.3.0/24", null); // true
@@ -277,12 +298,8 @@ export function isLeaseCompatible(
 
 /** The IPv4 half of {@link isLeaseCompatible}. @internal */
 export function isIPv4Compatible(config: NetworkConfig, subnet: string): boolean {
-  let net: IP4Net;
-  try {
-    net = IP4Net.parse(subnet);
-  } catch {
-    return false;
-  }
+  const net = parseNetOrNull(subnet, 4);
+  if (net === null) return false;
   if (!config.enableIPv4) return net.prefixLen === 0 && net.ip === 0;
   const min = IP4Net.parse(`${config.subnetMin}/32`).ip;
   const max = IP4Net.parse(`${config.subnetMax}/32`).ip;
@@ -293,12 +310,8 @@ export function isIPv4Compatible(config: NetworkConfig, subnet: string): boolean
 export function isIPv6Compatible(config: NetworkConfig, ipv6Subnet: string | null): boolean {
   if (!config.enableIPv6) return ipv6Subnet === null;
   if (ipv6Subnet === null) return false;
-  let net6: IP6Net;
-  try {
-    net6 = IP6Net.parse(ipv6Subnet);
-  } catch {
-    return false;
-  }
+  const net6 = parseNetOrNull(ipv6Subnet, 6);
+  if (net6 === null) return false;
   const min6 = IP6Net.parse(`${config.ipv6SubnetMin}/128`).ip;
   const max6 = IP6Net.parse(`${config.ipv6SubnetMax}/128`).ip;
   return net6.ip >= min6 && net6.ip <= max6 && net6.prefixLen === config.ipv6SubnetLen;

@@ -3,19 +3,19 @@
  */
 
 import { FlannelError } from "../errors.js";
-import { formatIPv4, scanIPv4 } from "../ip/ipv4.js";
-import { formatIPv6, scanIPv6 } from "../ip/ipv6.js";
+import { parseGoIP4 } from "../go/decode.js";
 import {
-  type GoJsonNode,
-  GoJsonSyntaxError,
-  goFoldKey,
-  goQuote,
-  goStringify,
+  foldKey,
+  type GoNode,
+  GoSyntaxError,
   parseGoJson,
   setOwn,
   toJsonValue,
-} from "./go-json.js";
-import { parseMacAddress } from "./mac.js";
+} from "../go/json.js";
+import { goQuote, goStringify } from "../go/json-write.js";
+import { formatIPv4 } from "../ip/ipv4.js";
+import { formatIPv6, scanIPv6 } from "../ip/ipv6.js";
+import { parseMacAddress } from "../mac.js";
 import type { JsonValue, LeaseAttrs } from "./types.js";
 
 /**
@@ -33,10 +33,16 @@ export interface FormatLeaseAttrsOptions {
   readonly shape?: LeaseJsonShape;
 }
 
-function invalid(message: string, field?: string, cause?: unknown): FlannelError {
+function invalid(
+  message: string,
+  field?: string,
+  cause?: unknown,
+  details?: Record<string, unknown>,
+): FlannelError {
   return new FlannelError("LEASE_INVALID", message, {
     ...(field === undefined ? {} : { field }),
     ...(cause === undefined ? {} : { cause }),
+    ...(details === undefined ? {} : { details }),
   });
 }
 
@@ -92,13 +98,10 @@ function backendField(name: string, value: JsonValue | null | undefined): string
   }
 }
 
-// Go's net.ParseIP + To4(): a dotted quad, or an IPv4-mapped IPv6 address.
+// flannel's ip.ParseIP4: a dotted quad, or an IPv4-mapped IPv6 address.
 function readIPv4(text: string): string | null {
-  const v4 = scanIPv4(text, 0, text.length);
-  if (v4 >= 0) return formatIPv4(v4);
-  const v6 = scanIPv6(text, 0, text.length);
-  if (v6 >= 0n && v6 >> 32n === 0xffffn) return formatIPv4(Number(v6 & 0xffffffffn));
-  return null;
+  const ip = parseGoIP4(text);
+  return ip.ok ? formatIPv4(ip.value) : null;
 }
 
 // An IPv6 address in canonical text. Go's ParseIP would also take a dotted quad here (and store
@@ -128,7 +131,7 @@ function fieldOf(key: string): Field | undefined {
     case "BackendV6Data":
       return key;
     default:
-      return (FIELDS as Record<string, Field | undefined>)[goFoldKey(key)];
+      return (FIELDS as Record<string, Field | undefined>)[foldKey(key)];
   }
 }
 
@@ -145,7 +148,8 @@ function fieldOf(key: string): Field | undefined {
  * Differences from Go, deliberate: a value that is not a JSON object (including `null`, which
  * Go reads as an all-zero lease) is refused; numbers in backend data must fit a double.
  *
- * @throws FlannelError `LEASE_INVALID` (with `field` when one field is at fault)
+ * @throws FlannelError `LEASE_INVALID` (with `field` when one field is at fault; for a JSON
+ * syntax error, Go's message and `details.offset`, the index of the offending character)
  * @example
  * ```ts
  * const attrs = parseLeaseAttrs('{"PublicIP":"172.27.128.149","BackendType":"vxlan","BackendData":{"VtepMAC":"1e:38:19:e2:7e:3a"}}');
@@ -154,54 +158,56 @@ function fieldOf(key: string): Field | undefined {
  */
 export function parseLeaseAttrs(json: string): LeaseAttrs {
   if (typeof json !== "string") throw invalid("a lease value must be a string of JSON");
-  let root: GoJsonNode;
+  let root: GoNode;
   try {
     root = parseGoJson(json);
   } catch (e) {
-    if (e instanceof GoJsonSyntaxError)
-      throw invalid(`invalid lease JSON: ${e.message}`, undefined, e);
+    if (e instanceof GoSyntaxError) {
+      throw invalid(`invalid lease JSON: ${e.message}`, undefined, e, { offset: e.offset });
+    }
     throw invalid("invalid lease JSON", undefined, e);
   }
-  if (root.t !== "object") throw invalid(`a lease value must be a JSON object, not ${root.t}`);
+  if (root.kind !== "object")
+    throw invalid(`a lease value must be a JSON object, not ${root.kind}`);
 
   let publicIP = "0.0.0.0";
   let publicIPv6: string | null = null;
   let backendType = "";
-  let backendData: GoJsonNode | null = null;
-  let backendV6Data: GoJsonNode | null = null;
+  let backendData: GoNode | null = null;
+  let backendV6Data: GoNode | null = null;
 
-  for (const [key, node] of root.entries) {
+  for (const { key, value: node } of root.members) {
     switch (fieldOf(key)) {
       case "PublicIP": {
         // Go hands the raw token to ip.IP4.UnmarshalJSON: only an unescaped string can parse.
-        const ip = node.t === "string" && !node.escaped ? readIPv4(node.value) : null;
+        const ip = node.kind === "string" && !node.escaped ? readIPv4(node.value) : null;
         if (ip === null) throw invalid(`invalid IPv4 address format: ${raw(node)}`, "PublicIP");
         publicIP = ip;
         break;
       }
       case "PublicIPv6":
-        if (node.t === "null") publicIPv6 = null;
+        if (node.kind === "null") publicIPv6 = null;
         else {
-          const ip = node.t === "string" && !node.escaped ? readIPv6(node.value) : null;
+          const ip = node.kind === "string" && !node.escaped ? readIPv6(node.value) : null;
           if (ip === null) throw invalid(`invalid IPv6 address format: ${raw(node)}`, "PublicIPv6");
           publicIPv6 = ip;
         }
         break;
       case "BackendType":
         // Go leaves a string field untouched on null; anything else but a string is an error.
-        if (node.t === "string") backendType = node.value;
-        else if (node.t !== "null") {
+        if (node.kind === "string") backendType = node.value;
+        else if (node.kind !== "null") {
           throw invalid(
-            `cannot unmarshal ${node.t} into BackendType of type string`,
+            `cannot unmarshal ${node.kind} into BackendType of type string`,
             "BackendType",
           );
         }
         break;
       case "BackendData":
-        backendData = node.t === "null" ? null : node;
+        backendData = node.kind === "null" ? null : node;
         break;
       case "BackendV6Data":
-        backendV6Data = node.t === "null" ? null : node;
+        backendV6Data = node.kind === "null" ? null : node;
         break;
       default:
         break;
@@ -213,34 +219,44 @@ export function parseLeaseAttrs(json: string): LeaseAttrs {
     publicIP,
     publicIPv6,
     backendType,
-    backendData: backendValue(backendData, vxlan, "BackendData"),
-    backendV6Data: backendValue(backendV6Data, vxlan, "BackendV6Data"),
+    backendData: backendValue(json, backendData, vxlan, "BackendData"),
+    backendV6Data: backendValue(json, backendV6Data, vxlan, "BackendV6Data"),
   };
 }
 
-function raw(node: GoJsonNode): string {
-  return node.t === "string" ? JSON.stringify(node.value) : node.t;
+function raw(node: GoNode): string {
+  return node.kind === "string" ? JSON.stringify(node.value) : node.kind;
 }
 
-function backendValue(node: GoJsonNode | null, vxlan: boolean, field: string): JsonValue | null {
+function backendValue(
+  src: string,
+  node: GoNode | null,
+  vxlan: boolean,
+  field: string,
+): JsonValue | null {
   if (node === null) return null;
-  if (!vxlan || node.t !== "object") return toJsonValue(node);
-  const out: Record<string, JsonValue> = {};
-  let mac: GoJsonNode | undefined;
-  for (const [key, value] of node.entries) {
-    if (key === "VtepMAC" || goFoldKey(key) === "VTEPMAC") {
-      // Every spelling lands on flannel's, at the first one's position; the last value wins.
-      if (mac === undefined) out.VtepMAC = null;
-      mac = value;
-    } else setOwn(out, key, toJsonValue(value));
+  try {
+    if (!vxlan || node.kind !== "object") return toJsonValue(src, node);
+    const out: Record<string, JsonValue> = {};
+    let mac: GoNode | undefined;
+    for (const { key, value } of node.members) {
+      if (key === "VtepMAC" || foldKey(key) === "VTEPMAC") {
+        // Every spelling lands on flannel's, at the first one's position; the last value wins.
+        if (mac === undefined) out.VtepMAC = null;
+        mac = value;
+      } else setOwn(out, key, toJsonValue(src, value));
+    }
+    if (mac !== undefined) out.VtepMAC = vtepMac(mac, field);
+    return out;
+  } catch (e) {
+    if (e instanceof RangeError) throw invalid(`${field}: ${e.message}`, field, e);
+    throw e;
   }
-  if (mac !== undefined) out.VtepMAC = vtepMac(mac, field);
-  return out;
 }
 
-function vtepMac(node: GoJsonNode, field: string): string {
+function vtepMac(node: GoNode, field: string): string {
   // Go's hardwareAddr.UnmarshalJSON takes the raw token: a quoted string without escapes.
-  if (node.t !== "string" || node.escaped) {
+  if (node.kind !== "string" || node.escaped) {
     throw invalid(`error parsing hardware addr in ${field}.VtepMAC`, field);
   }
   try {

@@ -3,8 +3,7 @@
  * and the added/removed batches a backend must apply.
  */
 
-import { IP4Net } from "../ip/ip4net.js";
-import { IP6Net } from "../ip/ip6net.js";
+import { parseNetOrNull } from "../ip/parse.js";
 import { parseSubnetKey } from "../keys/subnet-key.js";
 import type { LeaseEvent, LeaseWatchResult, SkippedLeaseEntry } from "../store/types.js";
 import type { Lease, LeaseAttrs } from "./types.js";
@@ -161,11 +160,7 @@ export class LeaseWatcher {
 }
 
 function canonicalNet(text: string, family: 4 | 6): string {
-  try {
-    return (family === 4 ? IP4Net.parse(text) : IP6Net.parse(text)).network().toString();
-  } catch {
-    return text;
-  }
+  return parseNetOrNull(text, family)?.network().toString() ?? text;
 }
 
 function identity(subnet: string, ipv6Subnet: string | null): string {

@@ -1,7 +1,7 @@
-import { FlannelError } from "../errors.js";
+import { FlannelError, printable } from "../errors.js";
 import { canonicalCidr, canonicalIP } from "../ip/parse.js";
-import { printable } from "./input.js";
-import { canonicalMAC } from "./mac.js";
+import { canonicalMAC } from "../mac.js";
+import { addrArgs, fdbArgs, neighArgs, program, routeArgs } from "./iproute2.js";
 import type {
   AddressPlan,
   DataPlanePlan,
@@ -20,6 +20,11 @@ export interface PlanCommandOptions {
    * same guarantee that no route exists before the entries it needs.
    */
   readonly order?: "per-peer" | "grouped";
+  /**
+   * A network namespace name: every line gets `ip -n NAME` / `bridge -n NAME`, as
+   * `@flannel-sdk/netlink` prints a handle's dry run. Default: none.
+   */
+  readonly netns?: string;
 }
 
 /** One `ip -batch` / `bridge -batch` run: lines without the program name or global options. */
@@ -36,6 +41,7 @@ interface Op {
 }
 
 const DEVICE_NAME = /^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,14}$/;
+const NETNS_NAME = /^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,254}$/;
 
 function bad(what: string, value: unknown): FlannelError {
   return new FlannelError("PLAN_INVALID", `cannot print ${what}: ${printable(value)}`, {
@@ -74,6 +80,14 @@ function mac(text: unknown): string {
   }
 }
 
+function namespace(name: unknown): string {
+  // A name under /run/netns that needs no shell quoting.
+  if (typeof name !== "string" || !NETNS_NAME.test(name) || name === "." || name === "..") {
+    throw bad("namespace name", name);
+  }
+  return name;
+}
+
 function uint(value: unknown, what: string, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
     throw bad(what, value);
@@ -99,33 +113,27 @@ function linkOps(link: VxlanLinkPlan): Op[] {
 }
 
 function addressOp(a: AddressPlan, v6: boolean): Op {
-  return { tool: "ip", v6, args: `addr replace ${cidr(a.address)} dev ${dev(a.dev)}` };
+  return { tool: "ip", v6, args: addrArgs("replace", dev(a.dev), cidr(a.address), null) };
 }
 
 function neighborOp(n: NeighborPlan, v6: boolean): Op {
-  return {
-    tool: "ip",
-    v6,
-    args: `neigh replace ${ip(n.ip)} lladdr ${mac(n.lladdr)} dev ${dev(n.dev)} nud permanent`,
-  };
+  const args = neighArgs("replace", { ip: ip(n.ip), lladdr: mac(n.lladdr), dev: dev(n.dev) });
+  return { tool: "ip", v6, args };
 }
 
 function fdbOp(f: FdbPlan): Op {
-  return {
-    tool: "bridge",
-    v6: false,
-    args: `fdb replace ${mac(f.lladdr)} dev ${dev(f.dev)} dst ${ip(f.dst)} self permanent`,
-  };
+  const args = fdbArgs("replace", { lladdr: mac(f.lladdr), dev: dev(f.dev), dst: ip(f.dst) });
+  return { tool: "bridge", v6: false, args };
 }
 
 function routeOp(r: RoutePlan, v6: boolean): Op {
-  let args = `route replace ${cidr(r.dst)}`;
-  if (r.gateway !== null) args += ` via ${ip(r.gateway)}`;
-  if (r.dev !== null) args += ` dev ${dev(r.dev)}`;
-  if (r.onlink) args += " onlink";
-  if (r.table !== undefined && uint(r.table, "table", 0xffff_ffff) !== 254) {
-    args += ` table ${r.table}`;
-  }
+  const args = routeArgs("replace", {
+    dst: cidr(r.dst),
+    gateway: r.gateway === null ? null : ip(r.gateway),
+    dev: r.dev === null ? null : dev(r.dev),
+    onlink: r.onlink,
+    ...(r.table === undefined ? {} : { table: uint(r.table, "table", 0xffff_ffff) }),
+  });
   return { tool: "ip", v6, args };
 }
 
@@ -181,10 +189,13 @@ function planOps(plan: DataPlanePlan, order: "per-peer" | "grouped"): Op[] {
  * lease `ip neigh replace S lladdr M dev flannel.1 nud permanent`, `bridge fdb replace M dev
  * flannel.1 dst P self permanent`, `ip route replace S/len via S dev flannel.1 onlink`. IPv6
  * plans use `ip -6`. Everything but `link add` is idempotent (`replace`); the address's
- * exclusivity within the network needs the current state and has no single command.
+ * exclusivity within the network needs the current state and has no single command. With
+ * `netns`, each line runs in that namespace (`ip -n NAME …`). The address, neighbour, FDB and
+ * route lines are spelled by the same printers as `cmdAddr`, `cmdNeigh`, `cmdFdb`, `cmdRoute`.
  *
- * @throws FlannelError `PLAN_INVALID` when a plan field cannot be printed safely (a device name
- * that is not a kernel-valid, shell-safe name; an address, CIDR or MAC that does not parse).
+ * @throws FlannelError `PLAN_INVALID` when a plan field cannot be printed safely (a device or
+ * namespace name that is not a kernel-valid, shell-safe name; an address, CIDR or MAC that does
+ * not parse).
  * @example
  * ```ts
  * planToCommands(planHostGw(input));
@@ -192,8 +203,9 @@ function planOps(plan: DataPlanePlan, order: "per-peer" | "grouped"): Op[] {
  * ```
  */
 export function planToCommands(plan: DataPlanePlan, options: PlanCommandOptions = {}): string[] {
+  const netns = options.netns === undefined ? null : namespace(options.netns);
   return planOps(plan, options.order ?? "per-peer").map(
-    (op) => `${op.tool}${op.v6 ? " -6" : ""} ${op.args}`,
+    (op) => `${program(op.tool, netns)}${op.v6 ? " -6" : ""} ${op.args}`,
   );
 }
 

@@ -1,3 +1,4 @@
+import { printable } from "../errors.js";
 import { ipFamily } from "../ip/parse.js";
 import {
   canonicalHostIP,
@@ -5,7 +6,6 @@ import {
   type PlanInput,
   type PlanResult,
   planInvalid,
-  printable,
   resolveLocal,
   selectRemotes,
 } from "./input.js";
@@ -15,7 +15,15 @@ import type { RoutePlan } from "./types.js";
 /** Input of {@link planHostGw}. */
 export type HostGwPlanInput = PlanInput;
 
-/** flanneld's refusal when the public IP is not the interface's own address (reference §6.1). */
+/**
+ * flanneld's refusal when the public IP is not the interface's own address (reference §6.1):
+ * the message of the `PLAN_INVALID` {@link planHostGw} throws then.
+ *
+ * @example
+ * ```ts
+ * if (isFlannelError(e, "PLAN_INVALID") && e.message === HOST_GW_NAT_MESSAGE) useVxlanInstead();
+ * ```
+ */
 export const HOST_GW_NAT_MESSAGE =
   "your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend";
 

@@ -3,12 +3,12 @@
  * every backend shares (family, own-lease exclusion, validation, duplicates, order).
  */
 import type { NetworkConfig } from "../config/types.js";
-import { FlannelError } from "../errors.js";
+import { FlannelError, printable } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
 import { formatIPv4, scanIPv4 } from "../ip/ipv4.js";
 import { formatIPv6, scanIPv6 } from "../ip/ipv6.js";
-import type { IPFamily, IPNet } from "../ip/parse.js";
+import { type IPFamily, type IPNet, parseNetOrNull as parseNet } from "../ip/parse.js";
 import type { JsonValue, Lease } from "../lease/types.js";
 import type { DataPlanePlan } from "./types.js";
 
@@ -103,31 +103,9 @@ export interface RemoteLease<T> {
   readonly data: T;
 }
 
-/**
- * @internal Text of any value for a message; never throws (input may be anything, and a
- * planner reports bad input instead of crashing on it).
- */
-export function printable(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
 /** @internal */
 export function planInvalid(message: string, field?: string): FlannelError {
   return new FlannelError("PLAN_INVALID", message, field === undefined ? {} : { field });
-}
-
-/** Parses a CIDR of the family, or `null`. */
-function parseNet(text: unknown, family: IPFamily): IPNet | null {
-  if (typeof text !== "string") return null;
-  try {
-    return family === 4 ? IP4Net.parse(text) : IP6Net.parse(text);
-  } catch {
-    return null;
-  }
 }
 
 /** @internal Canonical text of an address of the family, or `null` (unparsable or unspecified). */

@@ -1,12 +1,16 @@
 import type { BackendConfig, BackendType } from "../config/types.js";
-import { FlannelError } from "../errors.js";
-import { printable } from "./input.js";
+import { FlannelError, printable } from "../errors.js";
 
 /**
  * Bytes each backend's encapsulation takes from the underlay MTU (flannel's `encapOverhead`
  * constants): vxlan 50, udp 28 (IPv4 + UDP headers), ipip 20, wireguard 80, ipsec 77 (+ 8 with
  * UDP encapsulation, see {@link backendMtu}); 0 for the backends that route without
  * encapsulation (host-gw, and the cloud / extension backends, which report the interface MTU).
+ *
+ * @example
+ * ```ts
+ * 1500 - BACKEND_MTU_OVERHEAD.vxlan; // 1450, flannel's FLANNEL_MTU on a 1500-byte underlay
+ * ```
  */
 export const BACKEND_MTU_OVERHEAD: Readonly<Record<BackendType, number>> = Object.freeze({
   vxlan: 50,
@@ -26,7 +30,15 @@ export const BACKEND_MTU_OVERHEAD: Readonly<Record<BackendType, number>> = Objec
 /** Extra bytes ipsec loses when ESP is wrapped in UDP (`UDPEncap: true`). */
 const IPSEC_UDP_ENCAP_OVERHEAD = 8;
 
-/** The smallest MTU an IPv4 interface may have (RFC 791); the kernel's floor for these devices. */
+/**
+ * The smallest MTU an IPv4 interface may have (RFC 791); the kernel's floor for these devices.
+ * {@link backendMtu} and the planners refuse anything smaller.
+ *
+ * @example
+ * ```ts
+ * backendMtu("vxlan", MIN_MTU + 50); // 68
+ * ```
+ */
 export const MIN_MTU = 68;
 
 /** Options of {@link backendMtu}. */

@@ -1,8 +1,11 @@
 import type { VxlanBackendConfig } from "../config/types.js";
-import { IP4Net } from "../ip/ip4net.js";
-import { IP6Net } from "../ip/ip6net.js";
-import type { IPFamily } from "../ip/parse.js";
+import { printable } from "../errors.js";
+import { foldKey } from "../go/json.js";
+import type { IP4Net } from "../ip/ip4net.js";
+import type { IP6Net } from "../ip/ip6net.js";
+import { type IPFamily, type IPNet, parseCidr } from "../ip/parse.js";
 import type { JsonValue, Lease } from "../lease/types.js";
+import { canonicalMAC, isUnicastMAC } from "../mac.js";
 import {
   checkExternalInterface,
   type Decoded,
@@ -10,11 +13,9 @@ import {
   type PlanInput,
   type PlanResult,
   planInvalid,
-  printable,
   resolveLocal,
   selectRemotes,
 } from "./input.js";
-import { canonicalMAC, isUnicastMAC } from "./mac.js";
 import { backendMtu, MIN_MTU } from "./mtu.js";
 import type { FdbPlan, NeighborPlan, RoutePlan, VxlanLinkPlan } from "./types.js";
 
@@ -47,7 +48,7 @@ function vtepMacField(data: JsonValue | null | undefined): unknown {
   if (typeof data !== "object" || data === null || Array.isArray(data)) return undefined;
   let found: unknown;
   for (const [key, value] of Object.entries(data as Record<string, JsonValue>)) {
-    if (key.toLowerCase() === "vtepmac") found = value;
+    if (key === "VtepMAC" || foldKey(key) === "VTEPMAC") found = value;
   }
   return found;
 }
@@ -99,12 +100,14 @@ function directPredicate(input: VxlanPlanInput, family: IPFamily): (ip: string) 
   const v4: IP4Net[] = [];
   const v6: IP6Net[] = [];
   for (const text of input.underlaySubnets ?? []) {
+    let net: IPNet;
     try {
-      if (printable(text).includes(":")) v6.push(IP6Net.parse(text));
-      else v4.push(IP4Net.parse(text));
+      net = parseCidr(text);
     } catch {
       throw planInvalid(`invalid underlay subnet: ${printable(text)}`, "underlaySubnets");
     }
+    if (net.family === 4) v4.push(net);
+    else v6.push(net);
   }
   return family === 4
     ? (ip) => v4.some((net) => net.contains(ip))

@@ -10,7 +10,17 @@ import { makeSubnetKey } from "../keys/subnet-key.js";
 import type { Lease, LeaseAttrs } from "../lease/types.js";
 import type { LeaseStore, LeaseWatchResult } from "../store/types.js";
 
-/** The cases of the suite, by id (use the ids in {@link LeaseStoreContractHarness.skip}). */
+/**
+ * The cases of the suite, by id (use the ids in {@link LeaseStoreContractHarness.skip}).
+ *
+ * @example
+ * ```ts
+ * // a store without watches yet: run everything else
+ * const skip = Object.fromEntries(
+ *   LEASE_STORE_CONTRACT_CASES.filter((id) => id.startsWith("watch-")).map((id) => [id, "no watch yet"]),
+ * );
+ * ```
+ */
 export const LEASE_STORE_CONTRACT_CASES = [
   "config-not-found",
   "config-put-get",

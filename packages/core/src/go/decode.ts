@@ -1,6 +1,7 @@
 /**
  * flannel's address decoders (`ip.IP4Net`, `ip.IP6Net`, `ip.IP4`, `ip.IP6` `UnmarshalJSON`) on
  * top of Go's `net.ParseCIDR` / `net.ParseIP`, and Go's integer parsing, with Go's error texts.
+ * The network config and lease values both decode flannel's address types through these.
  * @internal
  */
 
@@ -8,6 +9,7 @@ import { ipv4Mask, scanPrefix } from "../ip/ip4net.js";
 import { ipv6Mask } from "../ip/ip6net.js";
 import { formatIPv4, scanIPv4 } from "../ip/ipv4.js";
 import { formatIPv6, IPV6_MAX, scanIPv6 } from "../ip/ipv6.js";
+import { toWellFormed } from "./text.js";
 
 /** The value or Go's error text. @internal */
 export type GoResult<T> =
@@ -48,7 +50,7 @@ function parseCidr(text: string): ParsedCidr | null {
 export function decodeIP4Net(raw: string): GoResult<{ ip: number; prefixLen: number }> {
   const text = trimQuotes(raw);
   const net = parseCidr(text);
-  if (net === null) return { ok: false, error: `invalid CIDR address: ${wellFormed(text)}` };
+  if (net === null) return { ok: false, error: `invalid CIDR address: ${toWellFormed(text)}` };
   if (typeof net.ip === "number")
     return { ok: true, value: { ip: net.ip, prefixLen: net.prefixLen } };
   if (net.ip >> 32n !== 0xffffn) return { ok: false, error: "invalid IPv4 CIDR format" };
@@ -65,7 +67,7 @@ export function decodeIP6Net(
 ): GoResult<{ ip: bigint; prefixLen: number; fromIPv4: boolean }> {
   const text = trimQuotes(raw);
   const net = parseCidr(text);
-  if (net === null) return { ok: false, error: `invalid CIDR address: ${wellFormed(text)}` };
+  if (net === null) return { ok: false, error: `invalid CIDR address: ${toWellFormed(text)}` };
   if (typeof net.ip === "number") {
     return {
       ok: true,
@@ -75,9 +77,17 @@ export function decodeIP6Net(
   return { ok: true, value: { ip: net.ip, prefixLen: net.prefixLen, fromIPv4: false } };
 }
 
-/** flannel's `IP4.UnmarshalJSON` (`ip.ParseIP4`): IPv4, or IPv4-mapped IPv6. @internal */
+/** flannel's `IP4.UnmarshalJSON` (`ip.ParseIP4`) on the raw JSON text. @internal */
 export function decodeIP4(raw: string): GoResult<number> {
-  const text = trimQuotes(raw);
+  return parseGoIP4(trimQuotes(raw));
+}
+
+/**
+ * flannel's `ip.ParseIP4`: Go's `net.ParseIP` then `To4()`, so a dotted quad or an IPv4-mapped
+ * IPv6 address.
+ * @internal
+ */
+export function parseGoIP4(text: string): GoResult<number> {
   const v4 = scanIPv4(text, 0, text.length);
   if (v4 >= 0) return { ok: true, value: v4 };
   const v6 = scanIPv6(text, 0, text.length);
@@ -103,14 +113,6 @@ function trimQuotes(raw: string): string {
   while (a < b && raw.charCodeAt(a) === 0x22) a++;
   while (b > a && raw.charCodeAt(b - 1) === 0x22) b--;
   return raw.slice(a, b);
-}
-
-/** The text as Go holds it: an unpaired surrogate (not encodable in UTF-8) becomes U+FFFD. */
-function wellFormed(text: string): string {
-  return text.replace(
-    /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
-    "\ufffd",
-  );
 }
 
 /**

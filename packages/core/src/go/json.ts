@@ -1,10 +1,13 @@
 /**
- * A JSON reader with Go `encoding/json` semantics, for the network config. `JSON.parse` cannot
- * serve: it keeps only the last of two keys that differ in case while Go folds them onto one
- * field in document order, it decodes string escapes that Go hands raw to `UnmarshalJSON`
- * (flannel's CIDR fields), and its error messages are not Go's.
+ * The one JSON reader of core, with Go `encoding/json` semantics: the network config
+ * (`config/parse.ts`) and lease values (`lease/json.ts`) both read through it. `JSON.parse`
+ * cannot serve: it keeps only the last of two keys that differ in case while Go folds them onto
+ * one field in document order, it decodes string escapes that Go hands raw to `UnmarshalJSON`
+ * (flannel's CIDR, address and MAC fields), and its error messages are not Go's.
  * @internal
  */
+
+import type { JsonValue } from "../lease/types.js";
 
 /** One parsed JSON value; `start`/`end` delimit its raw text in the source. @internal */
 export type GoNode =
@@ -12,28 +15,48 @@ export type GoNode =
       readonly kind: "object";
       readonly start: number;
       readonly end: number;
+      /** Keys decoded, in document order, duplicates kept. */
       readonly members: GoMember[];
     }
-  | { readonly kind: "array"; readonly start: number; readonly end: number }
+  | {
+      readonly kind: "array";
+      readonly start: number;
+      readonly end: number;
+      readonly items: GoNode[];
+    }
   | {
       readonly kind: "string";
       readonly start: number;
       readonly end: number;
       readonly value: string;
+      /**
+       * The literal holds a backslash escape. Go hands the raw token to a custom decoder
+       * (`UnmarshalJSON`), which then sees the escape rather than the character it stands for.
+       */
+      readonly escaped: boolean;
     }
   | { readonly kind: "number"; readonly start: number; readonly end: number }
   | { readonly kind: "bool"; readonly start: number; readonly end: number; readonly value: boolean }
   | { readonly kind: "null"; readonly start: number; readonly end: number };
 
-/** An object member, keys decoded, in document order (duplicates kept). @internal */
+/** An object member, key decoded. @internal */
 export interface GoMember {
   readonly key: string;
   readonly value: GoNode;
 }
 
-/** A Go `json.SyntaxError`: `message` is Go's text. @internal */
+/**
+ * A Go `json.SyntaxError`: `message` is Go's text (what flannel prints), `offset` the index in
+ * the source string of the offending character (the length for an early end). @internal
+ */
 export class GoSyntaxError extends Error {
   override readonly name = "GoSyntaxError";
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
 }
 
 // Go's scanner refuses nesting deeper than this (encoding/json maxNestingDepth).
@@ -48,14 +71,18 @@ interface OpenObject {
 interface OpenArray {
   readonly kind: "array";
   readonly start: number;
+  readonly items: GoNode[];
 }
 type Open = OpenObject | OpenArray;
 
 /**
- * Parses `src` as one JSON document. Syntax errors carry the message Go's `checkValid` gives for
- * the same text (the first offending byte, quoted as Go quotes it).
+ * Parses `src` as one JSON document with Go's grammar (RFC 8259; whitespace is space, tab, CR,
+ * LF; nesting up to Go's 10,000). Syntax errors carry the message Go's `checkValid` gives for the
+ * same text (the first offending byte, quoted as Go quotes it). Iterative, so deep nesting ends
+ * in Go's depth error, never in a stack overflow.
  *
  * @throws GoSyntaxError
+ * @internal
  */
 export function parseGoJson(src: string): GoNode {
   const stack: Open[] = [];
@@ -77,6 +104,7 @@ export function parseGoJson(src: string): GoNode {
       top.key = null;
       expect = 5;
     } else {
+      top.items.push(node);
       expect = 6;
     }
   };
@@ -90,7 +118,7 @@ export function parseGoJson(src: string): GoNode {
     }
     if (i >= n) {
       if (expect === 7) return result!;
-      throw new GoSyntaxError("unexpected end of JSON input");
+      throw new GoSyntaxError("unexpected end of JSON input", n);
     }
     const c = src.charCodeAt(i);
     switch (expect) {
@@ -123,7 +151,7 @@ export function parseGoJson(src: string): GoNode {
         if (c === 0x5d) {
           i++;
           const open = stack.pop() as OpenArray;
-          finish({ kind: "array", start: open.start, end: i });
+          finish({ kind: "array", start: open.start, end: i, items: open.items });
           continue;
         }
         throw syntax(src, i, "after array element");
@@ -137,7 +165,7 @@ export function parseGoJson(src: string): GoNode {
         }
         if (c !== 0x22) throw syntax(src, i, "looking for beginning of object key string");
         const end = scanString(src, i);
-        (stack[stack.length - 1] as OpenObject).key = decodeString(src, i, end);
+        (stack[stack.length - 1] as OpenObject).key = stringValue(src, i, end);
         i = end;
         expect = 4;
         continue;
@@ -147,7 +175,7 @@ export function parseGoJson(src: string): GoNode {
         if (expect === 1 && c === 0x5d) {
           i++;
           const open = stack.pop() as OpenArray;
-          finish({ kind: "array", start: open.start, end: i });
+          finish({ kind: "array", start: open.start, end: i, items: open.items });
           continue;
         }
         if (c === 0x7b || c === 0x5b) {
@@ -156,7 +184,7 @@ export function parseGoJson(src: string): GoNode {
             stack.push({ kind: "object", start: i, members: [], key: null });
             expect = 2;
           } else {
-            stack.push({ kind: "array", start: i });
+            stack.push({ kind: "array", start: i, items: [] });
             expect = 1;
           }
           i++;
@@ -165,7 +193,14 @@ export function parseGoJson(src: string): GoNode {
         const start = i;
         if (c === 0x22) {
           i = scanString(src, i);
-          finish({ kind: "string", start, end: i, value: decodeString(src, start, i) });
+          const escaped = scanFlags & ESCAPE;
+          finish({
+            kind: "string",
+            start,
+            end: i,
+            value: stringValue(src, start, i),
+            escaped: escaped !== 0,
+          });
         } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
           i = scanNumber(src, i);
           finish({ kind: "number", start, end: i });
@@ -189,22 +224,37 @@ export function parseGoJson(src: string): GoNode {
 /** The error Go reports for the byte at `i`, or, past the end, for the space its `eof()` feeds. */
 function syntax(src: string, i: number, context: string): GoSyntaxError {
   const byte = i < src.length ? firstUtf8Byte(src, i) : 0x20;
-  return new GoSyntaxError(`invalid character ${quoteChar(byte)} ${context}`);
+  return new GoSyntaxError(`invalid character ${quoteChar(byte)} ${context}`, i);
 }
 
-/** Returns the index just past the closing quote of the string opening at `start`. */
+// What the last scanString saw (scans are synchronous), so that a plain literal — nearly every
+// one — is sliced out instead of decoded character by character.
+const ESCAPE = 1;
+const SURROGATE = 2;
+let scanFlags = 0;
+
+/**
+ * Returns the index just past the closing quote of the string opening at `start`, and leaves in
+ * `scanFlags` whether the literal holds an escape or a UTF-16 surrogate.
+ */
 function scanString(src: string, start: number): number {
   const n = src.length;
   let i = start + 1;
+  let flags = 0;
   for (;;) {
-    if (i >= n) throw new GoSyntaxError("unexpected end of JSON input");
+    if (i >= n) throw new GoSyntaxError("unexpected end of JSON input", n);
     const c = src.charCodeAt(i);
-    if (c === 0x22) return i + 1;
+    if (c === 0x22) {
+      scanFlags = flags;
+      return i + 1;
+    }
     if (c < 0x20) throw syntax(src, i, "in string literal");
     if (c !== 0x5c) {
+      if (c >= 0xd800 && c <= 0xdfff) flags |= SURROGATE;
       i++;
       continue;
     }
+    flags |= ESCAPE;
     i++;
     if (i >= n) throw syntax(src, i, "in string escape code");
     const e = src.charCodeAt(i);
@@ -267,6 +317,11 @@ function scanWord(src: string, start: number, word: string): number {
     }
   }
   return start + word.length;
+}
+
+/** The decoded value of the literal the last {@link scanString} delimited. */
+function stringValue(src: string, start: number, end: number): string {
+  return scanFlags === 0 ? src.slice(start + 1, end - 1) : decodeString(src, start, end);
 }
 
 /**
@@ -397,12 +452,14 @@ function quoteRune(r: number): string {
 }
 
 /**
- * The key Go's field matching compares after an exact match failed: ASCII letters upper-cased,
- * and the two non-ASCII runes whose case fold reaches an ASCII letter (KELVIN SIGN, LATIN SMALL
- * LETTER LONG S) mapped onto it. Other runes never fold onto the ASCII field names.
+ * The key Go's field matching compares after an exact match failed (`encoding/json` `foldName`):
+ * ASCII letters upper-cased, and the two non-ASCII runes whose simple case folding reaches an
+ * ASCII letter (KELVIN SIGN → `K`, LATIN SMALL LETTER LONG S → `S`) mapped onto it. Other runes
+ * never fold onto an ASCII field name, so they are kept. Compare results with `===`.
  * @internal
  */
 export function foldKey(key: string): string {
+  if (ASCII.test(key)) return key.toUpperCase();
   let out = "";
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
@@ -414,33 +471,48 @@ export function foldKey(key: string): string {
   return out;
 }
 
-/** Go's `strings.ToLower`, rune by rune (simple case mapping, no context rules). @internal */
-export function goToLower(s: string): string {
-  let out = "";
-  for (const ch of s) {
-    if (ch === "\u0130") out += "i";
-    else {
-      const lower = ch.toLowerCase();
-      out += [...lower].length === 1 ? lower : ch;
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * Converts a parsed node of `src` into a plain {@link JsonValue}. A repeated key keeps its last
+ * value at its first position, as `JSON.parse` does; a `"__proto__"` key stays a plain key.
+ *
+ * @throws RangeError for a number a double cannot hold (Go would keep its raw text).
+ * @internal
+ */
+export function toJsonValue(src: string, node: GoNode): JsonValue {
+  switch (node.kind) {
+    case "object": {
+      const out: Record<string, JsonValue> = {};
+      for (const { key, value } of node.members) setOwn(out, key, toJsonValue(src, value));
+      return out;
     }
+    case "array":
+      return node.items.map((item) => toJsonValue(src, item));
+    case "number": {
+      const value = Number(src.slice(node.start, node.end));
+      if (!Number.isFinite(value)) {
+        throw new RangeError(`number ${src.slice(node.start, node.end)} is out of range`);
+      }
+      return value;
+    }
+    case "null":
+      return null;
+    default:
+      return node.value;
   }
-  return out;
 }
 
-/** Length in bytes of the UTF-8 encoding (Go's `len` of a string). @internal */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 4;
-        i++;
-      } else n += 3;
-    } else n += 3;
+/** Sets an own data property, so a `"__proto__"` key stays a plain key. @internal */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[key] = value;
   }
-  return n;
 }
