@@ -5,18 +5,22 @@
 // listed gap that was fixed must be removed from the list).
 //   node scripts/check-tsdoc.mjs            check
 //   node scripts/check-tsdoc.mjs --list     print every gap (to refresh the list by hand)
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import ts from "typescript";
 
 const root = new URL("..", import.meta.url).pathname;
-const ENTRIES = {
-  "@flannel-sdk/core": ["packages/core/src/index.ts", "packages/core/src/testing/index.ts"],
-  "@flannel-sdk/etcd": ["packages/etcd/src/index.ts", "packages/etcd/src/testing/index.ts"],
-  "@flannel-sdk/render": ["packages/render/src/index.ts"],
-  "@flannel-sdk/netlink": ["packages/netlink/src/index.ts"],
-  "@flannel-sdk/diagnose": ["packages/diagnose/src/index.ts"],
-};
+// Every public entry point: the `source` file of each `exports` entry of each published package.
+const ENTRIES = {};
+for (const dir of readdirSync(join(root, "packages")).sort()) {
+  const pkg = JSON.parse(readFileSync(join(root, "packages", dir, "package.json"), "utf8"));
+  if (pkg.private) continue;
+  for (const [sub, target] of Object.entries(pkg.exports ?? {})) {
+    if (typeof target !== "object" || typeof target.source !== "string") continue;
+    const name = sub === "." ? pkg.name : `${pkg.name}/${sub.slice(2)}`;
+    ENTRIES[name] = [join("packages", dir, target.source)];
+  }
+}
 
 const base = ts.parseJsonConfigFileContent(
   ts.readConfigFile(join(root, "tsconfig.base.json"), ts.sys.readFile).config,
@@ -52,7 +56,7 @@ for (const [pkg, entries] of Object.entries(ENTRIES)) {
   for (const entry of entries) {
     const sf = program.getSourceFile(join(root, entry));
     const mod = checker.getSymbolAtLocation(sf);
-    const sub = entry.includes("/testing/") ? `${pkg}/testing` : pkg;
+    const sub = pkg;
     for (const exp of checker.getExportsOfModule(mod)) {
       const sym = exp.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exp) : exp;
       const decl = sym.declarations?.[0];
