@@ -50,6 +50,7 @@ export interface FlannelErrorOptions {
  * ```
  */
 export class FlannelError<C extends string = string> extends Error {
+  /** Always `"FlannelError"`: {@link isFlannelError} checks it, so two copies of the package agree. */
   override readonly name = "FlannelError" as const;
   /** Stable machine-readable code, e.g. `"CONFIG_INVALID"`. */
   readonly code: C;

@@ -20,6 +20,30 @@ export type {
   VxlanBackendConfig,
   WireguardBackendConfig,
 } from "./config/types.js";
+export { diagnoseNodeState } from "./diagnose/evaluate.js";
+export type { FormatDiagnosisOptions } from "./diagnose/format.js";
+export { formatDiagnosis } from "./diagnose/format.js";
+export type {
+  DiagnoseCheck,
+  DiagnoseCheckResult,
+  DiagnoseCode,
+  DiagnoseFinding,
+  DiagnoseSeverity,
+  Diagnosis,
+  ExpectedIptablesRule,
+  KernelState,
+  NodeState,
+  ObservedAddr,
+  ObservedFdb,
+  ObservedLink,
+  ObservedNeigh,
+  ObservedRoute,
+  Read,
+  ReadError,
+  SubnetEnvState,
+  SubnetEnvValues,
+} from "./diagnose/types.js";
+export { DIAGNOSE_CODES } from "./diagnose/types.js";
 export type { CoreErrorCode, FlannelErrorOptions } from "./errors.js";
 export { FlannelError, isFlannelError, throwIfAborted } from "./errors.js";
 export { IP4Net, ipv4Mask } from "./ip/ip4net.js";

@@ -130,8 +130,11 @@ function sleep(ms: number): Promise<void> {
  * ```
  */
 export class EtcdServer {
+  /** The member name (`--name`). */
   readonly name: string;
+  /** The temporary data dir, removed by `close()`. */
   readonly dataDir: string;
+  /** The client, peer and metrics ports on 127.0.0.1. */
   readonly ports: Readonly<MemberPorts>;
   /** The client URL to give a store: `http://127.0.0.1:<port>` or `https://localhost:<port>`. */
   readonly clientUrl: string;
@@ -445,6 +448,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
  * ```
  */
 export class EtcdCluster {
+  /** The members, in start order. */
   readonly members: readonly EtcdServer[];
 
   /** @internal use {@link startEtcdCluster}. */

@@ -32,9 +32,13 @@ export interface V2Response {
 
 /** v2 error codes flannel cares about (etcd `error/error.go`). */
 export const V2_KEY_NOT_FOUND = 100;
+/** v2 error 101, `Compare failed` (a `prevValue` / `prevIndex` condition did not hold). */
 export const V2_TEST_FAILED = 101;
+/** v2 error 102, `Not a file` (the key is a directory). */
 export const V2_NOT_FILE = 102;
+/** v2 error 105, `Key already exists` (a `prevExist=false` create lost). */
 export const V2_NODE_EXIST = 105;
+/** v2 error 401, `The event in requested index is outdated and cleared`: re-list, then watch. */
 export const V2_EVENT_INDEX_CLEARED = 401;
 
 /** Options of {@link EtcdV2Client}. */

@@ -104,6 +104,7 @@ interface V2Snapshot {
  * ```
  */
 export class EtcdV2LeaseStore implements LeaseStore {
+  /** The keys this store uses. */
   readonly keys: KeyLayout;
   /** The underlying v2 keys-API client, for operations this store does not model. */
   readonly client: EtcdV2Client;

@@ -159,6 +159,7 @@ function abortError(signal: AbortSignal): FlannelError {
  * ```
  */
 export class EtcdV3Connection {
+  /** The `etcd3` client underneath. */
   readonly client: Etcd3;
   readonly #timeoutMs: number;
   readonly #streams = new Set<WatchStream>();

@@ -1,0 +1,14 @@
+export type { DemoOptions, DemoResult, DemoStore } from "./demo.js";
+export { runDemo } from "./demo.js";
+export type { EtcdDemoOptions } from "./etcd.js";
+export { runEtcdDemo } from "./etcd.js";
+export type { NodeFile, NodeFiles } from "./files.js";
+export { IP_MASQ_RULES_FILE, nodeFiles, writeNodeFiles } from "./files.js";
+export type { DemoHost } from "./guide.js";
+export { DEMO_HOSTS, GUIDE_CONFIG, GUIDE_PREFIX } from "./guide.js";
+export type { JoinedNode } from "./join.js";
+export { joinNetwork } from "./join.js";
+export { hasIptables, NetnsLab, netnsMissing } from "./netns.js";
+export { randomVtepMAC, seededRandom } from "./rng.js";
+export type { NetnsResult, PingResult, RunNetnsInput } from "./run-netns.js";
+export { runNetns } from "./run-netns.js";

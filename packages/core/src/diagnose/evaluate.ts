@@ -1,0 +1,959 @@
+/**
+ * The node check behind `diagnose`: compares what a node should have (from the store, through
+ * core's planners) with what it has (subnet.env, the kernel, iptables), and says what differs,
+ * what it breaks and how to fix it. Pure: the state is gathered elsewhere.
+ */
+import type { NetworkConfig } from "../config/types.js";
+import { isFlannelError } from "../errors.js";
+import { IP4Net } from "../ip/ip4net.js";
+import { isLeaseCompatible } from "../lease/acquire.js";
+import type { Lease } from "../lease/types.js";
+import { canonicalMAC } from "../mac.js";
+import { planToCommands } from "../plan/commands.js";
+import { planHostGw } from "../plan/hostgw.js";
+import type { PlanResult } from "../plan/input.js";
+import type { DataPlanePlan } from "../plan/types.js";
+import { planVxlan } from "../plan/vxlan.js";
+import type {
+  DiagnoseCheck,
+  DiagnoseCheckResult,
+  DiagnoseCode,
+  DiagnoseFinding,
+  DiagnoseSeverity,
+  Diagnosis,
+  KernelState,
+  NodeState,
+  ObservedLink,
+  SubnetEnvValues,
+} from "./types.js";
+
+const CHECKS: readonly DiagnoseCheck[] = [
+  "config",
+  "lease",
+  "subnet-env",
+  "device",
+  "bridge",
+  "peers",
+  "ip-masq",
+];
+
+const MAIN_TABLE = 254;
+
+function net4(text: string | null | undefined): IP4Net | null {
+  if (typeof text !== "string") return null;
+  try {
+    return IP4Net.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** `172.30.8.0/24` → `172.30.8.1/24` (what flanneld writes as FLANNEL_SUBNET). */
+function firstHost(subnet: IP4Net): string {
+  return new IP4Net((subnet.ip + 1) >>> 0, subnet.prefixLen).toString();
+}
+
+function sameMAC(a: string | null, b: string | null): boolean {
+  if (a === null || b === null) return a === b;
+  try {
+    return canonicalMAC(a) === canonicalMAC(b);
+  } catch {
+    return a.toLowerCase() === b.toLowerCase();
+  }
+}
+
+function minutes(ms: number): string {
+  const m = Math.round(ms / 60_000);
+  return m >= 120 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min`;
+}
+
+class Report {
+  readonly findings: DiagnoseFinding[] = [];
+  readonly #status = new Map<DiagnoseCheck, DiagnoseCheckResult>();
+
+  add(
+    check: DiagnoseCheck,
+    code: DiagnoseCode,
+    severity: DiagnoseSeverity,
+    f: { subject: string; message: string; expected: string; found: string; fix: string },
+  ): void {
+    this.findings.push({ code, severity, check, ...f });
+  }
+
+  ok(check: DiagnoseCheck, detail: string): void {
+    if (!this.#status.has(check)) this.#status.set(check, { check, status: "ok", detail });
+  }
+
+  skip(check: DiagnoseCheck, detail: string): void {
+    if (!this.#status.has(check)) this.#status.set(check, { check, status: "skipped", detail });
+  }
+
+  results(): DiagnoseCheckResult[] {
+    return CHECKS.map((check) => {
+      const mine = this.findings.filter((f) => f.check === check);
+      const status = this.#status.get(check);
+      if (mine.some((f) => f.severity === "error")) {
+        return { check, status: "error", detail: `${mine.length} finding(s)` };
+      }
+      if (mine.length > 0) return { check, status: "warning", detail: `${mine.length} finding(s)` };
+      return status ?? { check, status: "skipped", detail: "not reached" };
+    });
+  }
+}
+
+const RESTART = "systemctl restart flanneld";
+/** Restarting reprograms every remote lease: flanneld (and flanneld-ts) program all leases at start. */
+const REPROGRAM = `${RESTART} (it programs every lease at start)`;
+
+/**
+ * Checks one flannel node end to end, the install guide's 验证 (verify) and debug sections done
+ * automatically:
+ * - `config`: the network config exists in the store and parses (when it is missing and the
+ *   other etcd API has one, the v2/v3 trap is named); the backend is vxlan or host-gw;
+ * - `lease`: this node (by `-public-ip`, else the vxlan device's local address, else
+ *   subnet.env's subnet) holds a lease that fits the config, of the config's backend, not
+ *   within the renew margin of expiring; remote leases that cannot be programmed are named;
+ * - `subnet-env`: the file exists and matches the config and the lease (network, subnet, MTU);
+ * - `device`: `flannel.<VNI>` exists, is a compatible vxlan device, is up, holds the lease's
+ *   network address as /32 (and no other address in the network), has the MAC the lease
+ *   publishes as VtepMAC and the MTU flanneld gives it;
+ * - `bridge`: docker0 (or cni0) holds an address in FLANNEL_SUBNET, with its prefix;
+ * - `peers`: each remote lease has its neighbour, FDB entry and route (host-gw: route), as
+ *   `planVxlan` / `planHostGw` plan them, and no entry of a lease that is gone remains;
+ * - `ip-masq`: with `FLANNEL_IPMASQ=true` flannel's masquerade rules are present, and none for
+ *   another subnet remains; flannel's forward rules are present.
+ *
+ * Every finding has a code, a severity, what was expected, what was found and a fix. IPv4 only.
+ * Pure: pass the state `@flannel-sdk/diagnose`'s `gatherNodeState` reads, or build it.
+ *
+ * @example
+ * ```ts
+ * const d = diagnoseNodeState(state);
+ * if (!d.ok) console.log(formatDiagnosis(d));
+ * ```
+ */
+export function diagnoseNodeState(state: NodeState): Diagnosis {
+  const r = new Report();
+  const node: {
+    publicIP: string | null;
+    subnet: string | null;
+    backend: string | null;
+    device: string | null;
+    bridge: string | null;
+  } = { publicIP: null, subnet: null, backend: null, device: null, bridge: null };
+  const done = (): Diagnosis => {
+    // in check order; within a check, in the order found
+    const findings = CHECKS.flatMap((c) => r.findings.filter((f) => f.check === c));
+    const errors = findings.filter((f) => f.severity === "error").length;
+    return {
+      ok: errors === 0,
+      node,
+      checks: r.results(),
+      findings,
+      errors,
+      warnings: findings.length - errors,
+    };
+  };
+
+  // ---- config ------------------------------------------------------------------------------
+  const config = checkConfig(state, r);
+  if (config === null) {
+    for (const c of CHECKS) r.skip(c, "needs the network config");
+    return done();
+  }
+  node.backend = config.backend.type;
+  const kernel = state.kernel !== null && "value" in state.kernel ? state.kernel.value : null;
+  if (state.kernel !== null && "error" in state.kernel) {
+    r.add("device", "KERNEL_UNREADABLE", "error", {
+      subject: "netlink",
+      message:
+        "the kernel state could not be read, so the device, bridge and peer checks did not run",
+      expected: "a readable netlink dump",
+      found: `${state.kernel.error.code}: ${state.kernel.error.message}`,
+      fix: "run diagnose as root in the node's network namespace",
+    });
+  }
+
+  // ---- subnet.env (read first: it can identify the node) -----------------------------------
+  const env = readSubnetEnv(state, r);
+  const envSubnet = env?.subnet ? net4(env.subnet) : null;
+
+  // ---- lease ---------------------------------------------------------------------------------
+  if ("error" in state.leases) {
+    r.add("lease", "STORE_UNREACHABLE", "error", {
+      subject: state.storeLabel,
+      message: "the leases could not be listed",
+      expected: "the lease list",
+      found: `${state.leases.error.code}: ${state.leases.error.message}`,
+      fix: "check the store's endpoints, TLS files and credentials (flanneld's -etcd-* flags)",
+    });
+    for (const c of CHECKS) r.skip(c, "needs the leases");
+    return done();
+  }
+  const { leases, skipped } = state.leases.value;
+  for (const s of skipped) {
+    r.add("lease", "LEASE_UNREADABLE", "warning", {
+      subject: s.key,
+      message:
+        "an entry under subnets/ cannot be read; flannel v0.28 drops every remote route when it meets one in a watch",
+      expected: "a subnet key and lease JSON flannel can read",
+      found: `${s.error.code}: ${s.error.message}`,
+      fix: `inspect it (etcdctl get ${s.key}) and delete it if it is garbage`,
+    });
+  }
+
+  const device = config.backend.type === "vxlan" ? `flannel.${config.backend.vni}` : null;
+  const vxlanLink =
+    kernel !== null && device !== null
+      ? (kernel.links.find((l) => l.name === device) ?? null)
+      : null;
+  let publicIP = state.publicIP ?? null;
+  if (publicIP === null && vxlanLink?.vxlan?.local) publicIP = vxlanLink.vxlan.local;
+  let own: Lease | null = null;
+  if (publicIP !== null) {
+    const mine = leases.filter((l) => l.attrs.publicIP === publicIP);
+    own =
+      mine.find((l) => envSubnet !== null && l.subnet === envSubnet.network().toString()) ??
+      mine[0] ??
+      null;
+  } else if (envSubnet !== null) {
+    own = leases.find((l) => l.subnet === envSubnet.network().toString()) ?? null;
+    publicIP = own?.attrs.publicIP ?? null;
+  }
+  node.publicIP = publicIP;
+  if (publicIP === null) {
+    r.add("lease", "NODE_UNKNOWN", "error", {
+      subject: "this node",
+      message:
+        "this node's public IP is unknown: no -public-ip given, no vxlan device, no subnet.env",
+      expected: "a public IP to find the node's lease by",
+      found: "nothing to identify the node",
+      fix: "pass the node's -public-ip (flanneld's identity in the store)",
+    });
+    for (const c of CHECKS) r.skip(c, "needs this node's lease");
+    return done();
+  }
+  if (own === null) {
+    const holder =
+      envSubnet === null
+        ? undefined
+        : leases.find((l) => l.subnet === envSubnet.network().toString());
+    r.add("lease", "LEASE_NOT_FOUND", "error", {
+      subject: `lease of ${publicIP}`,
+      message:
+        holder === undefined
+          ? "this node holds no lease: flanneld is not running, cannot reach the store, or its lease expired (24 h TTL) and it exited"
+          : `this node holds no lease, and the subnet in ${state.subnetEnv.path} is now leased to ${holder.attrs.publicIP}`,
+      expected: `a lease with PublicIP ${publicIP} under ${state.configKey.replace(/\/config$/, "/subnets")}`,
+      found: `${leases.length} lease(s), none for ${publicIP}${holder ? `; ${holder.subnet} belongs to ${holder.attrs.publicIP}` : ""}`,
+      fix: `${RESTART}; a flanneld that exited 0 on "Lease has been revoked" is not restarted by Restart=on-failure, so use Restart=always`,
+    });
+    for (const c of CHECKS) r.skip(c, "needs this node's lease");
+    return done();
+  }
+  node.subnet = own.subnet;
+  const ownNet = net4(own.subnet)!;
+  checkLease(state, r, config, own);
+
+  // ---- the expected data plane ---------------------------------------------------------------
+  const ext = externalInterface(state, kernel, vxlanLink, publicIP, env, config, r);
+  let plan: PlanResult | null = null;
+  if (config.backend.type === "vxlan" || config.backend.type === "host-gw") {
+    try {
+      const input = { config, ownLease: own, leases, externalInterface: ext, publicIP };
+      plan = config.backend.type === "vxlan" ? planVxlan(input) : planHostGw(input);
+    } catch (e) {
+      r.add("peers", "PLAN_INVALID", "error", {
+        subject: `lease ${own.subnet}`,
+        message: "the node's own lease or interface cannot be planned",
+        expected: "a plannable lease and external interface",
+        found: isFlannelError(e) ? e.message : String(e),
+        fix: "check the lease's BackendData (VtepMAC) and the external interface",
+      });
+    }
+  }
+  if (plan !== null) {
+    for (const s of plan.skipped) {
+      r.add("peers", "REMOTE_LEASE_IGNORED", "warning", {
+        subject: `lease ${s.lease.subnet} (${s.lease.attrs.publicIP})`,
+        message: "a remote lease gets no route: its node is unreachable from here",
+        expected: `a lease this node can program (${config.backend.type})`,
+        found: `${s.reason}: ${s.message}`,
+        fix: "fix or delete that lease; its node's flanneld rewrites it when it restarts",
+      });
+    }
+  }
+
+  checkSubnetEnvValues(state, r, config, ownNet, env, plan);
+
+  if (kernel === null) {
+    for (const c of ["device", "bridge", "peers"] as const) {
+      r.skip(c, "the kernel state was not read");
+    }
+  } else {
+    if (plan !== null && plan.link !== null) {
+      node.device = plan.link.name;
+      checkDevice(r, kernel, plan, own, vxlanLink, ext);
+    } else if (config.backend.type === "host-gw") {
+      r.ok("device", "host-gw has no device");
+    } else {
+      r.skip("device", "no plan");
+    }
+    node.bridge = checkBridge(state, r, kernel, ownNet);
+    if (plan !== null) checkPeers(r, kernel, plan, leases);
+    else r.skip("peers", "no plan");
+  }
+
+  checkIptables(state, r, config, ownNet, env);
+  return done();
+}
+
+// ---- config ----------------------------------------------------------------------------------
+
+function checkConfig(state: NodeState, r: Report): NetworkConfig | null {
+  const key = state.configKey;
+  if ("value" in state.config) {
+    const c = state.config.value;
+    if (c.backend.type !== "vxlan" && c.backend.type !== "host-gw") {
+      r.add("config", "BACKEND_UNSUPPORTED", "warning", {
+        subject: key,
+        message: `backend ${c.backend.type || '""'}: diagnose checks the data plane of vxlan and host-gw only${
+          c.backend.type === "udp"
+            ? " (udp is what flannel runs when Backend is left out, whatever its docs say)"
+            : ""
+        }`,
+        expected: 'Backend {"Type":"vxlan"} or {"Type":"host-gw"}',
+        found: `Backend type ${JSON.stringify(c.backend.type)}`,
+        fix: `set "Backend":{"Type":"vxlan"} in ${key} and restart flanneld on every node`,
+      });
+    }
+    r.ok(
+      "config",
+      `${key}: Network ${c.network}, SubnetLen ${c.subnetLen}, backend ${c.backend.type} (${state.storeLabel})`,
+    );
+    return c;
+  }
+  const { code, message } = state.config.error;
+  if (code === "CONFIG_NOT_FOUND") {
+    const other = state.configElsewhere;
+    if (other?.found) {
+      r.add("config", "CONFIG_WRONG_API", "error", {
+        subject: key,
+        message: `the config exists only under ${other.label}; data written with one etcd API is invisible to the other, and flanneld retries every second forever`,
+        expected: `${key} readable by ${state.storeLabel}`,
+        found: `nothing there; ${key} exists under ${other.label}`,
+        fix: "write the config with the API flanneld uses (v0.18+: ETCDCTL_API=3 etcdctl put KEY 'JSON'; v0.11: ETCDCTL_API=2 etcdctl mk KEY 'JSON'), or run the agent with -etcd-api matching where it is",
+      });
+    } else {
+      r.add("config", "CONFIG_NOT_FOUND", "error", {
+        subject: key,
+        message:
+          "no network config: flanneld waits, logging 'Couldn't fetch network config' every second",
+        expected: `a network config at ${key}`,
+        found: message,
+        fix: `etcdctl put ${key} '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}' (v2 API: etcdctl mk)`,
+      });
+    }
+    return null;
+  }
+  if (code === "CONFIG_INVALID") {
+    r.add("config", "CONFIG_INVALID", "error", {
+      subject: key,
+      message: "the network config does not parse; flanneld retries every second and never starts",
+      expected: "a valid flannel network config",
+      found: message,
+      fix: `correct the JSON at ${key} (flannel's rules: SubnetLen ≤ 30, at least four subnets, SubnetMin/Max inside Network and aligned)`,
+    });
+    return null;
+  }
+  r.add("config", "STORE_UNREACHABLE", "error", {
+    subject: state.storeLabel,
+    message: "the store could not be read",
+    expected: `the network config at ${key}`,
+    found: `${code}: ${message}`,
+    fix: "check the store's endpoints, TLS files and credentials (flanneld's -etcd-* flags)",
+  });
+  return null;
+}
+
+// ---- lease -----------------------------------------------------------------------------------
+
+function checkLease(state: NodeState, r: Report, config: NetworkConfig, own: Lease): void {
+  const subject = `lease ${own.subnet} (${own.attrs.publicIP})`;
+  if (!isLeaseCompatible(config, own.subnet, own.ipv6Subnet)) {
+    r.add("lease", "LEASE_INCOMPATIBLE", "error", {
+      subject,
+      message:
+        "the lease does not fit the network config (changed since it was taken); flanneld deletes it and takes another at its next start",
+      expected: `a /${config.subnetLen} between ${config.subnetMin} and ${config.subnetMax}`,
+      found: own.subnet,
+      fix: `${RESTART}, then systemctl restart docker (its --bip changes)`,
+    });
+  }
+  if (own.attrs.backendType !== config.backend.type) {
+    r.add("lease", "LEASE_BACKEND_MISMATCH", "error", {
+      subject,
+      message: "the lease was written by a flanneld of another backend; the other nodes ignore it",
+      expected: `BackendType ${config.backend.type}`,
+      found: `BackendType ${JSON.stringify(own.attrs.backendType)}`,
+      fix: `${RESTART} (it rewrites its lease)`,
+    });
+  }
+  const margin = (state.renewMarginMinutes ?? 60) * 60_000;
+  if (own.expiration !== null) {
+    const left = own.expiration.getTime() - state.now;
+    if (left < margin) {
+      r.add("lease", "LEASE_EXPIRING", left <= 0 ? "error" : "warning", {
+        subject,
+        message:
+          "flanneld renews its lease when the renew margin begins; this one is inside the margin, so renewal is failing — when it expires the other nodes drop their routes to this node",
+        expected: `more than ${minutes(margin)} left (renewed ${minutes(margin)} before expiry)`,
+        found:
+          left <= 0
+            ? `expired at ${own.expiration.toISOString()}`
+            : `${minutes(left)} left (expires ${own.expiration.toISOString()})`,
+        fix: `look for "Error renewing lease" in flanneld's log and check that it reaches the store; ${RESTART} (it reuses the lease)`,
+      });
+    }
+  }
+  r.ok(
+    "lease",
+    `${subject}${own.expiration === null ? ", a reservation (never expires)" : `, ${minutes(own.expiration.getTime() - state.now)} left`}`,
+  );
+}
+
+// ---- subnet.env ------------------------------------------------------------------------------
+
+function readSubnetEnv(state: NodeState, r: Report): SubnetEnvValues | null {
+  const { path, content } = state.subnetEnv;
+  if ("error" in content) {
+    r.add("subnet-env", "SUBNET_ENV_INVALID", "error", {
+      subject: path,
+      message: "subnet.env cannot be read; docker and the CNI plugin read their subnet from it",
+      expected: "FLANNEL_NETWORK, FLANNEL_SUBNET, FLANNEL_MTU, FLANNEL_IPMASQ lines",
+      found: `${content.error.code}: ${content.error.message}`,
+      fix: `${RESTART} (it rewrites ${path})`,
+    });
+    return null;
+  }
+  if (content.value === null) {
+    r.add("subnet-env", "SUBNET_ENV_MISSING", "error", {
+      subject: path,
+      message:
+        "flanneld writes subnet.env once it holds a lease; without it mk-docker-opts, docker and the CNI plugin fail ('no such file or directory')",
+      expected: `${path}, written by flanneld`,
+      found: "no such file",
+      fix: `${RESTART}, and check that its -subnet-file (default /run/flannel/subnet.env) is the path the other tools read`,
+    });
+    return null;
+  }
+  return content.value;
+}
+
+function checkSubnetEnvValues(
+  state: NodeState,
+  r: Report,
+  config: NetworkConfig,
+  own: IP4Net,
+  env: SubnetEnvValues | null,
+  plan: DataPlanePlan | null,
+): void {
+  if (env === null) return;
+  const path = state.subnetEnv.path;
+  const network = net4(config.network)?.network().toString() ?? null;
+  const want = firstHost(own);
+  if (network !== null && net4(env.network)?.toString() !== network) {
+    r.add("subnet-env", "SUBNET_ENV_NETWORK_MISMATCH", "error", {
+      subject: `${path} FLANNEL_NETWORK`,
+      message: "subnet.env was written for another network config",
+      expected: `FLANNEL_NETWORK=${network}`,
+      found: env.network === null ? "no FLANNEL_NETWORK" : `FLANNEL_NETWORK=${env.network}`,
+      fix: `${RESTART} (it rewrites ${path})`,
+    });
+  }
+  if (env.subnet === null || net4(env.subnet)?.toString() !== want) {
+    r.add("subnet-env", "SUBNET_ENV_SUBNET_MISMATCH", "error", {
+      subject: `${path} FLANNEL_SUBNET`,
+      message:
+        "subnet.env does not match the lease: docker's --bip comes from it, so containers get addresses the other nodes route elsewhere",
+      expected: `FLANNEL_SUBNET=${want} (lease ${own})`,
+      found: env.subnet === null ? "no FLANNEL_SUBNET" : `FLANNEL_SUBNET=${env.subnet}`,
+      fix: `${RESTART}, then systemctl restart docker (it reads --bip from /run/flannel/docker)`,
+    });
+  }
+  if (plan !== null && env.mtu !== plan.mtu) {
+    r.add("subnet-env", "SUBNET_ENV_MTU_MISMATCH", "warning", {
+      subject: `${path} FLANNEL_MTU`,
+      message:
+        "docker and the CNI plugin give containers FLANNEL_MTU; a value above what the overlay carries drops large packets",
+      expected: `FLANNEL_MTU=${plan.mtu} (${plan.backend === "vxlan" ? "underlay MTU − 50" : "underlay MTU"})`,
+      found: env.mtu === null ? "no FLANNEL_MTU" : `FLANNEL_MTU=${env.mtu}`,
+      fix: `${RESTART}, then systemctl restart docker`,
+    });
+  }
+  r.ok(
+    "subnet-env",
+    `${path}: FLANNEL_SUBNET=${want}, FLANNEL_MTU=${env.mtu}, FLANNEL_IPMASQ=${env.ipMasq}`,
+  );
+}
+
+// ---- external interface ---------------------------------------------------------------------
+
+function externalInterface(
+  state: NodeState,
+  kernel: KernelState | null,
+  vxlanLink: ObservedLink | null,
+  publicIP: string,
+  env: SubnetEnvValues | null,
+  config: NetworkConfig,
+  r: Report,
+): { name: string; mtu: number } {
+  if (state.externalInterface) return state.externalInterface;
+  if (kernel !== null) {
+    const lower = vxlanLink?.vxlan?.lowerIndex;
+    const byLower = lower ? kernel.links.find((l) => l.index === lower) : undefined;
+    if (byLower) return { name: byLower.name, mtu: byLower.mtu };
+    const addr = kernel.addrs.find((a) => a.family === 4 && a.ip === publicIP);
+    const byAddr = addr ? kernel.links.find((l) => l.name === addr.dev) : undefined;
+    if (byAddr) return { name: byAddr.name, mtu: byAddr.mtu };
+    r.add("peers", "EXTERNAL_INTERFACE_UNKNOWN", "warning", {
+      subject: publicIP,
+      message:
+        "no interface holds the public IP (a NAT address needs -iface too); expected MTUs are guessed",
+      expected: `an interface with ${publicIP}, or the vxlan device's lower device`,
+      found: "none",
+      fix: "pass -iface (and -public-ip) to flanneld",
+    });
+  }
+  const overhead = config.backend.type === "vxlan" ? 50 : 0;
+  return { name: "eth0", mtu: env?.mtu != null ? env.mtu + overhead : 1500 };
+}
+
+// ---- device ------------------------------------------------------------------------------------
+
+function checkDevice(
+  r: Report,
+  kernel: KernelState,
+  plan: DataPlanePlan,
+  own: Lease,
+  link: ObservedLink | null,
+  ext: { name: string; mtu: number },
+): void {
+  const want = plan.link!;
+  if (link === null) {
+    r.add("device", "DEVICE_MISSING", "error", {
+      subject: want.name,
+      message: `there is no ${want.name}: nothing carries traffic to the other nodes`,
+      expected: `vxlan device ${want.name} (id ${want.vni}, local ${want.local}, dev ${want.lowerDevice})`,
+      found: "no such device",
+      fix: `${REPROGRAM}; the flanneld-ts agent also recreates a deleted device by itself`,
+    });
+    return;
+  }
+  const problems: string[] = [];
+  if (link.kind !== "vxlan" || link.vxlan === null) problems.push(`kind ${link.kind ?? "none"}`);
+  else {
+    if (link.vxlan.vni !== want.vni) problems.push(`id ${link.vxlan.vni}`);
+    if (link.vxlan.local !== null && link.vxlan.local !== want.local) {
+      problems.push(`local ${link.vxlan.local}`);
+    }
+    const lower = kernel.links.find((l) => l.index === link.vxlan!.lowerIndex);
+    if (lower !== undefined && lower.name !== ext.name) problems.push(`dev ${lower.name}`);
+  }
+  if (problems.length > 0) {
+    r.add("device", "DEVICE_INCOMPATIBLE", "error", {
+      subject: want.name,
+      message: `${want.name} is not the device flanneld would make; remote nodes address this node's public IP`,
+      expected: `vxlan id ${want.vni} local ${want.local} dev ${want.lowerDevice}`,
+      found: problems.join(", "),
+      fix: `ip link del ${want.name}; then ${REPROGRAM}`,
+    });
+  }
+  if (!link.up) {
+    r.add("device", "DEVICE_DOWN", "error", {
+      subject: want.name,
+      message: `${want.name} is down: no overlay traffic in or out`,
+      expected: "state UP",
+      found: "down",
+      fix: `ip link set ${want.name} up`,
+    });
+  }
+  const wantAddr = plan.addresses[0]!;
+  const network = net4(wantAddr.exclusiveWithin ?? null);
+  const addrs = kernel.addrs.filter((a) => a.family === 4 && a.dev === want.name);
+  const wantCidr = net4(wantAddr.address)!;
+  if (!addrs.some((a) => a.ip === wantCidr.ipString && a.prefixLen === 32)) {
+    r.add("device", "DEVICE_ADDRESS_MISSING", "error", {
+      subject: want.name,
+      message: `${want.name} lacks the lease's network address: replies from this node to other subnets leave with the wrong source`,
+      expected: `${wantAddr.address} on ${want.name}`,
+      found:
+        addrs.length === 0
+          ? "no IPv4 address"
+          : addrs.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
+      fix: `ip addr add ${wantAddr.address} dev ${want.name}`,
+    });
+  }
+  const extra = addrs.filter(
+    (a) =>
+      !(a.ip === wantCidr.ipString && a.prefixLen === 32) &&
+      network !== null &&
+      network.contains(a.ip),
+  );
+  if (extra.length > 0) {
+    r.add("device", "DEVICE_ADDRESS_EXTRA", "warning", {
+      subject: want.name,
+      message: `${want.name} holds other addresses inside the network (a previous lease); flanneld removes them`,
+      expected: `only ${wantAddr.address} inside ${network}`,
+      found: extra.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
+      fix: extra.map((a) => `ip addr del ${a.ip}/${a.prefixLen} dev ${want.name}`).join("; "),
+    });
+  }
+  const published = (own.attrs.backendData as { VtepMAC?: unknown } | null)?.VtepMAC;
+  const vtep = typeof published === "string" ? published : null;
+  if (vtep !== null && !sameMAC(vtep, link.mac)) {
+    r.add("device", "VTEP_MAC_MISMATCH", "error", {
+      subject: want.name,
+      message:
+        "the other nodes send this node's traffic to the VtepMAC in the lease, which is not this device's MAC: it drops everything they send",
+      expected: `${want.name} MAC ${vtep} (VtepMAC of lease ${own.subnet})`,
+      found: `MAC ${link.mac ?? "none"}`,
+      fix: `ip link set ${want.name} address ${vtep}; or ${RESTART} (it publishes the device's MAC in the lease)`,
+    });
+  }
+  if (link.mtu !== want.mtu) {
+    const over = link.mtu > want.mtu;
+    r.add("device", "DEVICE_MTU_MISMATCH", over ? "error" : "warning", {
+      subject: want.name,
+      message: over
+        ? `${want.name}'s MTU leaves no room for the 50-byte vxlan header on ${ext.name}: large packets are dropped`
+        : `${want.name}'s MTU is below what flanneld sets (and reports as FLANNEL_MTU)`,
+      expected: `mtu ${want.mtu} (${ext.name} ${ext.mtu} − 50)`,
+      found: `mtu ${link.mtu}`,
+      fix: `ip link set ${want.name} mtu ${want.mtu}`,
+    });
+  }
+  r.ok(
+    "device",
+    `${want.name}: vxlan id ${want.vni}, up, ${wantAddr.address}, MAC ${link.mac}, mtu ${link.mtu}`,
+  );
+}
+
+// ---- bridge ------------------------------------------------------------------------------------
+
+function checkBridge(state: NodeState, r: Report, kernel: KernelState, own: IP4Net): string | null {
+  const want = firstHost(own);
+  const name =
+    state.bridge ??
+    (kernel.links.find((l) => l.name === "docker0") ?? kernel.links.find((l) => l.name === "cni0"))
+      ?.name ??
+    null;
+  const link = name === null ? undefined : kernel.links.find((l) => l.name === name);
+  if (name === null || link === undefined) {
+    r.add("bridge", "BRIDGE_MISSING", "warning", {
+      subject: name ?? "docker0 / cni0",
+      message: "no container bridge yet: containers on this node have no network",
+      expected: `a bridge with ${want} (FLANNEL_SUBNET)`,
+      found: "no such device",
+      fix: "start docker with $DOCKER_NETWORK_OPTIONS from /run/flannel/docker (--bip=FLANNEL_SUBNET)",
+    });
+    return name;
+  }
+  const addrs = kernel.addrs.filter((a) => a.family === 4 && a.dev === name);
+  const inside = addrs.filter((a) => own.contains(a.ip));
+  if (inside.length === 0) {
+    r.add("bridge", "BRIDGE_OUTSIDE_SUBNET", "error", {
+      subject: name,
+      message: `${name} is not in this node's flannel subnet: containers get addresses the other nodes do not route here (the guide's docker0 with 172.17.0.1/16)`,
+      expected: `${want} (FLANNEL_SUBNET)`,
+      found:
+        addrs.length === 0
+          ? "no IPv4 address"
+          : addrs.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
+      fix: `source ${state.subnetEnv.path} && ifconfig ${name} $FLANNEL_SUBNET (or ip addr replace ${want} dev ${name}), then restart docker so --bip agrees`,
+    });
+    return name;
+  }
+  if (!inside.some((a) => a.prefixLen === own.prefixLen)) {
+    r.add("bridge", "BRIDGE_PREFIX_MISMATCH", "warning", {
+      subject: name,
+      message: `${name}'s prefix differs from the lease's: containers think addresses outside the subnet are local, or the reverse`,
+      expected: `${want}`,
+      found: inside.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
+      fix: `ip addr replace ${want} dev ${name}`,
+    });
+  }
+  r.ok("bridge", `${name}: ${inside.map((a) => `${a.ip}/${a.prefixLen}`).join(", ")} in ${own}`);
+  return name;
+}
+
+// ---- peers ---------------------------------------------------------------------------------------
+
+function checkPeers(
+  r: Report,
+  kernel: KernelState,
+  plan: PlanResult,
+  leases: readonly Lease[],
+): void {
+  const owned = new Set(plan.owned.devices);
+  const network = net4(plan.owned.network)!;
+  const byIP = new Map<string, string>();
+  for (const l of leases) {
+    const n = net4(l.subnet);
+    if (n !== null) byIP.set(n.ipString, l.attrs.publicIP);
+  }
+  const nodeOf = (subnetIP: string) => {
+    const p = byIP.get(subnetIP);
+    return p === undefined ? "" : ` (node ${p})`;
+  };
+  const cmd = (part: Partial<DataPlanePlan>) =>
+    planToCommands({
+      ...plan,
+      link: null,
+      addresses: [],
+      neighbors: [],
+      fdb: [],
+      routes: [],
+      ...part,
+    }).join("; ");
+  let problems = 0;
+
+  // neighbours
+  for (const n of plan.neighbors) {
+    const cur = kernel.neighs.find((x) => x.family === 4 && x.dev === n.dev && x.ip === n.ip);
+    const subject = `neighbour ${n.ip} on ${n.dev}${nodeOf(n.ip)}`;
+    if (cur === undefined || cur.lladdr === null) {
+      problems++;
+      r.add("peers", "PEER_NEIGH_MISSING", "error", {
+        subject,
+        message:
+          "without this ARP entry the kernel cannot address the remote subnet's gateway on the overlay",
+        expected: `${n.ip} lladdr ${n.lladdr} permanent`,
+        found: "no entry",
+        fix: `${cmd({ neighbors: [n] })}; or ${REPROGRAM}`,
+      });
+    } else if (!sameMAC(cur.lladdr, n.lladdr) || !cur.permanent) {
+      problems++;
+      r.add("peers", "PEER_NEIGH_WRONG", "error", {
+        subject,
+        message:
+          "the ARP entry does not carry the remote node's VtepMAC: its vxlan device drops what this node sends",
+        expected: `${n.ip} lladdr ${n.lladdr} permanent`,
+        found: `lladdr ${cur.lladdr}${cur.permanent ? " permanent" : " (not permanent)"}`,
+        fix: cmd({ neighbors: [n] }),
+      });
+    }
+  }
+  // FDB
+  for (const f of plan.fdb) {
+    const cur = kernel.fdb.filter((x) => x.dev === f.dev && sameMAC(x.lladdr, f.lladdr) && x.self);
+    const subject = `fdb ${f.lladdr} on ${f.dev}`;
+    if (cur.length === 0) {
+      problems++;
+      r.add("peers", "PEER_FDB_MISSING", "error", {
+        subject,
+        message:
+          "without this FDB entry the vxlan device does not know which host to send the remote VtepMAC's frames to",
+        expected: `${f.lladdr} dst ${f.dst} self permanent`,
+        found: "no entry",
+        fix: `${cmd({ fdb: [f] })}; or ${REPROGRAM}`,
+      });
+    } else if (!cur.some((x) => x.dst === f.dst)) {
+      problems++;
+      r.add("peers", "PEER_FDB_WRONG", "error", {
+        subject,
+        message: "the FDB entry sends the remote node's frames to another host",
+        expected: `dst ${f.dst}`,
+        found: cur.map((x) => `dst ${x.dst ?? "none"}`).join(", "),
+        fix: cmd({ fdb: [f] }),
+      });
+    }
+  }
+  // routes
+  for (const rt of plan.routes) {
+    const cur = kernel.routes.find(
+      (x) =>
+        x.family === 4 && (x.table ?? MAIN_TABLE) === (rt.table ?? MAIN_TABLE) && x.dst === rt.dst,
+    );
+    const subject = `route ${rt.dst}${nodeOf(net4(rt.dst)!.ipString)}`;
+    const text = `${rt.dst}${rt.gateway ? ` via ${rt.gateway}` : ""}${rt.dev ? ` dev ${rt.dev}` : ""}${rt.onlink ? " onlink" : ""}`;
+    if (cur === undefined) {
+      problems++;
+      r.add("peers", "PEER_ROUTE_MISSING", "error", {
+        subject,
+        message: "no route to the remote node's subnet: its containers are unreachable from here",
+        expected: text,
+        found: "no route",
+        fix: `${cmd({ routes: [rt] })}; or ${REPROGRAM}`,
+      });
+    } else if (
+      cur.gateway !== rt.gateway ||
+      (rt.dev !== null && cur.dev !== rt.dev) ||
+      cur.onlink !== rt.onlink
+    ) {
+      problems++;
+      r.add("peers", "PEER_ROUTE_WRONG", "error", {
+        subject,
+        message: "the route to the remote subnet does not go where flannel sends it",
+        expected: text,
+        found: `${cur.dst}${cur.gateway ? ` via ${cur.gateway}` : ""}${cur.dev ? ` dev ${cur.dev}` : ""}${cur.onlink ? " onlink" : ""}`,
+        fix: cmd({ routes: [rt] }),
+      });
+    }
+  }
+  // stale: what the plan's ownership scope holds but the plan does not
+  const vxlanDevs = new Set(
+    kernel.links.filter((l) => owned.has(l.name) && l.kind === "vxlan").map((l) => l.name),
+  );
+  const wantNeigh = new Set(plan.neighbors.map((n) => `${n.dev}|${n.ip}`));
+  for (const n of kernel.neighs) {
+    if (
+      n.family !== 4 ||
+      !n.permanent ||
+      !vxlanDevs.has(n.dev) ||
+      wantNeigh.has(`${n.dev}|${n.ip}`)
+    )
+      continue;
+    problems++;
+    r.add("peers", "PEER_NEIGH_STALE", "warning", {
+      subject: `neighbour ${n.ip} on ${n.dev}`,
+      message:
+        "an ARP entry for a subnet no lease holds any more (its node left): flanneld removes it when the lease goes",
+      expected: "no entry",
+      found: `${n.ip} lladdr ${n.lladdr}`,
+      fix: `ip neigh del ${n.ip} dev ${n.dev}`,
+    });
+  }
+  // an entry of a planned MAC with another dst is reported as wrong, not stale
+  const wantFdbMac = new Set(plan.fdb.map((f) => `${f.dev}|${canonicalMAC(f.lladdr)}`));
+  for (const f of kernel.fdb) {
+    if (!f.self || !f.permanent || f.dst === null || !vxlanDevs.has(f.dev)) continue;
+    if (wantFdbMac.has(`${f.dev}|${f.lladdr.toLowerCase()}`)) continue;
+    problems++;
+    r.add("peers", "PEER_FDB_STALE", "warning", {
+      subject: `fdb ${f.lladdr} on ${f.dev}`,
+      message: "an FDB entry for a VTEP no lease publishes any more",
+      expected: "no entry",
+      found: `${f.lladdr} dst ${f.dst}`,
+      fix: `bridge fdb del ${f.lladdr} dev ${f.dev} dst ${f.dst} self`,
+    });
+  }
+  const wantRoute = new Set(plan.routes.map((x) => x.dst));
+  for (const x of kernel.routes) {
+    if (x.family !== 4 || x.table !== MAIN_TABLE || x.gateway === null) continue;
+    if (x.dev === null || !owned.has(x.dev) || wantRoute.has(x.dst)) continue;
+    const dst = net4(x.dst);
+    if (dst === null || !network.contains(dst)) continue;
+    problems++;
+    r.add("peers", "PEER_ROUTE_STALE", "warning", {
+      subject: `route ${x.dst}`,
+      message:
+        "a route to a subnet no lease holds any more: if the subnet is leased again, traffic goes to the old node",
+      expected: "no route",
+      found: `${x.dst} via ${x.gateway} dev ${x.dev}`,
+      fix: `ip route del ${x.dst} via ${x.gateway} dev ${x.dev}`,
+    });
+  }
+  if (problems === 0) {
+    r.ok(
+      "peers",
+      `${plan.routes.length} remote lease(s): every ${plan.backend === "vxlan" ? "neighbour, FDB entry and route" : "route"} in place, nothing stale`,
+    );
+  }
+}
+
+// ---- iptables ------------------------------------------------------------------------------------
+
+function savedRules(text: string): Set<string> {
+  const out = new Set<string>();
+  let table = "";
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line.startsWith("*")) table = line.slice(1);
+    else if (line.startsWith("-A ")) out.add(`${table} ${normalizeRule(line)}`);
+  }
+  return out;
+}
+
+// `--random-fully` depends on the iptables version flanneld found; either form is flannel's rule.
+function normalizeRule(rule: string): string {
+  return rule.replace(/ --random-fully\b/, "").replace(/\s+/g, " ");
+}
+
+function checkIptables(
+  state: NodeState,
+  r: Report,
+  config: NetworkConfig,
+  own: IP4Net,
+  env: SubnetEnvValues | null,
+): void {
+  const ipMasq = state.ipMasq ?? env?.ipMasq ?? null;
+  if (state.iptables === null) {
+    r.skip("ip-masq", "iptables-save was not run");
+    return;
+  }
+  if ("error" in state.iptables) {
+    r.add("ip-masq", "IPTABLES_UNREADABLE", "warning", {
+      subject: "iptables-save",
+      message: "the iptables rules could not be read",
+      expected: "iptables-save output",
+      found: `${state.iptables.error.code}: ${state.iptables.error.message}`,
+      fix: "run diagnose as root; apt-get install -y iptables",
+    });
+    return;
+  }
+  if (!state.expectedRules || config.network === null) {
+    r.skip("ip-masq", "no rule renderer given");
+    return;
+  }
+  const saved = savedRules(state.iptables.value);
+  const network = net4(config.network)!.network().toString();
+  const expected = state.expectedRules(network, own.toString());
+  const missing = (kind: "masq" | "forward") =>
+    expected.filter((e) => e.kind === kind && !saved.has(`${e.table} ${normalizeRule(e.rule)}`));
+  const missingMasq = ipMasq === true ? missing("masq") : [];
+  if (missingMasq.length > 0) {
+    r.add("ip-masq", "IPMASQ_RULES_MISSING", "error", {
+      subject: "nat FLANNEL-POSTRTG",
+      message:
+        "FLANNEL_IPMASQ=true tells docker not to masquerade (--ip-masq=false), so without flannel's rules containers reach nothing outside the overlay",
+      expected: missingMasq.map((e) => `${e.table}: ${e.rule}`).join("\n"),
+      found: `${expected.filter((e) => e.kind === "masq").length - missingMasq.length} of ${expected.filter((e) => e.kind === "masq").length} rules present`,
+      fix: `${RESTART}, with -ip-masq (it reinstalls the rules); or feed renderIpMasqRules(…).restore to iptables-restore --noflush`,
+    });
+  }
+  if (ipMasq === true) {
+    const wanted = new Set(
+      expected.filter((e) => e.kind === "masq").map((e) => `${e.table} ${normalizeRule(e.rule)}`),
+    );
+    const stale = [...saved].filter(
+      (s) => s.startsWith("nat ") && s.includes('--comment "flanneld masq"') && !wanted.has(s),
+    );
+    if (stale.length > 0) {
+      r.add("ip-masq", "IPMASQ_RULES_STALE", "warning", {
+        subject: "nat FLANNEL-POSTRTG",
+        message: "masquerade rules of another network or subnet remain (a previous lease)",
+        expected: "only the rules of this lease",
+        found: stale.map((s) => s.replace(/^nat /, "nat: ")).join("\n"),
+        fix: stale.map((s) => `iptables -t nat ${s.slice(4).replace(/^-A /, "-D ")}`).join("\n"),
+      });
+    }
+  }
+  const missingFwd = missing("forward");
+  if (missingFwd.length > 0) {
+    r.add("ip-masq", "FORWARD_RULES_MISSING", "warning", {
+      subject: "filter FLANNEL-FWD",
+      message:
+        "flanneld's forward rules are missing: with docker's FORWARD policy DROP, traffic between containers of different nodes is dropped",
+      expected: missingFwd.map((e) => `${e.table}: ${e.rule}`).join("\n"),
+      found: "absent",
+      fix: `${RESTART} (it installs them unless -iptables-forward-rules=false)`,
+    });
+  }
+  r.ok(
+    "ip-masq",
+    ipMasq === true
+      ? `flannel's ${expected.filter((e) => e.kind === "masq").length} masquerade rules for ${own} are present`
+      : `FLANNEL_IPMASQ=${ipMasq}: no masquerade rules expected`,
+  );
+}

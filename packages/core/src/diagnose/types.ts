@@ -1,0 +1,256 @@
+/**
+ * What `diagnoseNodeState` reads (a node's state as plain data, gathered by
+ * `@flannel-sdk/diagnose` or anything else) and what it reports.
+ */
+import type { NetworkConfig } from "../config/types.js";
+import type { Lease } from "../lease/types.js";
+
+/** An error met while reading one part of the state, as plain data. */
+export interface ReadError {
+  /** The `FlannelError` code (`CONFIG_NOT_FOUND`, `STORE_CLOSED`, `ENOENT`…). */
+  readonly code: string;
+  readonly message: string;
+}
+
+/** One part of the state: its value, or the error reading it. */
+export type Read<T> = { readonly value: T } | { readonly error: ReadError };
+
+/** `subnet.env` as read. */
+export interface SubnetEnvState {
+  /** The path that was read (for messages and fixes). */
+  readonly path: string;
+  /** The file's values, `null` when the file does not exist, or the error reading it. */
+  readonly content: Read<SubnetEnvValues | null>;
+}
+
+/** The `FLANNEL_*` values of a subnet.env, `null` when absent. */
+export interface SubnetEnvValues {
+  readonly network: string | null;
+  readonly subnet: string | null;
+  readonly mtu: number | null;
+  readonly ipMasq: boolean | null;
+}
+
+/** A device, as `ip -d link show` lists it (`@flannel-sdk/netlink`'s `Link` fits). */
+export interface ObservedLink {
+  readonly index: number;
+  readonly name: string;
+  readonly kind: string | null;
+  readonly mtu: number;
+  readonly mac: string | null;
+  readonly up: boolean;
+  readonly vxlan: {
+    readonly vni: number;
+    readonly local: string | null;
+    readonly lowerIndex: number | null;
+  } | null;
+}
+
+/** An interface address (netlink's `Addr` fits). */
+export interface ObservedAddr {
+  readonly family: 4 | 6;
+  readonly dev: string;
+  readonly ip: string;
+  readonly prefixLen: number;
+}
+
+/** A route (netlink's `Route` fits). */
+export interface ObservedRoute {
+  readonly family: 4 | 6;
+  readonly dst: string;
+  readonly gateway: string | null;
+  readonly dev: string | null;
+  readonly table: number;
+  readonly onlink: boolean;
+}
+
+/** A neighbour entry (netlink's `Neigh` fits). */
+export interface ObservedNeigh {
+  readonly family: 4 | 6;
+  readonly dev: string;
+  readonly ip: string;
+  readonly lladdr: string | null;
+  readonly permanent: boolean;
+}
+
+/** A bridge FDB entry (netlink's `FdbEntry` fits). */
+export interface ObservedFdb {
+  readonly dev: string;
+  readonly lladdr: string;
+  readonly dst: string | null;
+  readonly self: boolean;
+  readonly permanent: boolean;
+}
+
+/** The node's kernel state, as listed in its network namespace. */
+export interface KernelState {
+  readonly links: readonly ObservedLink[];
+  readonly addrs: readonly ObservedAddr[];
+  readonly routes: readonly ObservedRoute[];
+  readonly neighs: readonly ObservedNeigh[];
+  readonly fdb: readonly ObservedFdb[];
+}
+
+/** An iptables rule flannel installs, as `iptables-save` prints it. */
+export interface ExpectedIptablesRule {
+  readonly table: "nat" | "filter";
+  /** `-A CHAIN …`, words as `iptables-save` prints them. */
+  readonly rule: string;
+  /** `masq` (`-ip-masq`) or `forward` (flanneld's forward rules, on by default). */
+  readonly kind: "masq" | "forward";
+}
+
+/** A node's state, everything `diagnoseNodeState` compares. Plain data. */
+export interface NodeState {
+  /** When the state was read, ms since the epoch: lease expiry is measured from it. */
+  readonly now: number;
+  /** The config's key (`/kube-centos/network/config`), for messages. */
+  readonly configKey: string;
+  /** What the store is, for messages: `etcd v3 at http://127.0.0.1:2379`. */
+  readonly storeLabel: string;
+  /** The network config, or the error reading it. */
+  readonly config: Read<NetworkConfig>;
+  /**
+   * When the config is missing: whether the other etcd API holds one (flannel ≤ 0.17 reads v2,
+   * ≥ 0.18 reads v3; data written with the other API is invisible). `null` when not looked at.
+   */
+  readonly configElsewhere?: { readonly label: string; readonly found: boolean } | null;
+  /** Every lease in the store, and entries that could not be read, or the error listing. */
+  readonly leases: Read<{
+    readonly leases: readonly Lease[];
+    readonly skipped: readonly { readonly key: string; readonly error: ReadError }[];
+  }>;
+  /** This node's public IP (`-public-ip`), when known; else found from the device or subnet.env. */
+  readonly publicIP?: string | null;
+  readonly subnetEnv: SubnetEnvState;
+  /** The kernel state; `null` when not read (kernel checks are skipped). */
+  readonly kernel: Read<KernelState> | null;
+  /** The container bridge to check (`docker0`, `cni0`); default whichever of the two exists. */
+  readonly bridge?: string | null;
+  /** The external interface; default the vxlan device's lower device, else the one holding the public IP. */
+  readonly externalInterface?: { readonly name: string; readonly mtu: number } | null;
+  /** `iptables-save` output, the error running it, or `null` when not read. */
+  readonly iptables: Read<string> | null;
+  /**
+   * The rules flanneld installs for a network and lease subnet (`@flannel-sdk/render`'s
+   * `renderIpMasqRules`); without it the ip-masq check is skipped.
+   */
+  readonly expectedRules?:
+    | ((network: string, subnet: string) => readonly ExpectedIptablesRule[])
+    | null;
+  /** Whether flanneld runs with `-ip-masq`; default `FLANNEL_IPMASQ` of subnet.env. */
+  readonly ipMasq?: boolean | null;
+  /** flanneld's `-subnet-lease-renew-margin` in minutes (default 60). */
+  readonly renewMarginMinutes?: number;
+}
+
+/** How bad a finding is: `error` breaks traffic or will soon; `warning` may. */
+export type DiagnoseSeverity = "error" | "warning";
+
+/** The checks, in the order they run (the install guide's 验证 and debug sections). */
+export type DiagnoseCheck =
+  | "config"
+  | "lease"
+  | "subnet-env"
+  | "device"
+  | "bridge"
+  | "peers"
+  | "ip-masq";
+
+/**
+ * Every finding code, in check order.
+ *
+ * @example
+ * ```ts
+ * DIAGNOSE_CODES.length; // one per kind of finding
+ * ```
+ */
+export const DIAGNOSE_CODES = [
+  "STORE_UNREACHABLE",
+  "CONFIG_NOT_FOUND",
+  "CONFIG_WRONG_API",
+  "CONFIG_INVALID",
+  "BACKEND_UNSUPPORTED",
+  "NODE_UNKNOWN",
+  "LEASE_NOT_FOUND",
+  "LEASE_EXPIRING",
+  "LEASE_INCOMPATIBLE",
+  "LEASE_BACKEND_MISMATCH",
+  "LEASE_UNREADABLE",
+  "REMOTE_LEASE_IGNORED",
+  "SUBNET_ENV_MISSING",
+  "SUBNET_ENV_INVALID",
+  "SUBNET_ENV_NETWORK_MISMATCH",
+  "SUBNET_ENV_SUBNET_MISMATCH",
+  "SUBNET_ENV_MTU_MISMATCH",
+  "KERNEL_UNREADABLE",
+  "EXTERNAL_INTERFACE_UNKNOWN",
+  "PLAN_INVALID",
+  "DEVICE_MISSING",
+  "DEVICE_INCOMPATIBLE",
+  "DEVICE_DOWN",
+  "DEVICE_ADDRESS_MISSING",
+  "DEVICE_ADDRESS_EXTRA",
+  "VTEP_MAC_MISMATCH",
+  "DEVICE_MTU_MISMATCH",
+  "BRIDGE_MISSING",
+  "BRIDGE_OUTSIDE_SUBNET",
+  "BRIDGE_PREFIX_MISMATCH",
+  "PEER_NEIGH_MISSING",
+  "PEER_NEIGH_WRONG",
+  "PEER_FDB_MISSING",
+  "PEER_FDB_WRONG",
+  "PEER_ROUTE_MISSING",
+  "PEER_ROUTE_WRONG",
+  "PEER_NEIGH_STALE",
+  "PEER_FDB_STALE",
+  "PEER_ROUTE_STALE",
+  "IPTABLES_UNREADABLE",
+  "IPMASQ_RULES_MISSING",
+  "IPMASQ_RULES_STALE",
+  "FORWARD_RULES_MISSING",
+] as const;
+
+/** A finding code: what {@link DiagnoseFinding} `code` can be. */
+export type DiagnoseCode = (typeof DIAGNOSE_CODES)[number];
+
+/** One thing wrong with the node: what was expected, what was found, and how to fix it. */
+export interface DiagnoseFinding {
+  readonly code: DiagnoseCode;
+  readonly severity: DiagnoseSeverity;
+  readonly check: DiagnoseCheck;
+  /** What it is about: `flannel.1`, `route 172.30.41.0/24 (node 172.16.97.12)`. */
+  readonly subject: string;
+  /** One sentence: what is wrong and what it breaks. */
+  readonly message: string;
+  readonly expected: string;
+  readonly found: string;
+  /** What to do: a command where one fixes it. */
+  readonly fix: string;
+}
+
+/** How one check went. */
+export interface DiagnoseCheckResult {
+  readonly check: DiagnoseCheck;
+  readonly status: "ok" | "error" | "warning" | "skipped";
+  /** What was checked (`ok`), or why it was skipped. */
+  readonly detail: string;
+}
+
+/** The result of `diagnoseNodeState`: JSON-safe plain data. */
+export interface Diagnosis {
+  /** True when there is no `error` finding. */
+  readonly ok: boolean;
+  /** The node as identified. */
+  readonly node: {
+    readonly publicIP: string | null;
+    readonly subnet: string | null;
+    readonly backend: string | null;
+    readonly device: string | null;
+    readonly bridge: string | null;
+  };
+  readonly checks: readonly DiagnoseCheckResult[];
+  readonly findings: readonly DiagnoseFinding[];
+  readonly errors: number;
+  readonly warnings: number;
+}

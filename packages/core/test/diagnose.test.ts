@@ -1,0 +1,619 @@
+/**
+ * Pure tier: diagnoseNodeState on synthetic node states — a healthy one, then one change per
+ * finding code (every code is produced here; the kernel tier in @flannel-sdk/diagnose breaks the
+ * same things in a real namespace).
+ */
+import { describe, expect, it } from "vitest";
+import {
+  DIAGNOSE_CODES,
+  type DiagnoseCode,
+  type Diagnosis,
+  diagnoseNodeState,
+  type ExpectedIptablesRule,
+  formatDiagnosis,
+  type KernelState,
+  type Lease,
+  type NodeState,
+  parseNetworkConfig,
+} from "../src/index.js";
+
+const NOW = Date.UTC(2025, 0, 1);
+const CONFIG = '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';
+
+function lease(subnet: string, publicIP: string, mac: string, backendType = "vxlan"): Lease {
+  return {
+    subnet,
+    ipv6Subnet: null,
+    attrs: {
+      publicIP,
+      publicIPv6: null,
+      backendType,
+      backendData: backendType === "vxlan" ? { VNI: 1, VtepMAC: mac } : null,
+      backendV6Data: null,
+    },
+    expiration: new Date(NOW + 86_400_000),
+  };
+}
+
+const OWN = lease("172.30.8.0/24", "10.0.0.1", "0e:00:00:00:00:01");
+const PEER = lease("172.30.9.0/24", "10.0.0.2", "0e:00:00:00:00:02");
+
+function kernel(): KernelState {
+  return {
+    links: [
+      {
+        index: 2,
+        name: "eth0",
+        kind: null,
+        mtu: 1500,
+        mac: "52:54:00:00:00:01",
+        up: true,
+        vxlan: null,
+      },
+      {
+        index: 3,
+        name: "flannel.1",
+        kind: "vxlan",
+        mtu: 1450,
+        mac: "0e:00:00:00:00:01",
+        up: true,
+        vxlan: { vni: 1, local: "10.0.0.1", lowerIndex: 2 },
+      },
+      {
+        index: 4,
+        name: "docker0",
+        kind: "bridge",
+        mtu: 1500,
+        mac: "02:42:00:00:00:01",
+        up: true,
+        vxlan: null,
+      },
+    ],
+    addrs: [
+      { family: 4, dev: "eth0", ip: "10.0.0.1", prefixLen: 24 },
+      { family: 4, dev: "flannel.1", ip: "172.30.8.0", prefixLen: 32 },
+      { family: 4, dev: "docker0", ip: "172.30.8.1", prefixLen: 24 },
+    ],
+    routes: [
+      { family: 4, dst: "10.0.0.0/24", gateway: null, dev: "eth0", table: 254, onlink: false },
+      {
+        family: 4,
+        dst: "172.30.9.0/24",
+        gateway: "172.30.9.0",
+        dev: "flannel.1",
+        table: 254,
+        onlink: true,
+      },
+    ],
+    neighs: [
+      {
+        family: 4,
+        dev: "flannel.1",
+        ip: "172.30.9.0",
+        lladdr: "0e:00:00:00:00:02",
+        permanent: true,
+      },
+    ],
+    fdb: [
+      {
+        dev: "flannel.1",
+        lladdr: "0e:00:00:00:00:02",
+        dst: "10.0.0.2",
+        self: true,
+        permanent: true,
+      },
+    ],
+  };
+}
+
+const RULES = (network: string, subnet: string): ExpectedIptablesRule[] => [
+  {
+    table: "nat",
+    kind: "masq",
+    rule: '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+  },
+  {
+    table: "nat",
+    kind: "masq",
+    rule: `-A FLANNEL-POSTRTG -s ${subnet} -d ${network} -m comment --comment "flanneld masq" -j RETURN`,
+  },
+  {
+    table: "nat",
+    kind: "masq",
+    rule: `-A FLANNEL-POSTRTG -s ${network} ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
+  },
+  {
+    table: "filter",
+    kind: "forward",
+    rule: '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+  },
+];
+
+function saved(subnet = "172.30.8.0/24"): string {
+  const rules = RULES("172.30.0.0/16", subnet);
+  const nat = rules
+    .filter((r) => r.table === "nat")
+    .map((r) => r.rule.replace(" --random-fully", ""));
+  const filter = rules.filter((r) => r.table === "filter").map((r) => r.rule);
+  return `*nat\n${nat.join("\n")}\nCOMMIT\n*filter\n${filter.join("\n")}\nCOMMIT\n`;
+}
+
+function healthy(): NodeState {
+  return {
+    now: NOW,
+    configKey: "/kube-centos/network/config",
+    storeLabel: "etcd v3",
+    config: { value: parseNetworkConfig(CONFIG) },
+    leases: { value: { leases: [OWN, PEER], skipped: [] } },
+    subnetEnv: {
+      path: "/run/flannel/subnet.env",
+      content: {
+        value: { network: "172.30.0.0/16", subnet: "172.30.8.1/24", mtu: 1450, ipMasq: true },
+      },
+    },
+    kernel: { value: kernel() },
+    iptables: { value: saved() },
+    expectedRules: RULES,
+  };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+function with_(
+  f: (
+    s: Mutable<NodeState>,
+    k: Mutable<KernelState> & { [K in keyof KernelState]: KernelState[K][number][] },
+  ) => void,
+): NodeState {
+  const s = healthy() as Mutable<NodeState>;
+  const k = kernel() as never;
+  s.kernel = { value: k };
+  f(s, k);
+  return s;
+}
+
+const codes = (d: Diagnosis) => d.findings.map((f) => f.code);
+const seen = new Set<DiagnoseCode>();
+function expectCodes(state: NodeState, want: DiagnoseCode[]): Diagnosis {
+  const d = diagnoseNodeState(state);
+  expect(codes(d), formatDiagnosis(d)).toEqual(want);
+  for (const c of want) seen.add(c);
+  for (const f of d.findings) {
+    expect(f.expected).not.toBe("");
+    expect(f.found).not.toBe("");
+    expect(f.fix).not.toBe("");
+  }
+  return d;
+}
+
+describe("diagnoseNodeState", () => {
+  it("a healthy node: no findings, every check ok, JSON round trip", () => {
+    const d = expectCodes(healthy(), []);
+    expect(d.ok).toBe(true);
+    expect(d.checks.every((c) => c.status === "ok")).toBe(true);
+    expect(d.node).toEqual({
+      publicIP: "10.0.0.1",
+      subnet: "172.30.8.0/24",
+      backend: "vxlan",
+      device: "flannel.1",
+      bridge: "docker0",
+    });
+    expect(JSON.parse(formatDiagnosis(d, { format: "json" }))).toEqual(d);
+    expect(formatDiagnosis(d)).toMatch(
+      /^flannel node 10\.0\.0\.1: lease 172\.30\.8\.0\/24, vxlan, flannel\.1, docker0\n {2}ok {4}config /,
+    );
+  });
+
+  it("config and store", () => {
+    expectCodes(
+      with_((s) => {
+        s.config = { error: { code: "CONFIG_NOT_FOUND", message: "flannel config not found" } };
+      }),
+      ["CONFIG_NOT_FOUND"],
+    );
+    const w = expectCodes(
+      with_((s) => {
+        s.config = { error: { code: "CONFIG_NOT_FOUND", message: "not found" } };
+        s.configElsewhere = { label: "the etcd v2 API", found: true };
+      }),
+      ["CONFIG_WRONG_API"],
+    );
+    expect(w.checks.filter((c) => c.status === "skipped")).toHaveLength(6);
+    expectCodes(
+      with_((s) => {
+        s.config = {
+          error: { code: "CONFIG_INVALID", message: "SubnetLen must be less than /31" },
+        };
+      }),
+      ["CONFIG_INVALID"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.config = { error: { code: "STORE_CLOSED", message: "closed" } };
+      }),
+      ["STORE_UNREACHABLE"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.leases = { error: { code: "UNAVAILABLE", message: "no leader" } };
+      }),
+      ["STORE_UNREACHABLE"],
+    );
+    // Backend left out: flannel runs udp (its docs say vxlan)
+    const udp = diagnoseNodeState(
+      with_((s) => {
+        s.config = { value: parseNetworkConfig('{"Network":"172.30.0.0/16"}') };
+      }),
+    );
+    expect(codes(udp)[0]).toBe("BACKEND_UNSUPPORTED");
+    expect(udp.findings[0]!.message).toContain("udp is what flannel runs when Backend is left out");
+    seen.add("BACKEND_UNSUPPORTED");
+  });
+
+  it("lease", () => {
+    expectCodes(
+      with_((s) => {
+        s.leases = { value: { leases: [PEER], skipped: [] } };
+      }),
+      ["LEASE_NOT_FOUND"],
+    );
+    const exp = expectCodes(
+      with_((s) => {
+        s.now = NOW + 86_400_000 - 30 * 60_000;
+      }),
+      ["LEASE_EXPIRING"],
+    );
+    expect(exp.findings[0]!.severity).toBe("warning");
+    const gone = expectCodes(
+      with_((s) => {
+        s.now = NOW + 86_400_000 + 1;
+      }),
+      ["LEASE_EXPIRING"],
+    );
+    expect(gone.findings[0]!.severity).toBe("error");
+    // a reservation never expires
+    expectCodes(
+      with_((s) => {
+        s.leases = { value: { leases: [{ ...OWN, expiration: null }, PEER], skipped: [] } };
+        s.now = NOW + 10 * 86_400_000;
+      }),
+      [],
+    );
+    expectCodes(
+      with_((s) => {
+        s.renewMarginMinutes = 24 * 60 + 1;
+      }),
+      ["LEASE_EXPIRING"],
+    );
+    const hostgw = { ...OWN, attrs: { ...OWN.attrs, backendType: "host-gw" } };
+    expectCodes(
+      with_((s) => {
+        s.leases = { value: { leases: [hostgw, PEER], skipped: [] } };
+      }),
+      ["LEASE_BACKEND_MISMATCH"],
+    );
+    const narrow = { ...OWN, subnet: "172.30.8.0/25" };
+    const d = diagnoseNodeState(
+      with_((s) => {
+        s.leases = { value: { leases: [narrow, PEER], skipped: [] } };
+      }),
+    );
+    expect(codes(d)).toContain("LEASE_INCOMPATIBLE");
+    seen.add("LEASE_INCOMPATIBLE");
+    expectCodes(
+      with_((s) => {
+        s.leases = {
+          value: {
+            leases: [OWN, PEER],
+            skipped: [
+              {
+                key: "/kube-centos/network/subnets/garbage",
+                error: { code: "SUBNET_KEY_INVALID", message: "bad key" },
+              },
+            ],
+          },
+        };
+      }),
+      ["LEASE_UNREADABLE"],
+    );
+    const bad = lease("172.30.10.0/24", "10.0.0.3", "0e:00:00:00:00:03", "udp");
+    expectCodes(
+      with_((s) => {
+        s.leases = { value: { leases: [OWN, PEER, bad], skipped: [] } };
+      }),
+      ["REMOTE_LEASE_IGNORED"],
+    );
+  });
+
+  it("identifies the node by -public-ip, the vxlan device, or subnet.env", () => {
+    expect(
+      diagnoseNodeState(
+        with_((s) => {
+          s.publicIP = "10.0.0.1";
+        }),
+      ).node.publicIP,
+    ).toBe("10.0.0.1");
+    // no device: subnet.env's subnet names the lease
+    const noDev = diagnoseNodeState(
+      with_((_s, k) => {
+        k.links = k.links.filter((l) => l.name !== "flannel.1");
+      }),
+    );
+    expect(noDev.node.publicIP).toBe("10.0.0.1");
+    expect(codes(noDev)).toContain("DEVICE_MISSING");
+    seen.add("DEVICE_MISSING");
+    expectCodes(
+      with_((s, k) => {
+        k.links = k.links.filter((l) => l.name !== "flannel.1");
+        s.subnetEnv = { path: "/run/flannel/subnet.env", content: { value: null } };
+      }),
+      ["NODE_UNKNOWN", "SUBNET_ENV_MISSING"],
+    );
+  });
+
+  it("subnet.env", () => {
+    const env = (v: object | null) => ({
+      path: "/run/flannel/subnet.env",
+      content: {
+        value:
+          v === null
+            ? null
+            : { network: "172.30.0.0/16", subnet: "172.30.8.1/24", mtu: 1450, ipMasq: true, ...v },
+      },
+    });
+    expectCodes(
+      with_((s) => {
+        s.subnetEnv = env(null);
+      }),
+      ["SUBNET_ENV_MISSING"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.subnetEnv = { path: "/x", content: { error: { code: "ENV_SYNTAX", message: "bad" } } };
+      }),
+      ["SUBNET_ENV_INVALID"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.subnetEnv = env({ network: "172.31.0.0/16" });
+      }),
+      ["SUBNET_ENV_NETWORK_MISMATCH"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.subnetEnv = env({ subnet: "172.30.9.1/24" });
+        s.publicIP = "10.0.0.1";
+      }),
+      ["SUBNET_ENV_SUBNET_MISMATCH"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.subnetEnv = env({ mtu: 1500 });
+      }),
+      ["SUBNET_ENV_MTU_MISMATCH"],
+    );
+  });
+
+  it("device", () => {
+    const dev = (f: (l: Record<string, unknown>) => void) =>
+      with_((_s, k) => {
+        const l = { ...k.links[1]! } as Record<string, unknown>;
+        f(l);
+        k.links[1] = l as never;
+      });
+    expectCodes(
+      dev((l) => {
+        l.up = false;
+      }),
+      ["DEVICE_DOWN"],
+    );
+    expectCodes(
+      dev((l) => {
+        l.mac = "0e:00:00:00:00:99";
+      }),
+      ["VTEP_MAC_MISMATCH"],
+    );
+    expectCodes(
+      dev((l) => {
+        l.mtu = 1400;
+      }),
+      ["DEVICE_MTU_MISMATCH"],
+    );
+    expectCodes(
+      dev((l) => {
+        l.vxlan = { vni: 2, local: "10.0.0.1", lowerIndex: 2 };
+      }),
+      ["DEVICE_INCOMPATIBLE"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.addrs = k.addrs.filter((a) => a.dev !== "flannel.1");
+      }),
+      ["DEVICE_ADDRESS_MISSING"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.addrs.push({ family: 4, dev: "flannel.1", ip: "172.30.7.0", prefixLen: 32 });
+      }),
+      ["DEVICE_ADDRESS_EXTRA"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.kernel = { error: { code: "NETLINK_ERROR", message: "EPERM" } };
+      }),
+      ["KERNEL_UNREADABLE"],
+    );
+    // no interface with the public IP and no device: MTUs are guessed from subnet.env
+    expectCodes(
+      with_((s, k) => {
+        k.links = k.links.filter((l) => l.name !== "flannel.1");
+        k.addrs = k.addrs.filter((a) => a.dev !== "eth0");
+        s.publicIP = "10.0.0.1";
+      }),
+      ["DEVICE_MISSING", "EXTERNAL_INTERFACE_UNKNOWN"],
+    );
+    // own VtepMAC not a MAC: nothing can be planned
+    const badMac = {
+      ...OWN,
+      attrs: { ...OWN.attrs, backendData: { VNI: 1, VtepMAC: "01:00:5e:00:00:01" } },
+    };
+    expect(
+      codes(
+        diagnoseNodeState(
+          with_((s) => {
+            s.leases = { value: { leases: [badMac, PEER], skipped: [] } };
+          }),
+        ),
+      ),
+    ).toContain("PLAN_INVALID");
+    seen.add("PLAN_INVALID");
+  });
+
+  it("bridge", () => {
+    expectCodes(
+      with_((_s, k) => {
+        k.links = k.links.filter((l) => l.name !== "docker0");
+      }),
+      ["BRIDGE_MISSING"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.addrs = k.addrs.map((a) =>
+          a.dev === "docker0" ? { ...a, ip: "172.17.0.1", prefixLen: 16 } : a,
+        );
+      }),
+      ["BRIDGE_OUTSIDE_SUBNET"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.addrs = k.addrs.map((a) => (a.dev === "docker0" ? { ...a, prefixLen: 25 } : a));
+      }),
+      ["BRIDGE_PREFIX_MISMATCH"],
+    );
+    // cni0 instead of docker0
+    const cni = diagnoseNodeState(
+      with_((_s, k) => {
+        k.links = k.links.map((l) => (l.name === "docker0" ? { ...l, name: "cni0" } : l));
+        k.addrs = k.addrs.map((a) => (a.dev === "docker0" ? { ...a, dev: "cni0" } : a));
+      }),
+    );
+    expect(cni.node.bridge).toBe("cni0");
+    expect(cni.findings).toEqual([]);
+  });
+
+  it("peers", () => {
+    expectCodes(
+      with_((_s, k) => {
+        k.neighs = [];
+      }),
+      ["PEER_NEIGH_MISSING"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.neighs = [{ ...k.neighs[0]!, lladdr: "0e:00:00:00:00:77" }];
+      }),
+      ["PEER_NEIGH_WRONG"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.fdb = [];
+      }),
+      ["PEER_FDB_MISSING"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.fdb = [{ ...k.fdb[0]!, dst: "10.0.0.9" }];
+      }),
+      ["PEER_FDB_WRONG"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.routes = k.routes.filter((r) => r.dev !== "flannel.1");
+      }),
+      ["PEER_ROUTE_MISSING"],
+    );
+    expectCodes(
+      with_((_s, k) => {
+        k.routes = k.routes.map((r) => (r.dev === "flannel.1" ? { ...r, onlink: false } : r));
+      }),
+      ["PEER_ROUTE_WRONG"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.leases = { value: { leases: [OWN], skipped: [] } };
+      }),
+      ["PEER_NEIGH_STALE", "PEER_FDB_STALE", "PEER_ROUTE_STALE"],
+    );
+  });
+
+  it("ip-masq", () => {
+    expectCodes(
+      with_((s) => {
+        s.iptables = { value: "*nat\nCOMMIT\n*filter\nCOMMIT\n" };
+        s.ipMasq = false;
+      }),
+      ["FORWARD_RULES_MISSING"],
+    );
+    const m = expectCodes(
+      with_((s) => {
+        s.iptables = { value: saved().replace(/-A FLANNEL-POSTRTG.*\n/g, "") };
+      }),
+      ["IPMASQ_RULES_MISSING"],
+    );
+    expect(m.findings[0]!.found).toBe("1 of 3 rules present");
+    expectCodes(
+      with_((s) => {
+        s.iptables = { value: saved() + saved("172.30.99.0/24") };
+      }),
+      ["IPMASQ_RULES_STALE"],
+    );
+    expectCodes(
+      with_((s) => {
+        s.iptables = { error: { code: "IPTABLES_FAILED", message: "not found" } };
+      }),
+      ["IPTABLES_UNREADABLE"],
+    );
+    const skipped = diagnoseNodeState(
+      with_((s) => {
+        s.iptables = null;
+      }),
+    );
+    expect(skipped.checks.find((c) => c.check === "ip-masq")!.status).toBe("skipped");
+  });
+
+  it("host-gw: a route via the peer's public IP on the external interface", () => {
+    const cfg = parseNetworkConfig(
+      '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"host-gw"}}',
+    );
+    const own = lease("172.30.8.0/24", "10.0.0.1", "", "host-gw");
+    const peer = lease("172.30.9.0/24", "10.0.0.2", "", "host-gw");
+    const state = with_((s, k) => {
+      s.config = { value: cfg };
+      s.leases = { value: { leases: [own, peer], skipped: [] } };
+      s.subnetEnv = {
+        path: "/run/flannel/subnet.env",
+        content: {
+          value: { network: "172.30.0.0/16", subnet: "172.30.8.1/24", mtu: 1500, ipMasq: true },
+        },
+      };
+      s.publicIP = "10.0.0.1";
+      k.links = k.links.filter((l) => l.name !== "flannel.1");
+      k.neighs = [];
+      k.fdb = [];
+      k.routes = [
+        {
+          family: 4,
+          dst: "172.30.9.0/24",
+          gateway: "10.0.0.2",
+          dev: "eth0",
+          table: 254,
+          onlink: false,
+        },
+      ];
+    });
+    expectCodes(state, []);
+  });
+
+  it("every finding code is produced by one of these cases", () => {
+    expect(DIAGNOSE_CODES.filter((c) => !seen.has(c))).toEqual([]);
+  });
+});

@@ -1,0 +1,236 @@
+/**
+ * Gathering: reads a node's state from the store, subnet.env, the kernel and iptables, for
+ * core's `diagnoseNodeState`.
+ */
+import { readFile } from "node:fs/promises";
+import {
+  type Diagnosis,
+  diagnoseNodeState,
+  type ExpectedIptablesRule,
+  isFlannelError,
+  type KernelState,
+  type LeaseStore,
+  type NodeState,
+  type Read,
+  type ReadError,
+  type SubnetEnvValues,
+  throwIfAborted,
+} from "@flannel-sdk/core";
+import type { NetlinkHandle } from "@flannel-sdk/netlink";
+import {
+  DEFAULT_SUBNET_FILE,
+  formatIptablesRule,
+  parseSubnetEnv,
+  renderIpMasqRules,
+} from "@flannel-sdk/render";
+import { iptablesSave } from "./iptables.js";
+
+/** Options of {@link diagnose} and {@link gatherNodeState}. */
+export interface DiagnoseOptions {
+  /** Where the config and leases are (`EtcdLeaseStore`, `EtcdV2LeaseStore`, `MemoryLeaseStore`). */
+  readonly store: LeaseStore;
+  /**
+   * A handle on the node's network namespace; `null` skips the device, bridge and peer checks.
+   * iptables-save runs in the same namespace.
+   */
+  readonly netlink: NetlinkHandle | null;
+  /** flanneld's `-subnet-file`. Default `/run/flannel/subnet.env`. */
+  readonly subnetFile?: string;
+  /** flanneld's `-public-ip`: the node's identity. Default: the vxlan device's local address, else the lease of subnet.env's subnet. */
+  readonly publicIP?: string | null;
+  /** The container bridge. Default docker0, else cni0. */
+  readonly bridge?: string | null;
+  /** The external interface (flanneld's `-iface` name). Default: the vxlan device's lower device, else the interface with the public IP. */
+  readonly iface?: string | null;
+  /**
+   * The `iptables-save` output to check, or a function giving it; `null` skips the ip-masq
+   * check. Default: run `iptables-save` in the handle's namespace.
+   */
+  readonly iptablesSave?: string | (() => Promise<string>) | null;
+  /** Which flanneld's rules to expect: `"current"` (v0.20+, default) or `"v0.11"`. */
+  readonly masqFlavor?: "current" | "v0.11";
+  /** Whether flanneld runs with `-ip-masq`. Default: `FLANNEL_IPMASQ` of subnet.env. */
+  readonly ipMasq?: boolean | null;
+  /** flanneld's `-subnet-lease-renew-margin` (minutes). Default 60. */
+  readonly renewMarginMinutes?: number;
+  /** The store's key prefix, for messages (`/kube-centos/network`). Default `/coreos.com/network`. */
+  readonly prefix?: string;
+  /** What the store is, for messages (`etcd v3 at https://10.0.0.1:2379`). */
+  readonly storeLabel?: string;
+  /**
+   * The same etcd through the other API (v2 when `store` is v3, or the reverse): when the config
+   * is missing, diagnose says whether it was written with the wrong API.
+   */
+  readonly otherApiStore?: { readonly label: string; readonly store: LeaseStore } | null;
+  /** Clock, ms since the epoch. Default `Date.now`. */
+  readonly now?: () => number;
+  readonly signal?: AbortSignal;
+}
+
+function readError(e: unknown): ReadError {
+  if (isFlannelError(e)) return { code: e.code, message: e.message };
+  const code = (e as { code?: unknown })?.code;
+  return {
+    code: typeof code === "string" ? code : "ERROR",
+    message: e instanceof Error ? e.message : String(e),
+  };
+}
+
+async function read<T>(f: () => Promise<T>, signal?: AbortSignal): Promise<Read<T>> {
+  try {
+    return { value: await f() };
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    return { error: readError(e) };
+  }
+}
+
+async function readSubnetFile(path: string, signal?: AbortSignal): Promise<SubnetEnvValues | null> {
+  let text: string;
+  try {
+    text = await readFile(path, { encoding: "utf8", ...(signal ? { signal } : {}) });
+  } catch (e) {
+    if ((e as { code?: unknown }).code === "ENOENT") return null;
+    throw e;
+  }
+  const env = parseSubnetEnv(text);
+  return { network: env.network, subnet: env.subnet, mtu: env.mtu, ipMasq: env.ipMasq };
+}
+
+async function readKernel(h: NetlinkHandle, signal?: AbortSignal): Promise<KernelState> {
+  const o = signal ? { signal } : {};
+  const [links, addrs, routes, neighs, fdb] = await Promise.all([
+    h.linkList(o),
+    h.addrList({ ...o, family: 4 }),
+    h.routeList({ ...o, family: 4 }),
+    h.neighList({ ...o, family: 4 }),
+    h.fdbList(o),
+  ]);
+  return { links, addrs, routes, neighs, fdb };
+}
+
+/**
+ * flanneld's iptables rules for a network and lease subnet, as iptables-save prints them: what
+ * {@link gatherNodeState} passes to core's `diagnoseNodeState` as `expectedRules`.
+ *
+ * @example
+ * ```ts
+ * expectedRules("current")("172.30.0.0/16", "172.30.8.0/24")[0]!.rule;
+ * // '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG'
+ * ```
+ */
+export function expectedRules(flavor: "current" | "v0.11") {
+  return (network: string, subnet: string): ExpectedIptablesRule[] => {
+    const rules = renderIpMasqRules({ network, subnet, flavor });
+    return [
+      ...rules.masq.map((r) => ({
+        table: r.table,
+        rule: formatIptablesRule(r),
+        kind: "masq" as const,
+      })),
+      ...rules.forward.map((r) => ({
+        table: r.table,
+        rule: formatIptablesRule(r),
+        kind: "forward" as const,
+      })),
+    ];
+  };
+}
+
+/**
+ * Reads everything {@link diagnose} checks, concurrently: the config and leases from the store
+ * (and, when the config is missing, from `otherApiStore`), subnet.env, the links, IPv4
+ * addresses, routes, neighbours and FDB of the handle's namespace, and `iptables-save` there.
+ * A part that cannot be read is recorded as an error in the state (it becomes a finding), never
+ * thrown.
+ *
+ * @throws FlannelError `ABORTED`
+ * @example
+ * ```ts
+ * const state = await gatherNodeState({ store, netlink: h, subnetFile: "/run/flannel/subnet.env" });
+ * const diagnosis = diagnoseNodeState(state); // from @flannel-sdk/core
+ * ```
+ */
+export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeState> {
+  const { store, netlink, signal } = options;
+  throwIfAborted(signal);
+  const so = signal ? { signal } : {};
+  const subnetFile = options.subnetFile ?? DEFAULT_SUBNET_FILE;
+  const prefix = (options.prefix ?? "/coreos.com/network").replace(/\/+$/, "");
+  const ipt = options.iptablesSave;
+  const [config, leases, subnetEnv, kernel, iptables] = await Promise.all([
+    read(() => store.getNetworkConfig(so), signal),
+    read(async () => {
+      const l = await store.listLeases(so);
+      return {
+        leases: l.leases,
+        skipped: l.skipped.map((s) => ({ key: s.key, error: readError(s.error) })),
+      };
+    }, signal),
+    read(() => readSubnetFile(subnetFile, signal), signal),
+    netlink === null ? Promise.resolve(null) : read(() => readKernel(netlink, signal), signal),
+    ipt === null
+      ? Promise.resolve(null)
+      : read(
+          typeof ipt === "string"
+            ? async () => ipt
+            : typeof ipt === "function"
+              ? ipt
+              : () => iptablesSave(netlink?.netns ?? null, so),
+          signal,
+        ),
+  ]);
+  let configElsewhere: NodeState["configElsewhere"] = null;
+  if ("error" in config && config.error.code === "CONFIG_NOT_FOUND" && options.otherApiStore) {
+    const other = await read(() => options.otherApiStore!.store.getNetworkConfig(so), signal);
+    configElsewhere = {
+      label: options.otherApiStore.label,
+      found: "value" in other || other.error.code === "CONFIG_INVALID",
+    };
+  }
+  let externalInterface: NodeState["externalInterface"] = null;
+  if (options.iface && kernel !== null && "value" in kernel) {
+    const link = kernel.value.links.find((l) => l.name === options.iface);
+    if (link) externalInterface = { name: link.name, mtu: link.mtu };
+  }
+  return {
+    now: (options.now ?? Date.now)(),
+    configKey: `${prefix}/config`,
+    storeLabel: options.storeLabel ?? "the store",
+    config,
+    configElsewhere,
+    leases,
+    publicIP: options.publicIP ?? null,
+    subnetEnv: { path: subnetFile, content: subnetEnv },
+    kernel,
+    bridge: options.bridge ?? null,
+    externalInterface,
+    iptables,
+    expectedRules: expectedRules(options.masqFlavor ?? "current"),
+    ipMasq: options.ipMasq ?? null,
+    renewMarginMinutes: options.renewMarginMinutes ?? 60,
+  };
+}
+
+/**
+ * Checks a flannel node end to end — the install guide's 验证 and debug sections, automated:
+ * gathers the state ({@link gatherNodeState}) and evaluates it with core's `diagnoseNodeState`
+ * (the checks and finding codes are listed there). Print the result with core's
+ * `formatDiagnosis` (text or JSON).
+ *
+ * @throws FlannelError `ABORTED` (nothing else: what cannot be read is a finding)
+ * @example
+ * ```ts
+ * import { formatDiagnosis } from "@flannel-sdk/core";
+ * import { diagnose } from "@flannel-sdk/diagnose";
+ * import { openHandle } from "@flannel-sdk/netlink";
+ *
+ * await using netlink = await openHandle();
+ * const d = await diagnose({ store, netlink, subnetFile: "/run/flannel/subnet.env", prefix: "/kube-centos/network" });
+ * console.log(formatDiagnosis(d));
+ * process.exitCode = d.ok ? 0 : 1;
+ * ```
+ */
+export async function diagnose(options: DiagnoseOptions): Promise<Diagnosis> {
+  return diagnoseNodeState(await gatherNodeState(options));
+}
