@@ -155,16 +155,7 @@ export class Agent {
   readonly exited: Promise<number | null>;
 
   constructor(host: Host, extraArgs: readonly string[], env: NodeJS.ProcessEnv = {}) {
-    // The install guide's debug command line, plus where this host's subnet.env goes.
-    const args = [
-      `-etcd-endpoints=http://${ETCD_IP}:${ETCD_PORT}`,
-      `-etcd-prefix=${PREFIX}`,
-      `-public-ip=${host.ip}`,
-      "-ip-masq",
-      `--subnet-file=${host.subnetFile}`,
-      ...extraArgs,
-    ];
-    this.child = spawn("ip", ["netns", "exec", host.ns, BIN, ...args], {
+    this.child = spawn("ip", ["netns", "exec", host.ns, BIN, ...host.flags(extraArgs)], {
       stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, ...env },
     });
@@ -203,6 +194,35 @@ export class Host {
   ) {}
   get subnetFile(): string {
     return join(this.dir, "subnet.env");
+  }
+  /** The install guide's debug command line, plus where this host's subnet.env goes. */
+  flags(extraArgs: readonly string[]): string[] {
+    return [
+      `-etcd-endpoints=http://${ETCD_IP}:${ETCD_PORT}`,
+      `-etcd-prefix=${PREFIX}`,
+      `-public-ip=${this.ip}`,
+      "-ip-masq",
+      `--subnet-file=${this.subnetFile}`,
+      ...extraArgs,
+    ];
+  }
+  /**
+   * `flanneld-ts diagnose --json` with the agent's flags, inside the host. Asynchronous: etcd is
+   * reached through this process's unix-socket relay, which a blocking spawn would stall.
+   */
+  async diagnose(extraArgs: readonly string[]) {
+    const argv = ["netns", "exec", this.ns, BIN, "diagnose", "--json", ...this.flags(extraArgs)];
+    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    const status = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    return { status, stderr, report: stdout === "" ? null : JSON.parse(stdout) };
   }
   start(extraArgs: readonly string[], env?: NodeJS.ProcessEnv): Agent {
     this.agent = new Agent(this, extraArgs, env);

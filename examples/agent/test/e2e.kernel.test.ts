@@ -156,8 +156,18 @@ function scenario({ api, backend }: Scenario) {
       expect(subnets.size).toBe(3);
     });
 
-    it("every pair of hosts pings between docker0 addresses", async () => {
+    it("every pair of hosts pings between docker0 addresses; flanneld-ts diagnose finds nothing wrong", async () => {
       await allPairsPing();
+      for (const h of c.hosts) {
+        const d = await h.diagnose(apiArgs);
+        expect(
+          d.report?.findings.filter((f: { severity: string }) => f.severity === "error"),
+        ).toEqual([]);
+        expect(d).toMatchObject({
+          status: 0,
+          report: { ok: true, node: { publicIP: h.ip, bridge: "docker0" } },
+        });
+      }
       if (!vxlan) {
         const [a, b] = c.hosts;
         expect(ipj(a!.ns, "route", "show", `${b!.subnetIP()}/24`)).toMatchObject([
