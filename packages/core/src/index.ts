@@ -6,8 +6,6 @@ export type {
 export { SubnetAllocator } from "./allocator/subnet-allocator.js";
 export { formatNetworkConfig } from "./config/format.js";
 export { parseNetworkConfig } from "./config/parse.js";
-export type { NetworkConfigDocument } from "./config/schema.js";
-export { networkConfigJsonSchema, networkConfigSchema } from "./config/schema.js";
 export type {
   BackendConfig,
   BackendType,

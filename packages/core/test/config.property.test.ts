@@ -5,9 +5,9 @@ import {
   formatIPv6,
   formatNetworkConfig,
   isFlannelError,
-  networkConfigSchema,
   parseNetworkConfig,
 } from "../src/index.js";
+import { networkConfigSchema } from "../src/schema/index.js";
 
 /** Runs the parser and lets through only a successful result or CONFIG_INVALID. */
 function parseOrConfigInvalid(input: string | object): void {

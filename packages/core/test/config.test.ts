@@ -5,10 +5,9 @@ import {
   IP4Net,
   isFlannelError,
   type NetworkConfig,
-  networkConfigJsonSchema,
-  networkConfigSchema,
   parseNetworkConfig,
 } from "../src/index.js";
+import { networkConfigJsonSchema, networkConfigSchema } from "../src/schema/index.js";
 
 function configError(fn: () => unknown): FlannelError {
   try {

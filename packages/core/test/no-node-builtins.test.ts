@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { builtinModules } from "node:module";
-import { join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const SRC = join(import.meta.dirname, "..", "src");
@@ -77,5 +77,31 @@ describe("@flannel-sdk/core imports no Node built-in", () => {
         .map((s) => `${relative(SRC, file)}: ${s}`),
     );
     expect(offenders).toEqual([]);
+  });
+});
+
+/** Every module `entry` reaches through relative imports (type-only imports included). */
+function reachable(entry: string): Map<string, string[]> {
+  const seen = new Map<string, string[]>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    const specs = specifiers(readFileSync(file, "utf8"));
+    seen.set(file, specs);
+    for (const s of specs) {
+      if (s.startsWith(".")) visit(resolve(dirname(file), s).replace(/\.js$/, ".ts"));
+    }
+  };
+  visit(entry);
+  return seen;
+}
+
+describe("the root entry stays light", () => {
+  it("does not load zod (it lives in @flannel-sdk/core/schema)", () => {
+    const offenders = [...reachable(join(SRC, "index.ts"))].flatMap(([file, specs]) =>
+      specs.filter((s) => s === "zod" || s.startsWith("zod/")).map(() => relative(SRC, file)),
+    );
+    expect(offenders).toEqual([]);
+    const schema = [...reachable(join(SRC, "schema", "index.ts")).values()].flat();
+    expect(schema).toContain("zod");
   });
 });
