@@ -1,39 +1,52 @@
 #!/usr/bin/env node
 // One watcher in a fresh process (for an honest RSS): opens a store, waits for the initial
-// snapshot, prints {snapshotMs, leases, rssMB, heapMB} as JSON. Used by etcd.mjs ("watch").
+// snapshot, keeps watching, and prints as JSON: the time to the snapshot, the process RSS and
+// JS heap right after it, and again after `steadyMs` of watching (no forced GC anywhere).
+// Used by etcd.mjs ("watch").
 //
-//   node etcd-watch-child.mjs <endpoint> <prefix> watch|baseline
+//   node etcd-watch-child.mjs <endpoint> <prefix> watch|baseline <transport> [steadyMs]
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import { EtcdLeaseStore } from "@flannel-sdk/etcd";
 
-const [endpoint, prefix, mode] = process.argv.slice(2);
+const [endpoint, prefix, mode, transport, steady = "5000"] = process.argv.slice(2);
 const MB = 1024 * 1024;
-const store = new EtcdLeaseStore({ endpoints: [endpoint], prefix });
+const mem = () => {
+  const m = process.memoryUsage();
+  return { rssMB: m.rss / MB, heapMB: m.heapUsed / MB };
+};
+const store = new EtcdLeaseStore({ endpoints: [endpoint], prefix, transport });
 let leases = 0;
 let snapshotMs = 0;
-let keep = null;
+let atSnapshot = null;
+const ac = new AbortController();
 if (mode === "watch") {
-  const ac = new AbortController();
   const start = performance.now();
-  for await (const result of store.watchLeases({ signal: ac.signal })) {
-    snapshotMs = performance.now() - start;
-    if (result.type === "snapshot") {
-      leases = result.leases.length;
-      keep = result;
+  let resolveSnapshot;
+  const snapshot = new Promise((r) => {
+    resolveSnapshot = r;
+  });
+  const watching = (async () => {
+    for await (const result of store.watchLeases({ signal: ac.signal })) {
+      if (result.type === "snapshot" && atSnapshot === null) {
+        snapshotMs = performance.now() - start;
+        leases = result.leases.length;
+        atSnapshot = mem();
+        resolveSnapshot();
+      }
     }
-    break;
-  }
+  })();
+  await snapshot;
+  await sleep(Number(steady));
+  const atSteady = mem();
+  ac.abort();
+  await watching;
+  await store.close();
+  process.stdout.write(JSON.stringify({ snapshotMs, leases, ...atSnapshot, steady: atSteady }));
 } else {
+  // baseline: the package loaded and one request made, no watch
   await store.getNetworkConfig().catch(() => undefined);
+  const m = mem();
+  await store.close();
+  process.stdout.write(JSON.stringify({ ...m }));
 }
-const mem = process.memoryUsage();
-await store.close();
-process.stdout.write(
-  JSON.stringify({
-    snapshotMs,
-    leases,
-    rssMB: mem.rss / MB,
-    heapMB: mem.heapUsed / MB,
-    kept: keep !== null,
-  }),
-);

@@ -21,13 +21,20 @@ export type EtcdErrorCode =
 const TLS_PATTERN =
   /certificate|ssl|tls|handshake|x509|self[- ]signed|unknown ca|bad certificate|alert/i;
 
+/**
+ * gRPC status codes a retry can help with (the JSON gateway reports them as `code`): CANCELLED,
+ * UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE — the statuses
+ * whose etcd3 error classes count as transient below.
+ */
+const RETRYABLE_GRPC_CODES = new Set([1, 2, 4, 8, 10, 13, 14]);
+
 function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
 
 /**
- * Turns an etcd3 / gRPC error into a {@link FlannelError} with an etcd code. A FlannelError passes
+ * Turns an etcd3 / gRPC / JSON-gateway error into a {@link FlannelError} with an etcd code. A FlannelError passes
  * through unchanged.
  *
  * @example
@@ -47,7 +54,11 @@ export function toEtcdError(e: unknown, operation: string): FlannelError {
       { cause: e, details },
     );
   }
-  if (name === "EtcdPermissionDeniedError" || /permission denied/i.test(message)) {
+  if (
+    name === "EtcdPermissionDeniedError" ||
+    /permission denied/i.test(message) ||
+    (e as { grpcCode?: unknown }).grpcCode === 7
+  ) {
     return new FlannelError(
       "ETCD_PERMISSION_DENIED",
       `etcd ${operation}: permission denied (the user's roles do not cover this key)`,
@@ -65,6 +76,7 @@ export function toEtcdError(e: unknown, operation: string): FlannelError {
     /^GRPC(Unavailable|DeadlineExceeded|Cancelled|Internal|Unknown|ResourceExhasted|Aborted)Error$/.test(
       name,
     ) ||
+    RETRYABLE_GRPC_CODES.has((e as { grpcCode?: unknown }).grpcCode as number) ||
     name === "BrokenCircuitError" ||
     name === "EtcdWatchStreamEnded" ||
     /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ETIMEDOUT|deadline|unavailable|no leader|leader changed|timed out|socket hang up/i.test(

@@ -29,7 +29,7 @@ export type { EtcdAuthOptions, EtcdStoreOptions } from "./options.js";
 export { DEFAULT_ENDPOINTS, RACE_RETRIES, SUBNET_TTL_SECONDS } from "./options.js";
 export type { KeyLayout } from "./prefix.js";
 export { DEFAULT_PREFIX, keyLayout } from "./prefix.js";
-export type { EtcdTlsOptions } from "./tls.js";
+export type { EtcdTlsOptions, TlsMaterial } from "./tls.js";
 export type { EtcdV2ClientOptions, V2Node, V2Response } from "./v2/client.js";
 export {
   EtcdV2Client,
@@ -46,8 +46,20 @@ export type {
   V2WatchStatus,
 } from "./v2/store.js";
 export { EtcdV2LeaseStore } from "./v2/store.js";
-export type { EtcdV3ConnectionOptions, KeyValue, TxnResult } from "./v3/connection.js";
+export type { EtcdV3ConnectionOptions } from "./v3/connection.js";
 export { EtcdV3Connection } from "./v3/connection.js";
 export type { EtcdLeaseStoreOptions, EtcdWatchLeasesOptions } from "./v3/store.js";
 export { EtcdLeaseStore } from "./v3/store.js";
+export type { EtcdV3TransportKind } from "./v3/transport.js";
 export type { WatchStatus } from "./v3/watch.js";
+export type {
+  Bytes,
+  DeleteRangeRequestOp,
+  KeyValue,
+  PutRequestOp,
+  RangeRequestOp,
+  TxnCompare,
+  TxnRequestOp,
+  TxnResponseOp,
+  TxnResult,
+} from "./v3/wire.js";

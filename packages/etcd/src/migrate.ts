@@ -12,8 +12,8 @@ import { subnetsOfKey } from "./lease-codec.js";
 import { keyLayout } from "./prefix.js";
 import { V2_KEY_NOT_FOUND, type V2Node, v2ErrorCode } from "./v2/client.js";
 import { EtcdV2LeaseStore, type EtcdV2LeaseStoreOptions } from "./v2/store.js";
-import { compare, op } from "./v3/connection.js";
 import { EtcdLeaseStore, type EtcdLeaseStoreOptions } from "./v3/store.js";
+import { compare, op } from "./v3/wire.js";
 
 /** What happened (or, in a dry run, would happen) to one key. */
 export type MigrationAction =

@@ -6,7 +6,7 @@ import { describeLeaseStoreContract, tierGate } from "@flannel-sdk/core/testing"
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
 import { type EtcdServer, etcdMissingReason, startEtcd } from "../src/testing/index.js";
-import { uniquePrefix } from "./helpers.js";
+import { TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 
@@ -25,29 +25,32 @@ describe.runIf(run)("LeaseStore contract on etcd", () => {
   });
   const endpoints = () => [etcd.clientUrl];
 
-  describeLeaseStoreContract<EtcdLeaseStore>(
-    "EtcdLeaseStore (v3)",
-    { describe, it },
-    {
-      async create({ rawConfig }) {
-        const store = new EtcdLeaseStore({
-          endpoints: endpoints(),
-          prefix: uniquePrefix("contract-v3"),
-        });
-        if (rawConfig !== undefined) await store.connection.put(store.keys.config, rawConfig);
-        return store;
+  for (const transport of TRANSPORTS) {
+    describeLeaseStoreContract<EtcdLeaseStore>(
+      `EtcdLeaseStore (v3 over ${transport})`,
+      { describe, it },
+      {
+        async create({ rawConfig }) {
+          const store = new EtcdLeaseStore({
+            endpoints: endpoints(),
+            prefix: uniquePrefix("contract-v3"),
+            transport,
+          });
+          if (rawConfig !== undefined) await store.connection.put(store.keys.config, rawConfig);
+          return store;
+        },
+        // Exactly what the TTL running out does in etcd: the etcd lease ends and takes the key along.
+        async expireLease(store, lease: Lease) {
+          const key = `${store.keys.subnets}${lease.subnet.replace("/", "-")}${lease.ipv6Subnet ? `&${lease.ipv6Subnet.replace("/", "-")}` : ""}`;
+          const kv = (await store.connection.range(key)).kvs[0];
+          if (kv) await store.connection.revoke(kv.lease);
+        },
+        skip: SKIP_24H,
+        timeoutMs: 30_000,
+        toleranceMs: 5_000,
       },
-      // Exactly what the TTL running out does in etcd: the etcd lease ends and takes the key along.
-      async expireLease(store, lease: Lease) {
-        const key = `${store.keys.subnets}${lease.subnet.replace("/", "-")}${lease.ipv6Subnet ? `&${lease.ipv6Subnet.replace("/", "-")}` : ""}`;
-        const kv = (await store.connection.range(key)).kvs[0];
-        if (kv) await store.connection.revoke(kv.lease);
-      },
-      skip: SKIP_24H,
-      timeoutMs: 30_000,
-      toleranceMs: 5_000,
-    },
-  );
+    );
+  }
 
   describeLeaseStoreContract<EtcdV2LeaseStore>(
     "EtcdV2LeaseStore (v2 keys API)",

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { describe, expect, it } from "vitest";
 import { etcdMissingReason, startEtcd } from "../src/testing/index.js";
-import { uniquePrefix } from "./helpers.js";
+import { TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const built = existsSync(new URL("../dist/index.mjs", import.meta.url));
 const run = tierGate(
@@ -12,7 +12,7 @@ const run = tierGate(
     (built ? null : "packages/etcd/dist is missing: run `npx turbo run build` (npm test does)"),
 );
 
-describe.runIf(run)("close() lets the process exit", () => {
+describe.runIf(run).each(TRANSPORTS)("close() lets the process exit (v3 over %s)", (transport) => {
   it("a child process with watches, keepers and both stores exits by itself after close()", async () => {
     await using etcd = await startEtcd({ enableV2: true });
     const child = spawn(
@@ -21,6 +21,7 @@ describe.runIf(run)("close() lets the process exit", () => {
         new URL("./fixtures/child-exit.mjs", import.meta.url).pathname,
         etcd.clientUrl,
         uniquePrefix("exit"),
+        transport,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );

@@ -31,3 +31,6 @@ let n = 0;
 export function uniquePrefix(tag: string): string {
   return `/flannel-sdk-test/${tag}-${process.pid}-${++n}/network`;
 }
+
+/** Both wires of `EtcdLeaseStore`: every v3 test runs over each. */
+export const TRANSPORTS = ["http", "grpc"] as const;

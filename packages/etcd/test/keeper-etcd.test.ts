@@ -2,65 +2,75 @@ import { tierGate } from "@flannel-sdk/core/testing";
 import { describe, expect, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
 import { etcdMissingReason, startEtcd, startTcpProxy } from "../src/testing/index.js";
-import { GUIDE_CONFIG, node, uniquePrefix } from "./helpers.js";
+import { GUIDE_CONFIG, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 
 describe.runIf(run)("keepLease on real etcd: the own lease deleted or taken is lost", () => {
-  it("v3: renews on time, then reports lost when the key is deleted, and when another node takes it", async () => {
-    await using etcd = await startEtcd();
-    const prefix = uniquePrefix("keep-v3");
-    const store = new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix, leaseTTL: 4 });
-    const admin = new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix });
-    try {
-      await store.putNetworkConfig(GUIDE_CONFIG);
-      const lease = await store.acquireLease(node(1));
-      const events: LeaseKeeperEvent[] = [];
-      const keeper = store.keepLease(lease, { renewMargin: 3000, onEvent: (e) => events.push(e) });
-      const deadline = Date.now() + 10_000;
-      while (!events.some((e) => e.type === "renewed") && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      expect(events.map((e) => e.type)).toContain("renewed");
-      await admin.releaseLease(lease.subnet);
-      expect(await keeper.done).toMatchObject({ type: "lost", reason: "deleted" });
+  for (const transport of TRANSPORTS) {
+    it(`v3 over ${transport}: renews on time, then reports lost when the key is deleted, and when another node takes it`, async () => {
+      await using etcd = await startEtcd();
+      const prefix = uniquePrefix("keep-v3");
+      const store = new EtcdLeaseStore({
+        endpoints: [etcd.clientUrl],
+        prefix,
+        leaseTTL: 4,
+        transport,
+      });
+      const admin = new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix, transport });
+      try {
+        await store.putNetworkConfig(GUIDE_CONFIG);
+        const lease = await store.acquireLease(node(1));
+        const events: LeaseKeeperEvent[] = [];
+        const keeper = store.keepLease(lease, {
+          renewMargin: 3000,
+          onEvent: (e) => events.push(e),
+        });
+        const deadline = Date.now() + 10_000;
+        while (!events.some((e) => e.type === "renewed") && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
+        expect(events.map((e) => e.type)).toContain("renewed");
+        await admin.releaseLease(lease.subnet);
+        expect(await keeper.done).toMatchObject({ type: "lost", reason: "deleted" });
 
-      const again = await store.acquireLease(node(2));
-      const keeper2 = store.keepLease(again);
-      await new Promise((r) => setTimeout(r, 200));
-      await admin.connection.put(
-        `${prefix}/subnets/${again.subnet.replace("/", "-")}`,
-        '{"PublicIP":"10.66.66.66","PublicIPv6":null}',
-      );
-      expect(await keeper2.done).toMatchObject({ type: "lost", reason: "taken" });
-    } finally {
-      await store.close();
-      await admin.close();
-    }
-  });
+        const again = await store.acquireLease(node(2));
+        const keeper2 = store.keepLease(again);
+        await new Promise((r) => setTimeout(r, 200));
+        await admin.connection.put(
+          `${prefix}/subnets/${again.subnet.replace("/", "-")}`,
+          '{"PublicIP":"10.66.66.66","PublicIPv6":null}',
+        );
+        expect(await keeper2.done).toMatchObject({ type: "lost", reason: "taken" });
+      } finally {
+        await store.close();
+        await admin.close();
+      }
+    });
 
-  it("v3: a key deleted while the keeper was cut off and etcd compacted is still reported lost", async () => {
-    await using etcd = await startEtcd();
-    await using proxy = await startTcpProxy({ targetPort: etcd.ports.client });
-    const prefix = uniquePrefix("keep-compact");
-    const store = new EtcdLeaseStore({ endpoints: [proxy.url()], prefix });
-    const admin = new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix });
-    try {
-      await admin.putNetworkConfig(GUIDE_CONFIG);
-      const lease = await store.acquireLease(node(3));
-      const keeper = store.keepLease(lease);
-      await new Promise((r) => setTimeout(r, 300));
-      proxy.refuse();
-      await admin.releaseLease(lease.subnet);
-      for (let i = 0; i < 5; i++) await admin.putNetworkConfig(GUIDE_CONFIG);
-      const { revision } = await admin.listLeases();
-      await admin.connection.compact(revision);
-      proxy.resume();
-      expect(await keeper.done).toMatchObject({ type: "lost", reason: "deleted" });
-    } finally {
-      await store.close();
-      await admin.close();
-    }
-  });
+    it(`v3 over ${transport}: a key deleted while the keeper was cut off and etcd compacted is still reported lost`, async () => {
+      await using etcd = await startEtcd();
+      await using proxy = await startTcpProxy({ targetPort: etcd.ports.client });
+      const prefix = uniquePrefix("keep-compact");
+      const store = new EtcdLeaseStore({ endpoints: [proxy.url()], prefix, transport });
+      const admin = new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix, transport });
+      try {
+        await admin.putNetworkConfig(GUIDE_CONFIG);
+        const lease = await store.acquireLease(node(3));
+        const keeper = store.keepLease(lease);
+        await new Promise((r) => setTimeout(r, 300));
+        proxy.refuse();
+        await admin.releaseLease(lease.subnet);
+        for (let i = 0; i < 5; i++) await admin.putNetworkConfig(GUIDE_CONFIG);
+        const { revision } = await admin.listLeases();
+        await admin.connection.compact(revision);
+        proxy.resume();
+        expect(await keeper.done).toMatchObject({ type: "lost", reason: "deleted" });
+      } finally {
+        await store.close();
+        await admin.close();
+      }
+    });
+  }
 
   it("v2: reports lost when the key is deleted by someone else", async () => {
     await using etcd = await startEtcd({ enableV2: true });

@@ -7,7 +7,7 @@ import { isCidrText, subnetsOfKey } from "../src/lease-codec.js";
 import { keyLayout } from "../src/prefix.js";
 import { sumMetric } from "../src/testing/etcd-server.js";
 import { loadTlsMaterial } from "../src/tls.js";
-import { prefixEnd } from "../src/v3/connection.js";
+import { prefixEnd } from "../src/v3/wire.js";
 import { FakeClock } from "./fake-clock.js";
 
 describe("key layout (Go path.Join)", () => {

@@ -13,7 +13,10 @@ export interface EtcdServerTls {
   readonly certFile: string;
   /** Server key (`--key-file`). */
   readonly keyFile: string;
-  /** Require a client certificate signed by `caFile` (`--client-cert-auth`). Default true. */
+  /**
+   * Require a client certificate signed by `caFile` (`--client-cert-auth`, `--trusted-ca-file`).
+   * `false` leaves both out: TLS proves the server only. Default true.
+   */
   readonly clientCertAuth?: boolean;
 }
 
@@ -37,9 +40,12 @@ export interface StartEtcdOptions {
   readonly electionTimeoutMs?: number;
 }
 
-interface MemberPorts {
+/** The loopback ports of one etcd member. */
+export interface MemberPorts {
+  /** Client URLs: the gRPC API, the JSON gateway (`/v3/…`) and, with v2 on, `/v2/keys`. */
   client: number;
   peer: number;
+  /** `--listen-metrics-urls`: `/metrics` and `/health` over plain HTTP. */
   metrics: number;
 }
 
@@ -369,12 +375,12 @@ function memberArgs(
   ];
   if (options.enableV2) args.push("--enable-v2=true");
   if (options.tls) {
-    args.push(
-      `--cert-file=${options.tls.certFile}`,
-      `--key-file=${options.tls.keyFile}`,
-      `--trusted-ca-file=${options.tls.caFile}`,
-    );
-    if (options.tls.clientCertAuth ?? true) args.push("--client-cert-auth=true");
+    args.push(`--cert-file=${options.tls.certFile}`, `--key-file=${options.tls.keyFile}`);
+    // etcd asks every client for a certificate once it has a trusted CA, whatever
+    // --client-cert-auth says: without client certificates, leave the CA out.
+    if (options.tls.clientCertAuth ?? true) {
+      args.push(`--trusted-ca-file=${options.tls.caFile}`, "--client-cert-auth=true");
+    }
   }
   args.push(...(options.extraArgs ?? []));
   return args;

@@ -1,6 +1,6 @@
 export type { CertPair, TestCertificates } from "./certs.js";
 export { makeTestCertificates, opensslMissingReason } from "./certs.js";
-export type { EtcdServerTls, StartEtcdOptions } from "./etcd-server.js";
+export type { EtcdServerTls, MemberPorts, StartEtcdOptions } from "./etcd-server.js";
 export {
   EtcdCluster,
   EtcdServer,

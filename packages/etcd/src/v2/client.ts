@@ -3,9 +3,8 @@
  * guide use. Only what flannel needs: get (recursive, long-poll watch), set (with `prevExist`,
  * `prevIndex`, `ttl`), delete, mkdir.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { FlannelError, throwIfAborted } from "@flannel-sdk/core";
+import { FlannelError } from "@flannel-sdk/core";
+import { HttpEndpoints } from "../http.js";
 import type { TlsMaterial } from "../tls.js";
 
 /** A node of the v2 keys API. */
@@ -127,8 +126,6 @@ export function v2ErrorCode(e: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-const TRANSPORT_RETRY = /ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/;
-
 /**
  * HTTP client of the v2 keys API with endpoint failover, TLS and basic auth. Every call takes an
  * `AbortSignal`; {@link close} aborts every request in flight (long-poll watches included).
@@ -140,38 +137,22 @@ const TRANSPORT_RETRY = /ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/;
  * ```
  */
 export class EtcdV2Client {
-  readonly #endpoints: URL[];
-  readonly #options: EtcdV2ClientOptions;
-  readonly #httpAgent: HttpAgent;
-  readonly #httpsAgent: HttpsAgent;
-  readonly #inflight = new Set<AbortController>();
-  #next = 0;
-  #closed = false;
+  readonly #http: HttpEndpoints;
+  readonly #authorization: string | undefined;
 
+  /** @throws FlannelError `INVALID_ARGUMENT` (no endpoint, or one that is not a URL) */
   constructor(options: EtcdV2ClientOptions) {
-    if (options.endpoints.length === 0) {
-      throw new FlannelError("INVALID_ARGUMENT", "no etcd endpoints given", { field: "endpoints" });
+    this.#http = new HttpEndpoints({
+      endpoints: options.endpoints,
+      api: "etcd v2",
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.maxSockets ? { maxSockets: options.maxSockets } : {}),
+    });
+    if (options.auth) {
+      const { username, password } = options.auth;
+      this.#authorization = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
     }
-    this.#endpoints = options.endpoints.map((e) => {
-      try {
-        return new URL(e);
-      } catch (cause) {
-        throw new FlannelError("INVALID_ARGUMENT", `invalid etcd endpoint ${e}`, {
-          cause,
-          field: "endpoints",
-        });
-      }
-    });
-    this.#options = options;
-    const maxSockets = options.maxSockets ?? 64;
-    this.#httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
-    this.#httpsAgent = new HttpsAgent({
-      keepAlive: true,
-      maxSockets,
-      ca: options.tls?.ca,
-      cert: options.tls?.cert,
-      key: options.tls?.key,
-    });
   }
 
   /**
@@ -285,164 +266,47 @@ export class EtcdV2Client {
 
   /** Aborts every request in flight and closes the sockets. Idempotent. */
   close(): void {
-    this.#closed = true;
-    for (const controller of this.#inflight) controller.abort();
-    this.#inflight.clear();
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    this.#http.close();
   }
 
   async #request(spec: RequestSpec): Promise<V2Response> {
-    let lastError: unknown;
-    for (let i = 0; i < this.#endpoints.length; i++) {
-      if (this.#closed) throw new FlannelError("STORE_CLOSED", "the etcd store is closed");
-      throwIfAborted(spec.signal);
-      const index = (this.#next + i) % this.#endpoints.length;
-      try {
-        const res = await this.#send(this.#endpoints[index]!, spec);
-        this.#next = index;
-        return res;
-      } catch (e) {
-        lastError = e;
-        const transport = e instanceof FlannelError && e.details.transport === true;
-        const retryable =
-          transport && (spec.idempotent || TRANSPORT_RETRY.test(String(e.details.errno)));
-        if (!retryable) throw e;
-      }
-    }
-    this.#next = (this.#next + 1) % this.#endpoints.length;
-    throw lastError;
-  }
-
-  #send(endpoint: URL, spec: RequestSpec): Promise<V2Response> {
-    const url = new URL(`/v2/keys${encodeKey(spec.key)}`, endpoint);
-    for (const [k, v] of Object.entries(spec.query ?? {})) {
-      if (v !== undefined) url.searchParams.set(k, v);
-    }
-    const body = spec.form ? encodeForm(spec.form) : undefined;
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined) query.set(k, v);
+    const search = query.size > 0 ? `?${query}` : "";
     const headers: Record<string, string> = {};
-    if (body !== undefined) {
-      headers["content-type"] = "application/x-www-form-urlencoded";
-      headers["content-length"] = String(Buffer.byteLength(body));
-    }
-    if (this.#options.auth) {
-      const { username, password } = this.#options.auth;
-      headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
-    }
-    const tls = url.protocol === "https:";
-    const controller = new AbortController();
-    this.#inflight.add(controller);
-    const onAbort = () => controller.abort();
-    spec.signal?.addEventListener("abort", onAbort, { once: true });
-    const timeoutMs = spec.timeoutMs ?? this.#options.timeoutMs ?? 10_000;
-    let timedOut = false;
-    const timer =
-      timeoutMs > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            controller.abort();
-          }, timeoutMs)
-        : undefined;
-    const cleanup = () => {
-      if (timer) clearTimeout(timer);
-      spec.signal?.removeEventListener("abort", onAbort);
-      this.#inflight.delete(controller);
-    };
-    return new Promise<V2Response>((resolve, reject) => {
-      const fail = (e: unknown) => {
-        cleanup();
-        if (spec.signal?.aborted) {
-          reject(
-            new FlannelError("ABORTED", "the operation was aborted", { cause: spec.signal.reason }),
-          );
-        } else if (this.#closed) {
-          reject(new FlannelError("STORE_CLOSED", "the etcd store is closed", { cause: e }));
-        } else {
-          reject(transportError(e, spec.operation, endpoint, timedOut));
-        }
-      };
-      const onResponse = (res: IncomingMessage) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          text += chunk;
-        });
-        res.on("error", fail);
-        res.on("aborted", () => fail(new Error("response aborted")));
-        res.on("end", () => {
-          cleanup();
-          let json: unknown;
-          try {
-            json = text === "" ? {} : JSON.parse(text);
-          } catch (cause) {
-            reject(
-              new FlannelError(
-                "ETCD_ERROR",
-                `etcd v2 ${spec.operation}: unreadable response (HTTP ${res.statusCode}): ${text.slice(0, 200)}`,
-                { cause, details: { key: spec.key, status: res.statusCode } },
-              ),
-            );
-            return;
-          }
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            const r = json as { action: string; node: V2Node; prevNode?: V2Node };
-            const header = res.headers["x-etcd-index"];
-            resolve({
-              action: r.action,
-              node: r.node,
-              ...(r.prevNode ? { prevNode: r.prevNode } : {}),
-              etcdIndex: BigInt(typeof header === "string" && header !== "" ? header : "0"),
-            });
-          } else {
-            reject(v2Error(status, json, spec.operation, spec.key));
-          }
-        });
-      };
-      const options = {
-        method: spec.method,
-        headers,
-        signal: controller.signal,
-        ...(tls ? { agent: this.#httpsAgent } : { agent: this.#httpAgent }),
-      };
-      const req = tls
-        ? httpsRequest(url, options, onResponse)
-        : httpRequest(url, options, onResponse);
-      req.on("error", fail);
-      if (body !== undefined) req.write(body);
-      req.end();
+    const body = spec.form ? encodeForm(spec.form) : undefined;
+    if (body !== undefined) headers["content-type"] = "application/x-www-form-urlencoded";
+    if (this.#authorization) headers.authorization = this.#authorization;
+    const reply = await this.#http.request({
+      method: spec.method,
+      path: `/v2/keys${encodeKey(spec.key)}${search}`,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      signal: spec.signal,
+      timeoutMs: spec.timeoutMs,
+      idempotent: spec.idempotent,
+      operation: spec.operation,
     });
+    let json: unknown;
+    try {
+      json = reply.text === "" ? {} : JSON.parse(reply.text);
+    } catch (cause) {
+      throw new FlannelError(
+        "ETCD_ERROR",
+        `etcd v2 ${spec.operation}: unreadable response (HTTP ${reply.status}): ${reply.text.slice(0, 200)}`,
+        { cause, details: { key: spec.key, status: reply.status } },
+      );
+    }
+    if (reply.status < 200 || reply.status >= 300) {
+      throw v2Error(reply.status, json, spec.operation, spec.key);
+    }
+    const r = json as { action: string; node: V2Node; prevNode?: V2Node };
+    const header = reply.headers["x-etcd-index"];
+    return {
+      action: r.action,
+      node: r.node,
+      ...(r.prevNode ? { prevNode: r.prevNode } : {}),
+      etcdIndex: BigInt(typeof header === "string" && header !== "" ? header : "0"),
+    };
   }
-}
-
-function transportError(
-  e: unknown,
-  operation: string,
-  endpoint: URL,
-  timedOut: boolean,
-): FlannelError {
-  const err = e as { code?: string; message?: string };
-  const message = timedOut ? "timed out" : (err.message ?? String(e));
-  const errno = err.code;
-  const details = { operation, endpoint: endpoint.origin, errno, transport: true };
-  if (
-    /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_SSL|ERR_TLS|EPROTO|certificate|handshake/i.test(
-      `${errno ?? ""} ${message}`,
-    )
-  ) {
-    return new FlannelError(
-      "ETCD_TLS",
-      `etcd v2 ${operation} at ${endpoint.origin}: TLS handshake failed (check the CA, client certificate and key): ${message}`,
-      { cause: e, details: { ...details, transport: false } },
-    );
-  }
-  return new FlannelError(
-    "ETCD_UNAVAILABLE",
-    `etcd v2 ${operation} at ${endpoint.origin}: ${message}`,
-    {
-      cause: e,
-      details,
-      retryable: true,
-    },
-  );
 }

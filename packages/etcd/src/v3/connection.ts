@@ -1,155 +1,66 @@
 /**
- * The etcd v3 wiring on npm `etcd3`: the raw KV / Lease / Watch RPCs with a deadline, an
- * `AbortSignal`, `bigint` revisions and lease IDs, and our error codes. No flannel logic here.
+ * The etcd v3 calls the store makes — KV, Lease and Watch — with a deadline, an `AbortSignal`,
+ * `bigint` revisions and lease IDs, and our error codes, over either transport: etcd's JSON
+ * gateway on HTTP/1.1 (the default: no gRPC modules in the process) or gRPC through npm `etcd3`
+ * (loaded on first use). No flannel logic here.
  */
 import { FlannelError, throwIfAborted } from "@flannel-sdk/core";
-import {
-  ConsecutiveBreaker,
-  circuitBreaker,
-  ExponentialBackoff,
-  handleWhen,
-  type IPolicy,
-  retry,
-} from "cockatiel";
-import {
-  castGrpcError,
-  Etcd3,
-  EtcdInvalidAuthTokenError,
-  type ICompare,
-  type IKeyValue,
-  type IRangeRequest,
-  type IRequestOp,
-  type IResponseOp,
-  type IWatchRequest,
-  type IWatchResponse,
-  isRecoverableError,
-} from "etcd3";
 import { toEtcdError } from "../errors.js";
 import type { EtcdAuthOptions } from "../options.js";
 import type { TlsMaterial } from "../tls.js";
-import { ensureInt64Precision } from "./int64.js";
-import { type DecodedRange, decodeRangeResponse } from "./range-decoder.js";
-
-ensureInt64Precision();
-
-/** A key-value pair as read from etcd, with 64-bit fields as `bigint`. */
-export interface KeyValue {
-  readonly key: string;
-  readonly value: Buffer;
-  /** The etcd lease the key is attached to; `0n` for none. */
-  readonly lease: bigint;
-  readonly modRevision: bigint;
-}
+import { createGatewayTransport } from "./gateway.js";
+import type { EtcdV3TransportKind, V3Transport, WatchHandle, WatchListener } from "./transport.js";
+import {
+  type KeyValue,
+  prefixEnd,
+  type TxnCompare,
+  type TxnRequestOp,
+  type TxnResult,
+  type WatchCreate,
+} from "./wire.js";
 
 /** Options of {@link EtcdV3Connection}. */
 export interface EtcdV3ConnectionOptions {
   readonly endpoints: readonly string[];
   readonly tls?: TlsMaterial;
   readonly auth?: EtcdAuthOptions;
+  /**
+   * `"http"`: etcd's JSON gateway (`/v3/…` on the client port, etcd ≥ 3.4) over Node's
+   * `http`/`https`. `"grpc"`: gRPC through npm `etcd3`, loaded on first use. Default `"http"`,
+   * except with both a client certificate and `auth`: etcd refuses gateway requests from a
+   * certificate that carries a CommonName while auth is on, so that combination defaults to
+   * `"grpc"`.
+   */
+  readonly transport?: EtcdV3TransportKind;
   /** Deadline of each unary call. Default 10 s. */
   readonly requestTimeoutMs?: number;
   /**
-   * gRPC keepalive ping interval: a silent server is noticed after this plus 5 s. etcd refuses
-   * pings more often than every 5 s (`--grpc-keepalive-min-time`). Default 10 s.
+   * How soon a silent server is noticed by a watch: gRPC pings this often (etcd refuses pings
+   * more often than every 5 s, `--grpc-keepalive-min-time`); over HTTP a watch that heard
+   * nothing for this long sends a small probe. Plus 5 s for the answer. Default 10 s.
    */
   readonly keepaliveMs?: number;
+  /** Most HTTP sockets per endpoint (`transport: "http"`). Default 64. */
+  readonly maxSockets?: number;
 }
 
-/** The parts of etcd3's (internal) connection pool and grpc-js clients `#rangeRaw` uses. */
-interface RawServiceClient {
-  makeUnaryRequest: (...args: unknown[]) => unknown;
-  Range?: { path: string; requestSerialize: (value: unknown) => Buffer };
-}
-interface RawPool {
-  withConnection<T>(
-    service: string,
-    fn: (conn: { client: RawServiceClient; metadata: unknown }) => Promise<T>,
-  ): Promise<T>;
-  authenticator?: { invalidateMetadata(): void };
-}
-
-/** A duplex watch stream (grpc-js). */
-export interface WatchStream {
-  write(request: IWatchRequest): boolean;
-  on(event: "data", listener: (response: IWatchResponse) => void): this;
-  on(event: "error", listener: (error: Error) => void): this;
-  on(event: "end", listener: () => void): this;
-  on(event: "close", listener: () => void): this;
-  removeAllListeners(): this;
-  cancel(): void;
-  end(): void;
-  pause(): void;
-  resume(): void;
-}
-
-/** Builds a compare for a txn. */
-export const compare = {
-  /** `version(key) == n` (0 = absent). */
-  version: (key: string, version: bigint): ICompare => ({
-    key: Buffer.from(key),
-    target: "Version",
-    result: "Equal",
-    version: version.toString(),
-  }),
-  /** `mod_revision(key) == rev` (0 = absent). */
-  modRevision: (key: string, revision: bigint): ICompare => ({
-    key: Buffer.from(key),
-    target: "Mod",
-    result: "Equal",
-    mod_revision: revision.toString(),
-  }),
-};
-
-/** Builds a request op for a txn. */
-export const op = {
-  put: (key: string, value: string | Buffer, lease: bigint = 0n): IRequestOp => ({
-    request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: lease.toString() },
-  }),
-  delete: (key: string): IRequestOp => ({ request_delete_range: { key: Buffer.from(key) } }),
-  get: (key: string): IRequestOp => ({ request_range: { key: Buffer.from(key) } }),
-  getPrefix: (prefix: string): IRequestOp => ({
-    request_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) },
-  }),
-};
-
-/** The range end that covers every key starting with `prefix` (etcd's `GetPrefixRangeEnd`). */
-export function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]! += 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
-
-/** Converts an etcd3 key-value (strings for int64) to {@link KeyValue}. */
-export function toKeyValue(kv: IKeyValue): KeyValue {
-  return {
-    key: kv.key.toString(),
-    value: kv.value,
-    lease: BigInt(kv.lease || "0"),
-    modRevision: BigInt(kv.mod_revision || "0"),
-  };
-}
-
-/** The result of a txn. */
-export interface TxnResult {
-  readonly succeeded: boolean;
-  readonly revision: bigint;
-  readonly responses: readonly IResponseOp[];
-}
+/** An open watch as {@link EtcdV3Connection.openWatch} hands it out. */
+export type EtcdWatchHandle = WatchHandle;
 
 function abortError(signal: AbortSignal): FlannelError {
   return new FlannelError("ABORTED", "the operation was aborted", { cause: signal.reason });
 }
 
+function closedError(cause?: unknown): FlannelError {
+  return new FlannelError("STORE_CLOSED", "the etcd store is closed", {
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
 /**
- * A connection to an etcd v3 cluster through npm `etcd3`, used by {@link EtcdLeaseStore}. Every
- * call has a deadline and takes an `AbortSignal`; failures become FlannelErrors
- * (`ETCD_UNAVAILABLE`, `ETCD_TLS`, `ETCD_AUTH_FAILED`, `ETCD_PERMISSION_DENIED`, `ETCD_ERROR`).
- * It never uses etcd3's lease keepalives or watch manager, which `Etcd3.close()` does not stop.
+ * A connection to an etcd v3 cluster, used by {@link EtcdLeaseStore}. Every call has a deadline
+ * and takes an `AbortSignal`; failures become FlannelErrors (`ETCD_UNAVAILABLE`, `ETCD_TLS`,
+ * `ETCD_AUTH_FAILED`, `ETCD_PERMISSION_DENIED`, `ETCD_ERROR`). {@link close} ends every watch.
  *
  * @example
  * ```ts
@@ -159,12 +70,14 @@ function abortError(signal: AbortSignal): FlannelError {
  * ```
  */
 export class EtcdV3Connection {
-  /** The `etcd3` client underneath. */
-  readonly client: Etcd3;
+  /** The wire in use: `"http"` (etcd's JSON gateway) or `"grpc"`. */
+  readonly transport: EtcdV3TransportKind;
   readonly #timeoutMs: number;
-  readonly #streams = new Set<WatchStream>();
+  readonly #wire: V3Transport | Promise<V3Transport>;
+  readonly #watches = new Set<() => void>();
   #closed = false;
 
+  /** @throws FlannelError `INVALID_ARGUMENT` (no endpoints, mixed schemes, not a URL) */
   constructor(options: EtcdV3ConnectionOptions) {
     if (options.endpoints.length === 0) {
       throw new FlannelError("INVALID_ARGUMENT", "no etcd endpoints given", { field: "endpoints" });
@@ -178,44 +91,27 @@ export class EtcdV3Connection {
       );
     }
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
-    const keepalive = options.keepaliveMs ?? 10_000;
-    const tls = options.tls;
-    this.client = new Etcd3({
-      hosts: [...options.endpoints],
-      ...(secure && tls
-        ? {
-            credentials: {
-              rootCertificate: tls.ca as Buffer,
-              ...(tls.cert ? { certChain: tls.cert } : {}),
-              ...(tls.key ? { privateKey: tls.key } : {}),
-            },
-          }
-        : {}),
-      ...(options.auth
-        ? { auth: { username: options.auth.username, password: options.auth.password } }
-        : {}),
-      grpcOptions: {
-        "grpc.keepalive_time_ms": keepalive,
-        "grpc.keepalive_timeout_ms": 5000,
-        "grpc.keepalive_permit_without_calls": 0,
-        "grpc.max_receive_message_length": 256 * 1024 * 1024,
-        "grpc.initial_reconnect_backoff_ms": 100,
-        "grpc.max_reconnect_backoff_ms": 2000,
-      },
-      dialTimeout: this.#timeoutMs,
-      faultHandling: {
-        // One quick retry on another member; our callers own the longer retry loops.
-        global: retry(handleWhen(isRecoverableError), {
-          maxAttempts: options.endpoints.length > 1 ? 2 : 1,
-          backoff: new ExponentialBackoff({ initialDelay: 20, maxDelay: 200 }),
-        }) as unknown as IPolicy,
-        host: () =>
-          circuitBreaker(handleWhen(isRecoverableError), {
-            halfOpenAfter: 1000,
-            breaker: new ConsecutiveBreaker(5),
-          }) as unknown as IPolicy,
-      },
-    });
+    this.transport =
+      options.transport ?? (options.auth !== undefined && options.tls?.cert ? "grpc" : "http");
+    const settings = {
+      endpoints: options.endpoints,
+      tls: options.tls,
+      auth: options.auth,
+      timeoutMs: this.#timeoutMs,
+      keepaliveMs: options.keepaliveMs ?? 10_000,
+      maxSockets: options.maxSockets,
+    };
+    if (this.transport === "http") {
+      this.#wire = createGatewayTransport(settings);
+    } else {
+      const loading = import("./grpc.js").then((m) => {
+        const wire = m.createGrpcTransport(settings);
+        if (this.#closed) wire.close();
+        return wire;
+      });
+      loading.catch(() => undefined);
+      this.#wire = loading;
+    }
   }
 
   /** True after {@link close}. */
@@ -226,11 +122,16 @@ export class EtcdV3Connection {
   async #call<T>(
     operation: string,
     signal: AbortSignal | undefined,
-    fn: (options: { deadline: number }) => Promise<T>,
+    fn: (
+      wire: V3Transport,
+      ctx: { deadline: number; signal: AbortSignal | undefined },
+    ) => Promise<T>,
   ): Promise<T> {
-    if (this.#closed) throw new FlannelError("STORE_CLOSED", "the etcd store is closed");
+    if (this.#closed) throw closedError();
     throwIfAborted(signal);
-    const call = fn({ deadline: Date.now() + this.#timeoutMs });
+    const call = Promise.resolve(this.#wire).then((wire) =>
+      fn(wire, { deadline: Date.now() + this.#timeoutMs, signal }),
+    );
     let onAbort: (() => void) | undefined;
     try {
       if (signal === undefined) return await call;
@@ -241,8 +142,7 @@ export class EtcdV3Connection {
       });
     } catch (e) {
       if (e instanceof FlannelError) throw e;
-      if (this.#closed)
-        throw new FlannelError("STORE_CLOSED", "the etcd store is closed", { cause: e });
+      if (this.#closed) throw closedError(e);
       throw toEtcdError(e, operation);
     } finally {
       if (onAbort) signal?.removeEventListener("abort", onAbort);
@@ -259,41 +159,43 @@ export class EtcdV3Connection {
     key: string,
     options: { prefix?: boolean; signal?: AbortSignal; keysOnly?: boolean } = {},
   ): Promise<{ kvs: KeyValue[]; revision: bigint }> {
-    const res = await this.#call("range", options.signal, (callOptions) =>
-      this.client.kv.range(
+    const page = await this.#call("range", options.signal, (wire, ctx) =>
+      wire.range(
         {
-          key: Buffer.from(key),
+          key,
           ...(options.prefix ? { range_end: prefixEnd(key) } : {}),
           ...(options.keysOnly ? { keys_only: true } : {}),
         },
-        callOptions,
+        ctx,
       ),
     );
-    return { kvs: res.kvs.map(toKeyValue), revision: BigInt(res.header.revision) };
+    return { kvs: page.kvs, revision: page.revision };
   }
 
   /**
-   * Reads every key under a prefix in pages of `pageSize`, all at the revision of the first
-   * page, so a big listing never has to sit in memory twice at once (the wire message, its
-   * decoded form and ours). Key order.
+   * Reads every key under a prefix in pages of `pageSize` (default 1,000), all at the revision
+   * of the first page, the next page asked for before the current one is handed to `onPage`.
+   * With `onPage` the key-values are not collected: the caller keeps what it needs of each page
+   * (a watch snapshot keeps decoded leases), so the raw listing never sits in memory whole.
+   * Key order.
    * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async rangePrefixPaged(
     prefix: string,
-    options: { pageSize?: number; signal?: AbortSignal } = {},
+    options: { pageSize?: number; signal?: AbortSignal; onPage?: (kvs: KeyValue[]) => void } = {},
   ): Promise<{ kvs: KeyValue[]; revision: bigint }> {
-    const pageSize = options.pageSize ?? 5000;
+    const pageSize = options.pageSize ?? 1000;
     const end = prefixEnd(prefix);
     const page = (from: Buffer, revision: bigint | null) =>
-      this.#call("range", options.signal, (callOptions) =>
-        this.#rangeRaw(
+      this.#call("range", options.signal, (wire, ctx) =>
+        wire.range(
           {
             key: from,
             range_end: end,
             limit: pageSize,
-            ...(revision === null ? {} : { revision: revision.toString() }),
+            ...(revision === null ? {} : { revision }),
           },
-          callOptions,
+          ctx,
         ),
       );
     const kvs: KeyValue[] = [];
@@ -304,108 +206,40 @@ export class EtcdV3Connection {
       revision ??= res.revision;
       const last = res.kvs.at(-1);
       const more = res.more && last !== undefined;
-      // Ask for the next page before taking this one in.
       if (more) pending = page(Buffer.concat([Buffer.from(last.key), Buffer.from([0])]), revision);
-      for (const kv of res.kvs) kvs.push(kv);
+      if (options.onPage) options.onPage(res.kvs);
+      else for (const kv of res.kvs) kvs.push(kv);
       if (!more) return { kvs, revision };
     }
   }
 
   /**
-   * `KV.Range` through etcd3's connection pool (same hosts, auth token and fault policy) but
-   * decoded by {@link decodeRangeResponse}. Falls back to the generic path if etcd3's internals
-   * are not what this version expects.
-   */
-  async #rangeRaw(
-    request: IRangeRequest,
-    callOptions: { deadline: number },
-  ): Promise<DecodedRange> {
-    const pool = (this.client as unknown as { pool?: RawPool }).pool;
-    if (pool === undefined || typeof pool.withConnection !== "function")
-      return this.#rangeGeneric(request, callOptions);
-    const attempt = () =>
-      pool.withConnection("KV", ({ client, metadata }) => {
-        const method = (client as RawServiceClient).Range;
-        if (typeof client.makeUnaryRequest !== "function" || method?.path === undefined) {
-          return this.#rangeGeneric(request, callOptions);
-        }
-        return new Promise<DecodedRange>((resolve, reject) => {
-          client.makeUnaryRequest(
-            method.path,
-            method.requestSerialize,
-            decodeRangeResponse,
-            request,
-            metadata,
-            callOptions,
-            (err: Error | null, res?: DecodedRange) =>
-              err ? reject(castGrpcError(err)) : resolve(res!),
-          );
-        });
-      });
-    try {
-      return await attempt();
-    } catch (e) {
-      // etcd3's own calls renew an expired auth token once; so do we.
-      if (e instanceof EtcdInvalidAuthTokenError && pool.authenticator) {
-        pool.authenticator.invalidateMetadata();
-        return attempt();
-      }
-      throw e;
-    }
-  }
-
-  async #rangeGeneric(
-    request: IRangeRequest,
-    callOptions: { deadline: number },
-  ): Promise<DecodedRange> {
-    const res = await this.client.kv.range(request, callOptions);
-    return { kvs: res.kvs.map(toKeyValue), revision: BigInt(res.header.revision), more: res.more };
-  }
-
-  /**
-   * One transaction: `compare` all true → `success` ops, else `failure` ops.
+   * One transaction: `compares` all true → `success` ops, else `failure` ops.
    * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
-  async txn(
-    compares: readonly ICompare[],
-    success: readonly IRequestOp[],
-    failure: readonly IRequestOp[] = [],
+  txn(
+    compares: readonly TxnCompare[],
+    success: readonly TxnRequestOp[],
+    failure: readonly TxnRequestOp[] = [],
     signal?: AbortSignal,
   ): Promise<TxnResult> {
-    const res = await this.#call("txn", signal, (callOptions) =>
-      this.client.kv.txn(
-        { compare: [...compares], success: [...success], failure: [...failure] },
-        callOptions,
-      ),
-    );
-    return {
-      succeeded: res.succeeded,
-      revision: BigInt(res.header.revision),
-      responses: res.responses,
-    };
+    return this.#call("txn", signal, (wire, ctx) => wire.txn(compares, success, failure, ctx));
   }
 
   /**
-   * Writes one key unconditionally.
+   * Writes one key unconditionally; resolves to the revision of the write.
    * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
-  async put(key: string, value: string, signal?: AbortSignal): Promise<bigint> {
-    const res = await this.#call("put", signal, (callOptions) =>
-      this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(value) }, callOptions),
-    );
-    return BigInt(res.header.revision);
+  put(key: string, value: string, signal?: AbortSignal): Promise<bigint> {
+    return this.#call("put", signal, (wire, ctx) => wire.put(key, value, ctx));
   }
 
   /**
    * Grants an etcd lease of `ttlSeconds`.
    * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
-  async grant(ttlSeconds: number, signal?: AbortSignal): Promise<{ id: bigint; ttl: number }> {
-    const res = await this.#call("lease grant", signal, (callOptions) =>
-      this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }, callOptions),
-    );
-    if (res.error) throw new FlannelError("ETCD_ERROR", `etcd lease grant: ${res.error}`);
-    return { id: BigInt(res.ID), ttl: Number(res.TTL) };
+  grant(ttlSeconds: number, signal?: AbortSignal): Promise<{ id: bigint; ttl: number }> {
+    return this.#call("lease grant", signal, (wire, ctx) => wire.leaseGrant(ttlSeconds, ctx));
   }
 
   /**
@@ -416,9 +250,7 @@ export class EtcdV3Connection {
   async revoke(id: bigint, signal?: AbortSignal): Promise<void> {
     if (id === 0n) return;
     try {
-      await this.#call("lease revoke", signal, (callOptions) =>
-        this.client.leaseClient.leaseRevoke({ ID: id.toString() }, callOptions),
-      );
+      await this.#call("lease revoke", signal, (wire, ctx) => wire.leaseRevoke(id, ctx));
     } catch (e) {
       if (e instanceof FlannelError && /lease not found/.test(e.message)) return;
       throw e;
@@ -431,10 +263,10 @@ export class EtcdV3Connection {
    */
   async timeToLive(id: bigint, signal?: AbortSignal): Promise<number> {
     if (id === 0n) return -1;
-    const res = await this.#call("lease time-to-live", signal, (callOptions) =>
-      this.client.leaseClient.leaseTimeToLive({ ID: id.toString() }, callOptions),
+    const res = await this.#call("lease time-to-live", signal, (wire, ctx) =>
+      wire.leaseTimeToLive(id, false, ctx),
     );
-    return Number(res.TTL);
+    return res.ttl;
   }
 
   /**
@@ -443,11 +275,10 @@ export class EtcdV3Connection {
    */
   async leaseKeys(id: bigint, signal?: AbortSignal): Promise<string[] | null> {
     if (id === 0n) return null;
-    const res = await this.#call("lease time-to-live", signal, (callOptions) =>
-      this.client.leaseClient.leaseTimeToLive({ ID: id.toString(), keys: true }, callOptions),
+    const res = await this.#call("lease time-to-live", signal, (wire, ctx) =>
+      wire.leaseTimeToLive(id, true, ctx),
     );
-    if (Number(res.TTL) < 0) return null;
-    return (res.keys ?? []).map((k) => k.toString());
+    return res.ttl < 0 ? null : res.keys;
   }
 
   /**
@@ -455,49 +286,86 @@ export class EtcdV3Connection {
    * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async compact(revision: bigint, signal?: AbortSignal): Promise<void> {
-    await this.#call("compact", signal, (callOptions) =>
-      this.client.kv.compact({ revision: revision.toString(), physical: true }, callOptions),
-    );
+    await this.#call("compact", signal, (wire, ctx) => wire.compact(revision, ctx));
   }
 
   /**
-   * Opens a raw watch stream; {@link close} cancels it.
+   * Opens a watch stream from `startRevision` of one key, or of every key under a prefix
+   * (`prefix: true`), with previous values and progress notifications. The listener hears
+   * responses until `error` or `end`; {@link close} ends the stream with `STORE_CLOSED`.
+   * @internal The store's watches use it through `RawWatch`.
    * @throws FlannelError `ETCD_*`, `STORE_CLOSED`
    */
-  async openWatchStream(): Promise<WatchStream> {
-    if (this.#closed) throw new FlannelError("STORE_CLOSED", "the etcd store is closed");
-    let stream: WatchStream;
+  async openWatch(
+    key: string,
+    options: { prefix: boolean; startRevision: bigint },
+    listener: WatchListener,
+  ): Promise<WatchHandle> {
+    if (this.#closed) throw closedError();
+    const create: WatchCreate = {
+      key,
+      ...(options.prefix ? { rangeEnd: prefixEnd(key) } : {}),
+      startRevision: options.startRevision,
+    };
+    let active = true;
+    let handle: WatchHandle | null = null;
+    const stop = () => {
+      active = false;
+      this.#watches.delete(onClose);
+      handle?.cancel();
+    };
+    const onClose = () => {
+      if (!active) return;
+      stop();
+      listener.error(closedError());
+    };
     try {
-      stream = (await this.client.watchClient.watch()) as unknown as WatchStream;
+      const wire = await this.#wire;
+      handle = await wire.watch(create, {
+        response: (r) => {
+          if (active) listener.response(r);
+        },
+        error: (e) => {
+          if (!active) return;
+          stop();
+          listener.error(toEtcdError(e, "watch"));
+        },
+        end: () => {
+          if (!active) return;
+          stop();
+          listener.end();
+        },
+      });
     } catch (e) {
+      if (this.#closed) throw closedError(e);
       throw toEtcdError(e, "watch");
     }
     if (this.#closed) {
-      stream.cancel();
-      throw new FlannelError("STORE_CLOSED", "the etcd store is closed");
+      handle.cancel();
+      throw closedError();
     }
-    this.#streams.add(stream);
-    stream.on("close", () => this.#streams.delete(stream));
-    return stream;
+    if (active) this.#watches.add(onClose);
+    const opened = handle;
+    return {
+      cancel: () => {
+        if (active) stop();
+        else opened.cancel();
+      },
+      pause: () => opened.pause(),
+      resume: () => opened.resume(),
+    };
   }
 
-  /** Forgets a stream the caller cancelled. */
-  releaseStream(stream: WatchStream): void {
-    this.#streams.delete(stream);
-  }
-
-  /** Cancels every watch stream and closes the channels. Idempotent. */
+  /** Ends every watch stream and closes the connections. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const stream of this.#streams) {
-      try {
-        stream.cancel();
-      } catch {
-        // already ended
-      }
-    }
-    this.#streams.clear();
-    this.client.close();
+    for (const onClose of [...this.#watches]) onClose();
+    if (this.#wire instanceof Promise)
+      void this.#wire.then(
+        (w) => w.close(),
+        () => undefined,
+      );
+    else this.#wire.close();
   }
 }

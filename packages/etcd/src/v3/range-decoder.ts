@@ -5,14 +5,7 @@
  * int64 into a decimal string, then `BigInt` of it) costs about as much again as the listing
  * itself at 10,000 leases. Wire format: https://protobuf.dev/programming-guides/encoding/.
  */
-import type { KeyValue } from "./connection.js";
-
-/** What {@link decodeRangeResponse} keeps of a `RangeResponse`. */
-export interface DecodedRange {
-  readonly revision: bigint;
-  readonly more: boolean;
-  readonly kvs: KeyValue[];
-}
+import type { KeyValue, RangePage } from "./wire.js";
 
 class Reader {
   pos: number;
@@ -122,7 +115,7 @@ function decodeKeyValue(r: Reader, end: number): KeyValue {
  * const { kvs, revision, more } = decodeRangeResponse(bytes);
  * ```
  */
-export function decodeRangeResponse(buf: Buffer): DecodedRange {
+export function decodeRangeResponse(buf: Buffer): RangePage {
   const r = new Reader(buf, 0, buf.length);
   let revision = 0n;
   let more = false;

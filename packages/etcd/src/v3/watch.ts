@@ -13,30 +13,18 @@
  * fix (permission denied, authentication, TLS) end the iteration by throwing.
  */
 import { FlannelError, isFlannelError } from "@flannel-sdk/core";
-import type { IWatchResponse } from "etcd3";
 import { Backoff, type Clock, sleep, systemClock } from "../clock.js";
 import { toEtcdError } from "../errors.js";
-import {
-  type EtcdV3Connection,
-  type KeyValue,
-  prefixEnd,
-  toKeyValue,
-  type WatchStream,
-} from "./connection.js";
+import type { EtcdV3Connection } from "./connection.js";
+import type { WatchHandle } from "./transport.js";
+import type { KeyValue, RawEvent, WatchResponse } from "./wire.js";
 
-/** One change seen by the watch. */
-export interface RawEvent {
-  readonly type: "put" | "delete";
-  readonly kv: KeyValue;
-  /** The value before the change (etcd `prev_kv`), when etcd still had it. */
-  readonly prevKv: KeyValue | null;
-}
-
-/** What {@link RawWatch} yields. */
-export type RawWatchResult =
+/** What {@link RawWatch} yields: snapshots of decoded items `T`, then raw change batches. */
+export type RawWatchResult<T = KeyValue> =
   | {
       readonly type: "snapshot";
-      readonly kvs: readonly KeyValue[];
+      /** Each listed key-value through the watch's `decode`, in key order. */
+      readonly items: readonly T[];
       readonly revision: bigint;
       /** Why a (new) snapshot: the first listing, or history lost to compaction. */
       readonly reason: "initial" | "compacted";
@@ -51,7 +39,12 @@ export type WatchStatus =
   | { readonly type: "relistFailed"; readonly error: FlannelError; readonly retryInMs: number };
 
 /** Options of {@link RawWatch}. */
-export interface RawWatchOptions {
+export interface RawWatchOptions<T = KeyValue> {
+  /**
+   * Turns each listed key-value into what the snapshot keeps, page by page as the listing
+   * arrives, so the raw pages never sit in memory whole. Default: the key-value itself.
+   */
+  readonly decode?: (kv: KeyValue) => T;
   readonly connection: EtcdV3Connection;
   /** The key, or the prefix with `prefix: true`. */
   readonly key: string;
@@ -89,25 +82,25 @@ type StreamOutcome =
  * compaction. Iterate it once; `return()` (a `break`), the signal, or closing the connection
  * ends it.
  */
-export class RawWatch implements AsyncIterableIterator<RawWatchResult> {
-  readonly #o: RawWatchOptions;
+export class RawWatch<T = KeyValue> implements AsyncIterableIterator<RawWatchResult<T>> {
+  readonly #o: RawWatchOptions<T>;
   readonly #clock: Clock;
   readonly #backoff: Backoff;
-  readonly #queue: RawWatchResult[] = [];
+  readonly #queue: RawWatchResult<T>[] = [];
   readonly #waiting: {
-    resolve: (r: IteratorResult<RawWatchResult>) => void;
+    resolve: (r: IteratorResult<RawWatchResult<T>>) => void;
     reject: (e: unknown) => void;
   }[] = [];
   readonly #stop = new AbortController();
   #failure: unknown = null;
   #done = false;
   #started = false;
-  #stream: WatchStream | null = null;
+  #stream: WatchHandle | null = null;
   #paused = false;
   /** The revision the next watch starts from. */
   #next = 0n;
 
-  constructor(options: RawWatchOptions) {
+  constructor(options: RawWatchOptions<T>) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#backoff = new Backoff({
@@ -129,7 +122,7 @@ export class RawWatch implements AsyncIterableIterator<RawWatchResult> {
     return this;
   }
 
-  next(): Promise<IteratorResult<RawWatchResult>> {
+  next(): Promise<IteratorResult<RawWatchResult<T>>> {
     if (!this.#started && !this.#done) {
       this.#started = true;
       void this.#run();
@@ -151,12 +144,12 @@ export class RawWatch implements AsyncIterableIterator<RawWatchResult> {
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
   }
 
-  return(): Promise<IteratorResult<RawWatchResult>> {
+  return(): Promise<IteratorResult<RawWatchResult<T>>> {
     this.#finish();
     return Promise.resolve({ done: true, value: undefined });
   }
 
-  #push(result: RawWatchResult): void {
+  #push(result: RawWatchResult<T>): void {
     if (this.#done) return;
     const reader = this.#waiting.shift();
     if (reader) {
@@ -192,15 +185,7 @@ export class RawWatch implements AsyncIterableIterator<RawWatchResult> {
   #closeStream(): void {
     const stream = this.#stream;
     this.#stream = null;
-    if (stream === null) return;
-    stream.removeAllListeners();
-    stream.on("error", () => undefined);
-    try {
-      stream.cancel();
-    } catch {
-      // already ended
-    }
-    this.#o.connection.releaseStream(stream);
+    stream?.cancel();
   }
 
   async #sleep(ms: number): Promise<boolean> {
@@ -249,11 +234,21 @@ export class RawWatch implements AsyncIterableIterator<RawWatchResult> {
     for (;;) {
       if (this.#done) return false;
       try {
-        const { kvs, revision } = this.#o.prefix
-          ? await this.#o.connection.rangePrefixPaged(this.#o.key, { signal: this.#stop.signal })
-          : await this.#o.connection.range(this.#o.key, { signal: this.#stop.signal });
+        const decode = this.#o.decode ?? ((kv: KeyValue) => kv as T);
+        const items: T[] = [];
+        const { revision } = this.#o.prefix
+          ? await this.#o.connection.rangePrefixPaged(this.#o.key, {
+              signal: this.#stop.signal,
+              onPage: (kvs) => {
+                for (const kv of kvs) items.push(decode(kv));
+              },
+            })
+          : await this.#o.connection.range(this.#o.key, { signal: this.#stop.signal }).then((r) => {
+              for (const kv of r.kvs) items.push(decode(kv));
+              return r;
+            });
         this.#next = revision + 1n;
-        this.#push({ type: "snapshot", kvs, revision, reason });
+        this.#push({ type: "snapshot", items, revision, reason });
         return true;
       } catch (e) {
         if (this.#done) return false;
@@ -268,9 +263,30 @@ export class RawWatch implements AsyncIterableIterator<RawWatchResult> {
 
   /** Runs one watch stream until it fails, is compacted, or the watch stops. */
   async #watchOnce(): Promise<StreamOutcome> {
-    let stream: WatchStream;
+    let settle: (o: StreamOutcome) => void = () => undefined;
+    const outcome = new Promise<StreamOutcome>((resolve) => {
+      settle = resolve;
+    });
+    let stream: WatchHandle;
     try {
-      stream = await this.#o.connection.openWatchStream();
+      stream = await this.#o.connection.openWatch(
+        this.#o.key,
+        { prefix: this.#o.prefix, startRevision: this.#next },
+        {
+          response: (res) => {
+            const o = this.#onResponse(res);
+            if (o !== null) settle(o);
+          },
+          error: (e) => settle({ kind: "error", error: toEtcdError(e, "watch") }),
+          end: () =>
+            settle({
+              kind: "error",
+              error: new FlannelError("ETCD_UNAVAILABLE", "etcd watch: the stream ended", {
+                retryable: true,
+              }),
+            }),
+        },
+      );
     } catch (e) {
       return { kind: "error", error: toEtcdError(e, "watch") };
     }
@@ -281,73 +297,36 @@ export class RawWatch implements AsyncIterableIterator<RawWatchResult> {
     this.#stream = stream;
     if (this.#paused) stream.pause();
     const openedAt = this.#clock.now();
-    const outcome = await new Promise<StreamOutcome>((resolve) => {
-      const stopped = () => resolve({ kind: "stopped" });
-      this.#stop.signal.addEventListener("abort", stopped, { once: true });
-      const settle = (o: StreamOutcome) => {
-        this.#stop.signal.removeEventListener("abort", stopped);
-        resolve(o);
-      };
-      stream.on("data", (res: IWatchResponse) => {
-        const outcome = this.#onResponse(res);
-        if (outcome !== null) settle(outcome);
-      });
-      stream.on("error", (err: Error) =>
-        settle({ kind: "error", error: toEtcdError(err, "watch") }),
-      );
-      stream.on("end", () =>
-        settle({
-          kind: "error",
-          error: new FlannelError("ETCD_UNAVAILABLE", "etcd watch: the stream ended", {
-            retryable: true,
-          }),
-        }),
-      );
-      stream.write({
-        create_request: {
-          key: Buffer.from(this.#o.key),
-          ...(this.#o.prefix ? { range_end: prefixEnd(this.#o.key) } : {}),
-          start_revision: this.#next.toString(),
-          progress_notify: true,
-          prev_kv: true,
-        },
-      });
-    });
+    const stopped = () => settle({ kind: "stopped" });
+    this.#stop.signal.addEventListener("abort", stopped, { once: true });
+    const result = await outcome;
+    this.#stop.signal.removeEventListener("abort", stopped);
     this.#closeStream();
     if (
-      outcome.kind !== "stopped" &&
+      result.kind !== "stopped" &&
       this.#clock.now() - openedAt >= (this.#o.backoffMaxMs ?? 5000)
     ) {
       this.#backoff.reset();
     }
-    return outcome;
+    return result;
   }
 
-  #onResponse(res: IWatchResponse): StreamOutcome | null {
+  #onResponse(res: WatchResponse): StreamOutcome | null {
     if (res.canceled) {
-      const compactRevision = BigInt(res.compact_revision || "0");
-      if (compactRevision > 0n) return { kind: "compacted", compactRevision };
-      const reason = res.cancel_reason || "the watch was canceled";
-      return {
-        kind: "error",
-        error: toEtcdError(new Error(reason), "watch"),
-      };
+      if (res.compactRevision > 0n)
+        return { kind: "compacted", compactRevision: res.compactRevision };
+      const reason = res.cancelReason || "the watch was canceled";
+      return { kind: "error", error: toEtcdError(new Error(reason), "watch") };
     }
     if (res.created) {
       this.#o.onStatus?.({ type: "connected", fromRevision: this.#next });
       return null;
     }
-    const revision = BigInt(res.header.revision);
     this.#backoff.reset();
     if (res.events.length > 0) {
-      const events: RawEvent[] = res.events.map((ev) => ({
-        type: ev.type === "Delete" ? "delete" : "put",
-        kv: toKeyValue(ev.kv),
-        prevKv: ev.prev_kv ? toKeyValue(ev.prev_kv) : null,
-      }));
-      this.#push({ type: "events", events, revision });
+      this.#push({ type: "events", events: res.events, revision: res.revision });
     }
-    if (revision + 1n > this.#next) this.#next = revision + 1n;
+    if (res.revision + 1n > this.#next) this.#next = res.revision + 1n;
     return null;
   }
 }
