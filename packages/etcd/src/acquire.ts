@@ -6,6 +6,7 @@
  */
 import {
   type AcquireLeaseOptions,
+  type AllocationStrategy,
   FlannelError,
   isFlannelError,
   type Lease,
@@ -40,7 +41,7 @@ export interface AcquisitionBackend {
 /** Settings of {@link acquireWithRetries}. */
 export interface AcquisitionSettings {
   readonly attempts: number;
-  readonly strategy?: "random" | "sequential" | "hashed";
+  readonly strategy: AllocationStrategy;
   readonly random?: () => number;
   readonly clock?: Clock;
 }
@@ -86,7 +87,7 @@ export async function acquireWithRetries(
         attrs,
         previousSubnet: options.previousSubnet ?? null,
         previousIPv6Subnet: options.previousIPv6Subnet ?? null,
-        ...(settings.strategy ? { strategy: settings.strategy } : {}),
+        strategy: settings.strategy,
         ...(settings.random ? { random: settings.random } : {}),
       });
       for (const note of plan.notes) options.onNote?.(note);

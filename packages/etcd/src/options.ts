@@ -1,6 +1,7 @@
 /**
  * Options shared by {@link EtcdLeaseStore} and {@link EtcdV2LeaseStore}.
  */
+import type { AllocationStrategy } from "@flannel-sdk/core";
 import type { Clock } from "./clock.js";
 import type { EtcdTlsOptions } from "./tls.js";
 
@@ -49,6 +50,12 @@ export interface EtcdStoreOptions {
   readonly clock?: Clock;
   /** Randomness in [0, 1) for subnet choice and retry jitter. Default `Math.random`. */
   readonly random?: () => number;
-  /** How free subnets are chosen. Default `"random"` (flannel's). */
-  readonly strategy?: "random" | "sequential" | "hashed";
+  /**
+   * How a free subnet is chosen for a new lease. Default `"hashed"`: start at a hash of the
+   * node's PublicIP and take the next free subnet, so nodes booting together rarely want the
+   * same one, and a node whose lease expired tends to get the same subnet back. `"random"` is
+   * flanneld's exact behaviour (uniform among the first 100 free subnets: racing nodes collide
+   * and retry); `"sequential"` the lowest free one (for a single writer). docs/decisions.md.
+   */
+  readonly strategy?: AllocationStrategy;
 }

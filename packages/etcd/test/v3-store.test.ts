@@ -80,6 +80,41 @@ describe.runIf(run).each(TRANSPORTS)(
       expect(await ctl(["lease", "timetolive", oldId.toString(16)])).toMatch(/already expired/);
     });
 
+    it("finds the node's own lease however its PublicIP is spelled (values are decoded only where they may be the node's)", async () => {
+      const prefix = uniquePrefix("spelled");
+      const store = open(prefix);
+      await store.putNetworkConfig(GUIDE_CONFIG);
+      // node(1) is 192.168.0.2: its lease written by hand with the IPv4-mapped hex spelling,
+      // next to a lease of 192.168.0.20, whose text contains the node's address
+      await ctl([
+        "put",
+        `${prefix}/subnets/172.30.77.0-24`,
+        '{"PublicIP":"::ffff:c0a8:2","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:aa:aa:aa:aa:aa"}}',
+      ]);
+      await ctl([
+        "put",
+        `${prefix}/subnets/172.30.78.0-24`,
+        '{"PublicIP":"192.168.0.20","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:aa:aa:aa:aa:ab"}}',
+      ]);
+      // node(20) (192.168.0.21), the long mapped form in capitals
+      await ctl([
+        "put",
+        `${prefix}/subnets/172.30.80.0-24`,
+        '{"PublicIP":"0:0:0:0:0:FFFF:c0a8:15","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:aa:aa:aa:aa:ad"}}',
+      ]);
+      // node(2) (192.168.0.3) with a JSON escape in its address: unreadable to flannel
+      // (ip.IP4.UnmarshalJSON sees the raw token), so not its lease
+      await ctl([
+        "put",
+        `${prefix}/subnets/172.30.79.0-24`,
+        '{"PublicIP":"192.168.0\\u002e3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:aa:aa:aa:aa:ac"}}',
+      ]);
+      expect((await store.acquireLease(node(1))).subnet).toBe("172.30.77.0/24");
+      expect((await store.acquireLease(node(19))).subnet).toBe("172.30.78.0/24");
+      expect((await store.acquireLease(node(20))).subnet).toBe("172.30.80.0/24");
+      expect((await store.acquireLease(node(2))).subnet).not.toBe("172.30.79.0/24");
+    });
+
     it("renews on a fresh etcd lease, revoking the old one; release deletes and revokes", async () => {
       const prefix = uniquePrefix("renew");
       const store = open(prefix);

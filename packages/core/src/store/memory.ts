@@ -45,7 +45,11 @@ export interface MemoryLeaseStoreOptions {
   readonly clock?: () => number;
   /** RNG in [0, 1) for the `random` allocation strategy. Default `Math.random`. */
   readonly random?: () => number;
-  /** How new subnets are picked. Default `"random"` (flannel's). */
+  /**
+   * How new subnets are picked. Default `"hashed"` (from a hash of the node's PublicIP: nodes
+   * acquiring together rarely collide, and a node gets its old subnet back after an expiry);
+   * `"random"` is flanneld's own choice. Same default as the etcd stores.
+   */
   readonly strategy?: AllocationStrategy;
   /** Key prefix used in reported keys (`<prefix>/subnets/<key>`). Default `/coreos.com/network`. */
   readonly prefix?: string;
@@ -93,7 +97,7 @@ export class MemoryLeaseStore implements LeaseStore {
   readonly #clock: () => number;
   readonly #timersAllowed: boolean;
   readonly #random: (() => number) | undefined;
-  readonly #strategy: AllocationStrategy | undefined;
+  readonly #strategy: AllocationStrategy;
   readonly #prefix: string;
   #config: string | null;
   readonly #entries = new Map<string, Entry>();
@@ -113,7 +117,7 @@ export class MemoryLeaseStore implements LeaseStore {
     this.#clock = options.clock ?? (() => Date.now());
     this.#timersAllowed = options.clock === undefined;
     this.#random = options.random;
-    this.#strategy = options.strategy;
+    this.#strategy = options.strategy ?? "hashed";
     this.#prefix = (options.prefix ?? "/coreos.com/network").replace(/\/+$/, "");
     this.#config = options.config === undefined ? null : configText(options.config);
   }
@@ -208,7 +212,7 @@ export class MemoryLeaseStore implements LeaseStore {
       attrs,
       {
         ...options,
-        ...(this.#strategy === undefined ? {} : { strategy: this.#strategy }),
+        strategy: this.#strategy,
         ...(this.#random === undefined ? {} : { random: this.#random }),
       },
     );

@@ -3,6 +3,7 @@
  * §2.6), the one the install guide uses, against etcd ≥ 3.4 started with `--enable-v2=true`.
  */
 import {
+  type AllocationStrategy,
   type CallOptions,
   canonicalCidr,
   FlannelError,
@@ -112,7 +113,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
   readonly #shape: LeaseJsonShape;
   readonly #clock: Clock;
   readonly #random: (() => number) | undefined;
-  readonly #strategy: "random" | "sequential" | "hashed" | undefined;
+  readonly #strategy: AllocationStrategy;
   readonly #attempts: number;
   readonly #pollMs: number;
   readonly #watches = new Set<AbortController>();
@@ -126,7 +127,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
     this.#shape = options.leaseJson ?? "v0.11";
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random;
-    this.#strategy = options.strategy;
+    this.#strategy = options.strategy ?? "hashed";
     this.#attempts = options.raceRetries ?? RACE_RETRIES;
     this.#pollMs = options.watchPollMs ?? 300_000;
     this.client = new EtcdV2Client({
@@ -265,7 +266,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
       {
         attempts: this.#attempts,
         clock: this.#clock,
-        ...(this.#strategy ? { strategy: this.#strategy } : {}),
+        strategy: this.#strategy,
         ...(this.#random ? { random: this.#random } : {}),
       },
     );

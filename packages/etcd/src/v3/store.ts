@@ -3,6 +3,7 @@
  * etcd's JSON gateway or gRPC (`src/v3/connection.ts`).
  */
 import {
+  type AllocationStrategy,
   type CallOptions,
   canonicalCidr,
   FlannelError,
@@ -30,7 +31,6 @@ import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../keepe
 import {
   decodeLease,
   encodeAttrs,
-  heldByUnreadable,
   isCidrText,
   leaseKey,
   normalizeAttrs,
@@ -87,18 +87,44 @@ export interface EtcdWatchLeasesOptions extends WatchLeasesOptions {
   readonly onStatus?: (status: WatchStatus) => void;
 }
 
-/** One read of config and leases, decoded once and shared by the acquisitions waiting on it. */
+/**
+ * One read of config and leases, shared by the acquisitions waiting on it. Lease values are
+ * decoded only where a decision needs them: allocation needs only the subnets (from the keys),
+ * and a node's own lease can only be a value that contains its PublicIP.
+ */
 interface Snapshot {
   readonly revision: bigint;
   readonly configText: string | null;
   /** The config parsed once for every acquisition planning on this snapshot (or its error). */
   config?: { value: NetworkConfig } | { error: unknown };
-  readonly leases: readonly Lease[];
+  /** Every key under `subnets/` that names a subnet, in key order. */
+  readonly entries: readonly SnapshotEntry[];
+  /** `entries` as allocation sees them: subnets held, attrs unknown. */
+  readonly held: readonly Lease[];
+  /** Every lease decoded (unreadable ones as held), made when a reservation asks. */
+  all?: readonly Lease[];
   /** Lease key → etcd lease ID and mod revision, for every key under `subnets/`. */
   readonly raw: ReadonlyMap<string, { lease: bigint; modRevision: bigint }>;
   /** etcd lease ID → how many keys under `subnets/` hang on it. */
   readonly leaseUse: ReadonlyMap<bigint, number>;
 }
+
+/** A lease key of a snapshot, its value decoded on first need. */
+interface SnapshotEntry {
+  readonly kv: KeyValue;
+  /** The value may spell an address other than as a dotted quad (see {@link OTHER_SPELLING}). */
+  readonly otherSpelling: boolean;
+  /** The decoded lease; `null` when the value cannot be read; absent until needed. */
+  decoded?: Lease | null;
+}
+
+/**
+ * A value may name a node's PublicIP without its dotted quad: as an IPv4-mapped address
+ * (`::ffff:a00:5` or `0:0:0:0:0:FFFF:a00:5`, which Go reads as 10.0.0.5). Every such spelling
+ * holds `ffff`; those values are always decoded. (A JSON escape inside the address makes the
+ * lease unreadable to flannel, so it cannot be the node's.)
+ */
+const OTHER_SPELLING = /ffff/i;
 
 /** A granted etcd lease: its ID and when it ends by the local clock. */
 interface Granted {
@@ -157,7 +183,7 @@ export class EtcdLeaseStore implements LeaseStore {
   readonly #ttl: number;
   readonly #clock: Clock;
   readonly #random: (() => number) | undefined;
-  readonly #strategy: "random" | "sequential" | "hashed" | undefined;
+  readonly #strategy: AllocationStrategy;
   readonly #attempts: number;
   /** etcd lease ID → expiration (ms, local clock). flannel never refreshes an etcd lease. */
   readonly #expirations = new Map<bigint, number>();
@@ -180,7 +206,7 @@ export class EtcdLeaseStore implements LeaseStore {
     this.#ttl = options.leaseTTL ?? SUBNET_TTL_SECONDS;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random;
-    this.#strategy = options.strategy;
+    this.#strategy = options.strategy ?? "hashed";
     this.#attempts = options.raceRetries ?? RACE_RETRIES;
     this.connection = new EtcdV3Connection({
       endpoints: options.endpoints ?? DEFAULT_ENDPOINTS,
@@ -315,17 +341,31 @@ export class EtcdLeaseStore implements LeaseStore {
         raw.set(kv.key, { lease: kv.lease, modRevision: kv.modRevision });
         leaseUse.set(kv.lease, (leaseUse.get(kv.lease) ?? 0) + 1);
       }
-      const decoded = this.#decodeAll(kvs);
-      const leases = decoded.leases.concat(
-        heldByUnreadable(this.keys, decoded.skipped, (k) => raw.get(k)?.modRevision ?? 0n),
-      );
+      const entries: SnapshotEntry[] = [];
+      const held: Lease[] = [];
+      for (const kv of kvs) {
+        let subnets: { subnet: string; ipv6Subnet: string | null };
+        try {
+          subnets = subnetsOfKey(this.keys, kv.key);
+        } catch {
+          continue; // not a lease key: holds nothing
+        }
+        entries.push({ kv, otherSpelling: OTHER_SPELLING.test(kv.value.toString("latin1")) });
+        held.push({
+          ...subnets,
+          attrs: UNKNOWN_ATTRS,
+          expiration: this.#expirationOf(kv.lease),
+          revision: kv.modRevision,
+        });
+      }
       for (const w of this.#localWrites) {
         if (w.revision !== null && w.revision <= res.revision) this.#localWrites.delete(w);
       }
       return {
         revision: res.revision,
         configText: configKv ? configKv.value.toString() : null,
-        leases,
+        entries,
+        held,
         raw,
         leaseUse,
       };
@@ -378,7 +418,7 @@ export class EtcdLeaseStore implements LeaseStore {
             const snapshot = await this.#snapshot(signal);
             await this.#planTurn();
             snapshotRead = snapshot;
-            return this.#acquisitionView(snapshot);
+            return this.#acquisitionView(snapshot, attrs);
           },
           commit: async (plan, signal) => {
             const result = await this.#commit(plan, snapshotRead!, getGrant, signal);
@@ -391,7 +431,7 @@ export class EtcdLeaseStore implements LeaseStore {
         {
           attempts: this.#attempts,
           clock: this.#clock,
-          ...(this.#strategy ? { strategy: this.#strategy } : {}),
+          strategy: this.#strategy,
           ...(this.#random ? { random: this.#random } : {}),
         },
       );
@@ -451,7 +491,36 @@ export class EtcdLeaseStore implements LeaseStore {
       .catch(() => undefined);
   }
 
-  #acquisitionView(snapshot: Snapshot): AcquisitionSnapshot {
+  /** The decoded lease of a snapshot entry, or `null` when its value cannot be read. */
+  #entryLease(entry: SnapshotEntry): Lease | null {
+    if (entry.decoded === undefined) {
+      const item = this.#decodeOne(entry.kv);
+      entry.decoded = "error" in item ? null : item;
+    }
+    return entry.decoded;
+  }
+
+  /**
+   * The snapshot's leases as the acquisition for `attrs` needs them: every subnet held, and the
+   * values that may be this node's decoded (all of them for a node without an IPv4 identity).
+   */
+  #leasesFor(snapshot: Snapshot, attrs: LeaseAttrs): Lease[] {
+    const needle = attrs.publicIP === "0.0.0.0" ? null : attrs.publicIP;
+    const leases = snapshot.held.slice();
+    snapshot.entries.forEach((entry, i) => {
+      if (needle !== null && !entry.otherSpelling && !entry.kv.value.includes(needle)) return;
+      leases[i] = this.#entryLease(entry) ?? leases[i]!;
+    });
+    return leases;
+  }
+
+  /** Every lease of the snapshot decoded; an unreadable value still holds its subnet. */
+  #allLeases(snapshot: Snapshot): readonly Lease[] {
+    snapshot.all ??= snapshot.entries.map((e, i) => this.#entryLease(e) ?? snapshot.held[i]!);
+    return snapshot.all;
+  }
+
+  #acquisitionView(snapshot: Snapshot, attrs: LeaseAttrs): AcquisitionSnapshot {
     if (snapshot.configText === null) throw this.#configNotFound();
     if (snapshot.config === undefined) {
       try {
@@ -463,6 +532,7 @@ export class EtcdLeaseStore implements LeaseStore {
     if ("error" in snapshot.config) throw snapshot.config.error;
     const config = snapshot.config.value;
     const localWrites = this.#localWrites;
+    const leasesFor = () => this.#leasesFor(snapshot, attrs);
     return {
       config,
       // Read when the plan is made, in the same synchronous step as the commit registers its
@@ -474,7 +544,8 @@ export class EtcdLeaseStore implements LeaseStore {
           // snapshot already shows may appear twice: that changes no decision.)
           if (w.revision === null || w.revision > snapshot.revision) extra.push(w.lease);
         }
-        return extra.length === 0 ? snapshot.leases : snapshot.leases.concat(extra);
+        const leases = leasesFor();
+        return extra.length === 0 ? leases : leases.concat(extra);
       },
     };
   }
@@ -753,7 +824,7 @@ export class EtcdLeaseStore implements LeaseStore {
       if (snapshot.configText === null) throw this.#configNotFound();
       const plan = planReservation({
         config: parseNetworkConfig(snapshot.configText),
-        leases: snapshot.leases,
+        leases: this.#allLeases(snapshot),
         subnet,
         ipv6Subnet: options.ipv6Subnet ?? null,
         attrs,
