@@ -994,7 +994,8 @@ export class NetlinkHandle implements AsyncDisposable {
 
   /**
    * Closes the socket (and ends the namespace agent); pending and later calls fail with
-   * `HANDLE_CLOSED`. Idempotent; safe on a handle whose agent died.
+   * `HANDLE_CLOSED` (on a handle whose agent had died, with the `NETLINK_ERROR` saying so).
+   * Idempotent.
    */
   close(): void {
     this.conn.close();

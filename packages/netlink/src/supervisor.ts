@@ -12,6 +12,10 @@ export type LinkSupervisorEvent =
   | { readonly type: "deleted"; readonly name: string }
   | { readonly type: "recreated"; readonly name: string; readonly attempts: number }
   | {
+      /**
+       * An attempt failed: `recreate` threw, or the notification socket died (`retryInMs` 0:
+       * subscribing again now) or could not be opened again.
+       */
       readonly type: "failed";
       readonly name: string;
       readonly error: FlannelError;

@@ -175,6 +175,7 @@ export function openNetnsChannel(
     const fail = (errno: string, message: string) => {
       if (dead) return;
       dead = true;
+      signal?.removeEventListener("abort", onAbort);
       if (!ready) {
         reject(netlinkError(errno, operation, message, { netns: path }));
       } else {
