@@ -303,7 +303,7 @@ export class NetlinkHandle implements AsyncDisposable {
    * both sides set them; same GBP; no L2MISS) is reused unchanged; an incompatible one is
    * deleted and recreated. MTU and MAC apply at creation only, as in flannel.
    *
-   * @throws FlannelError `NETLINK_ERROR` (EPERM without CAP_NET_ADMIN, ENODEV for a missing lower device)
+   * @throws FlannelError `NETLINK_ERROR` (EPERM without CAP_NET_ADMIN, ENODEV for a missing lower device, EEXIST when another vxlan device uses the VNI and port)
    * @example
    * ```ts
    * const { link, action } = await h.ensureVxlan({ name: "flannel.1", vni: 1, local: "10.0.0.1", lowerDevice: "eth0", mtu: 1450 });
@@ -943,7 +943,7 @@ export class NetlinkHandle implements AsyncDisposable {
    * consumer can recreate a deleted vxlan device as flanneld does. The subscription has its own
    * socket; `close()` it (or abort `signal`) to stop.
    *
-   * @throws FlannelError `NETLINK_ERROR`
+   * @throws FlannelError `NETLINK_ERROR` (also when the handle's agent died), `HANDLE_CLOSED`, `ABORTED`
    * @example
    * ```ts
    * for await (const ev of await h.linkSubscribe()) {
