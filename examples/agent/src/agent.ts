@@ -80,18 +80,22 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
         leases: watcher.leases,
         externalInterface: { name: ext.name, mtu: ext.mtu, address: ext.address },
       });
+    // Applies run one at a time; one waiting apply serves every caller that came before it starts.
     let applying: Promise<unknown> = Promise.resolve();
-    const skipped = new Set<string>(); // each unusable lease is logged once, not every resync
+    let waiting: Promise<void> | null = null;
+    let skipped = new Set<string>(); // an unusable lease is logged when it becomes unusable
     const applyNow = () => {
+      if (waiting) return waiting;
       const run = applying.then(async () => {
+        waiting = null;
         const p = plan();
-        for (const { message } of p.skipped) {
-          if (!skipped.has(message)) log("W", message);
-          skipped.add(message);
-        }
+        const now = new Set(p.skipped.map((s) => s.message));
+        for (const message of now) if (!skipped.has(message)) log("W", message);
+        skipped = now;
         const report = await h.applyPlan(p, { signal: stop.signal });
         for (const c of report.changes) log("I", `${c.object} ${c.action}: ${c.command}`);
       });
+      waiting = run;
       applying = run.catch(() => {});
       return run;
     };
@@ -175,6 +179,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     closers.unshift(() => keeper.close());
 
     log("I", "Running backend.");
+    let watchFailed: Error | null = null; // a watch that ends on its own is fatal (exit 1)
     tasks.push(
       (async () => {
         for await (const result of store.watchLeases({ signal: stop.signal })) {
@@ -183,9 +188,10 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
           }
           await apply();
         }
+        throw new Error("the watch ended");
       })().catch((e) => {
         if (!stop.signal.aborted) {
-          log("E", `Watching the leases failed: ${text(e)}`);
+          watchFailed = new Error(`Watching the leases failed: ${text(e)}`);
           stop.abort();
         }
       }),
@@ -199,6 +205,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
       log("E", `Lease has been revoked (${lost.reason}). Shutting down daemon.`);
       return EXIT_LEASE_LOST;
     }
+    if (watchFailed) throw watchFailed;
     log("I", "Exiting cleanly...");
     return 0;
   } catch (e) {

@@ -17,7 +17,7 @@ import { type NodeFiles, nodeFiles, writeNodeFiles } from "./files.js";
 import { DEMO_HOSTS, type DemoHost, GUIDE_CONFIG, GUIDE_PREFIX } from "./guide.js";
 import { type JoinedNode, joinNetwork } from "./join.js";
 import { seededRandom } from "./rng.js";
-import { type NetnsResult, runNetns } from "./run-netns.js";
+import type { NetnsResult } from "./run-netns.js";
 import { formatTable } from "./table.js";
 
 /** Options of {@link runDemo}. */
@@ -204,6 +204,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     let netns: NetnsResult | null = null;
     if (options.netns) {
+      // Loaded only here: the default mode needs neither netlink nor diagnose (nor their build).
+      const { runNetns } = await import("./run-netns.js");
       netns = await runNetns({
         nodes,
         plans,

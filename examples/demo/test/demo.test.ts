@@ -172,6 +172,27 @@ describe("the demo process (what npm run demo runs)", () => {
     }
   });
 
+  it("the default mode loads only core and render (all that npm run demo builds for it)", () => {
+    needBuild();
+    // The static import graph of dist/cli.mjs; `import("…")` (--netns, --etcd) is not followed.
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, "utf8");
+      for (const [, spec] of text.matchAll(/^(?:import|export)\b[^;]*?["']([^"']+)["'];?$/gms)) {
+        if (spec!.startsWith(".")) walk(resolve(file, "..", spec!));
+        else packages.add(spec!);
+      }
+    };
+    walk(cli);
+    const sdk = [...packages].filter((p) => p.startsWith("@flannel-sdk/")).sort();
+    expect(sdk).toEqual(["@flannel-sdk/core", "@flannel-sdk/render"]);
+    const script = readFileSync(resolve(import.meta.dirname, "../../../scripts/demo.mjs"), "utf8");
+    expect(script).toContain('const needs = ["demo", "core", "render"];');
+  });
+
   it("--help exits 0; an unknown flag exits 2 with the usage", async () => {
     needBuild();
     const help = await execFileP(process.execPath, [cli, "--help"], { encoding: "utf8" });

@@ -424,6 +424,25 @@ describe("diagnoseNodeState", () => {
       }),
       ["DEVICE_INCOMPATIBLE"],
     );
+    // the port and GBP are compared when the kernel state carries them (netlink's Link does)
+    expectCodes(
+      dev((l) => {
+        l.vxlan = { vni: 1, local: "10.0.0.1", lowerIndex: 2, port: 8472, gbp: false };
+      }),
+      [],
+    );
+    expectCodes(
+      dev((l) => {
+        l.vxlan = { vni: 1, local: "10.0.0.1", lowerIndex: 2, port: 4789, gbp: false };
+      }),
+      ["DEVICE_INCOMPATIBLE"],
+    );
+    expectCodes(
+      dev((l) => {
+        l.vxlan = { vni: 1, local: "10.0.0.1", lowerIndex: 2, port: 8472, gbp: true };
+      }),
+      ["DEVICE_INCOMPATIBLE"],
+    );
     expectCodes(
       with_((_s, k) => {
         k.addrs = k.addrs.filter((a) => a.dev !== "flannel.1");

@@ -97,15 +97,12 @@ async function readSubnetFile(path: string, signal?: AbortSignal): Promise<Subne
   return { network: env.network, subnet: env.subnet, mtu: env.mtu, ipMasq: env.ipMasq };
 }
 
+/** One snapshot (five dumps, names resolved from its one link dump): diagnose checks IPv4. */
 async function readKernel(h: NetlinkHandle, signal?: AbortSignal): Promise<KernelState> {
-  const o = signal ? { signal } : {};
-  const [links, addrs, routes, neighs, fdb] = await Promise.all([
-    h.linkList(o),
-    h.addrList({ ...o, family: 4 }),
-    h.routeList({ ...o, family: 4 }),
-    h.neighList({ ...o, family: 4 }),
-    h.fdbList(o),
-  ]);
+  const { links, addrs, routes, neighs, fdb } = await h.snapshot({
+    family: 4,
+    ...(signal ? { signal } : {}),
+  });
   return { links, addrs, routes, neighs, fdb };
 }
 

@@ -139,6 +139,15 @@ describe.runIf(run)("diagnose, on a node in a network namespace", () => {
     );
     const m = await expectOnly(n, "SUBNET_ENV_MTU_MISMATCH");
     expect(m.expected).toBe("FLANNEL_MTU=1450 (underlay MTU − 50)");
+    writeFileSync(
+      n.subnetFile,
+      `FLANNEL_NETWORK=10.0.0.0/8\nFLANNEL_SUBNET=${n.own.subnet.replace(/0\/24$/, "1/24")}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n`,
+    );
+    const w = await expectOnly(n, "SUBNET_ENV_NETWORK_MISMATCH");
+    expect([w.expected, w.found]).toEqual([
+      "FLANNEL_NETWORK=172.30.0.0/16",
+      "FLANNEL_NETWORK=10.0.0.0/8",
+    ]);
     rmSync(n.subnetFile);
     // no subnet.env: the node is still found by its vxlan device; the masq check then needs -ip-masq
     expect(codes(await diagnose(opts(n, { ipMasq: true })))).toEqual(["SUBNET_ENV_MISSING"]);
@@ -176,6 +185,62 @@ describe.runIf(run)("diagnose, on a node in a network namespace", () => {
     await fixAll(n, d);
   });
 
+  it("flannel.1 made by something else: another port, another local address", async () => {
+    const n = await lab.node();
+    const remake = (...how: string[]) => {
+      ipn(n.ns, "link", "del", "flannel.1");
+      ipn(
+        n.ns,
+        "link",
+        "add",
+        "flannel.1",
+        "address",
+        "0e:00:00:00:00:11",
+        "mtu",
+        "1450",
+        "type",
+        "vxlan",
+        "id",
+        "1",
+        "dev",
+        "eth0",
+        "nolearning",
+        ...how,
+      );
+    };
+    // IANA's port instead of the kernel's 8472: flanneld (Port unset) would reuse it, and the
+    // other nodes' packets would never arrive
+    remake("local", ME, "dstport", "4789");
+    await n.handle.applyPlan(n.plan); // what a restarted flanneld does: reuses it
+    const p = await expectOnly(n, "DEVICE_INCOMPATIBLE");
+    expect(p.found).toBe("dstport 4789");
+    expect(p.expected).toBe(`vxlan id 1 local ${ME} dev eth0 dstport 8472`);
+    // the fix: delete it, then let flanneld make it again (here: apply the plan)
+    applyFix(n, p.fix);
+    await n.handle.applyPlan(n.plan);
+    expect(codes(await diagnose(opts(n)))).toEqual([]);
+
+    // (flanneld would recreate this one at its next start; until then, the peers' traffic is lost)
+    remake("local", "172.16.97.99", "dstport", "0");
+    ipn(n.ns, "addr", "add", `${n.own.subnet.split("/")[0]}/32`, "dev", "flannel.1");
+    ipn(n.ns, "link", "set", "flannel.1", "up");
+    await n.handle.applyPlan({ ...n.plan, link: null });
+    // (the device's local address no longer identifies the node: -public-ip does)
+    const l = await expectOnly(n, "DEVICE_INCOMPATIBLE", { publicIP: ME });
+    expect(l.found).toBe("local 172.16.97.99");
+  });
+
+  it("the kernel cannot be read (a closed handle): one finding, the other checks still run", async () => {
+    const n = await lab.node();
+    const { openHandle } = await import("@flannel-sdk/netlink");
+    const h = await openHandle({ netns: n.ns });
+    h.close();
+    const d = await diagnose(opts(n, { netlink: h, iptablesSave: null }));
+    expect(codes(d)).toEqual(["KERNEL_UNREADABLE"]);
+    expect(d.findings[0]!.found).toMatch(/^HANDLE_CLOSED: /);
+    expect(d.checks.find((c) => c.check === "lease")!.status).toBe("ok");
+  });
+
   it("MTU: the underlay's MTU dropped under flannel.1's (jumbo frames gone, a tunnel added)", async () => {
     const n = await lab.node();
     ipn(n.ns, "link", "set", "eth0", "mtu", "1400");
@@ -203,13 +268,20 @@ describe.runIf(run)("diagnose, on a node in a network namespace", () => {
     expect(d.node.publicIP).toBe(ME);
   });
 
-  it("docker0: outside FLANNEL_SUBNET (the guide's 172.17.0.1/16); missing", async () => {
+  it("docker0: outside FLANNEL_SUBNET (the guide's 172.17.0.1/16); another prefix; missing", async () => {
     const n = await lab.node();
     ipn(n.ns, "addr", "flush", "dev", "docker0");
     ipn(n.ns, "addr", "add", "172.17.0.1/16", "dev", "docker0");
     const f = await expectOnly(n, "BRIDGE_OUTSIDE_SUBNET");
     expect(f.found).toBe("172.17.0.1/16");
     expect(f.expected).toBe(`${n.own.subnet.replace(/0\/24$/, "1/24")} (FLANNEL_SUBNET)`);
+    // inside the subnet, but with the Network's prefix: the guide's --bip typed by hand
+    ipn(n.ns, "addr", "flush", "dev", "docker0");
+    ipn(n.ns, "addr", "add", `${n.own.subnet.replace(/0\/24$/, "1")}/16`, "dev", "docker0");
+    const p = await expectOnly(n, "BRIDGE_PREFIX_MISMATCH");
+    expect(p.severity).toBe("warning");
+    applyFix(n, p.fix);
+    expect(codes(await diagnose(opts(n)))).toEqual([]);
     ipn(n.ns, "link", "del", "docker0");
     expect((await expectOnly(n, "BRIDGE_MISSING")).severity).toBe("warning");
   });

@@ -24,7 +24,7 @@ import { vxlanIncompatibility } from "./handle.js";
 import { cidrParts, cidrWire, ipBytes, macBytes } from "./nl/address.js";
 import { RT_TABLE_MAIN, RTN_UNICAST } from "./nl/constants.js";
 import { fdbRequest, type NlRequest, neighRequest, routeRequest } from "./nl/messages.js";
-import type { Addr, CallOptions, Dump, FdbEntry, Link, Neigh, Route } from "./types.js";
+import type { CallOptions, FdbEntry, KernelSnapshot, Link, Neigh, Route } from "./types.js";
 
 /** Options of `applyPlan`. */
 export interface ApplyOptions extends CallOptions {
@@ -54,16 +54,6 @@ export interface ApplyReport {
   /** The plan's vxlan device after the apply (its `mac` is the `VtepMAC` to publish); `null` without one or in a dry run that would create it. */
   readonly link: Link | null;
   /** A kernel dump stayed inconsistent after retries; stale entries were then not removed. */
-  readonly interrupted: boolean;
-}
-
-/** The kernel state a plan is compared with. @internal */
-export interface PlanState {
-  readonly links: Dump<Link>;
-  readonly addrs: Addr[];
-  readonly neighs: Neigh[];
-  readonly fdb: FdbEntry[];
-  readonly routes: Route[];
   readonly interrupted: boolean;
 }
 
@@ -112,7 +102,7 @@ export function peerCommand(op: PeerOp, netns: string | null): string {
  */
 export function diffPeers(
   plan: DataPlanePlan,
-  state: Pick<PlanState, "links" | "neighs" | "fdb" | "routes" | "interrupted">,
+  state: Pick<KernelSnapshot, "links" | "neighs" | "fdb" | "routes" | "interrupted">,
 ): { ops: PeerOp[]; unchanged: number } {
   const owned = new Set(plan.owned.devices);
   const network = parseCidr(plan.owned.network);
@@ -300,7 +290,10 @@ export async function applyPlanWith(
   const changes: Change[] = [];
   let unchanged = 0;
 
-  let state = await h.readState(plan.family, signal);
+  let state: KernelSnapshot = await h.snapshot({
+    family: plan.family,
+    ...(signal ? { signal } : {}),
+  });
   const byName = (links: readonly Link[], name: string) =>
     links.find((l) => l.name === name) ?? null;
 
@@ -346,6 +339,7 @@ export async function applyPlanWith(
         const gone = existing?.name ?? null;
         const links = await h.linkList({ signal });
         state = {
+          family: state.family,
           links,
           addrs: state.addrs.filter((a) => a.dev !== gone),
           neighs: state.neighs.filter((n) => n.dev !== gone),

@@ -45,6 +45,8 @@ export function netlinkError(
   detail: string,
   extra: Record<string, unknown> = {},
   cause?: unknown,
+  /** Overrides the errno's verdict (a dead socket's ECONNRESET is not worth retrying). */
+  options: { retryable?: boolean } = {},
 ): FlannelError<"NETLINK_ERROR"> {
   let message = `${operation}: ${detail} (${errno})`;
   if (errno === "EPERM" || errno === "EACCES") {
@@ -53,7 +55,7 @@ export function netlinkError(
   return new FlannelError("NETLINK_ERROR", message, {
     errno,
     syscall: operation,
-    retryable: RETRYABLE.has(errno),
+    retryable: options.retryable ?? RETRYABLE.has(errno),
     details: { operation, ...extra },
     cause,
   });

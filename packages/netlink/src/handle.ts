@@ -5,7 +5,7 @@
 
 import type { DataPlanePlan } from "@flannel-sdk/core";
 import { FlannelError, type IPFamily, parseCidr, throwIfAborted } from "@flannel-sdk/core";
-import { type ApplyOptions, type ApplyReport, applyPlanWith, type PlanState } from "./apply.js";
+import { type ApplyOptions, type ApplyReport, applyPlanWith } from "./apply.js";
 import {
   cmdAddr,
   cmdBridgeAdd,
@@ -64,6 +64,7 @@ import type {
   EnsureResult,
   FdbEntry,
   FdbSpec,
+  KernelSnapshot,
   Link,
   Neigh,
   NeighSpec,
@@ -184,15 +185,27 @@ export class NetlinkHandle implements AsyncDisposable {
   }
 
   /**
-   * One consistent read of everything a plan compares against: links, addresses, neighbours and
-   * routes of `family`, and FDB entries. A dump the kernel flags as interrupted is read again (up
-   * to 3 times); `interrupted` says the last read was still inconsistent.
-   * @internal
+   * One consistent read of the kernel state flannel's data plane is made of (what `applyPlan`
+   * compares a plan with, and what `diagnose` checks): every link, and the addresses,
+   * neighbours and routes (every table) of `family` (default 4), and the bridge FDB. The five
+   * dumps go out together (one write to a namespace agent) and device names are resolved from
+   * the one link dump. A dump the kernel flags as interrupted (`NLM_F_DUMP_INTR`: the table
+   * changed while it was read) is read again, up to 3 times; `interrupted` says the last read
+   * still was.
+   *
+   * @throws FlannelError `NETLINK_ERROR`, `ABORTED`
+   * @example
+   * ```ts
+   * const s = await h.snapshot({ family: 4 });
+   * const onFlannel = s.routes.filter((r) => r.dev === "flannel.1");
+   * ```
    */
-  async readState(family: IPFamily, signal?: AbortSignal): Promise<PlanState> {
-    let last: PlanState | null = null;
+  async snapshot(options: CallOptions & { family?: IPFamily } = {}): Promise<KernelSnapshot> {
+    const { signal } = options;
+    const family = options.family ?? 4;
+    const af = family === 4 ? AF_INET : AF_INET6;
+    let last: KernelSnapshot | null = null;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const af = family === 4 ? AF_INET : AF_INET6;
       // queued together: through a namespace agent the five dumps cross in one write
       const [l, a, n, f, r] = await Promise.all([
         this.dumpRaw(linkDumpRequest(), "ip link show", signal),
@@ -216,6 +229,7 @@ export class NetlinkHandle implements AsyncDisposable {
         return out;
       };
       last = {
+        family,
         links,
         addrs: pick(a.messages, (b) => decodeAddr(b, names)).filter((x) => x.family === family),
         neighs: pick(n.messages, (b) => decodeNeigh(b, names)).filter((x) => x.family === family),
@@ -289,13 +303,21 @@ export class NetlinkHandle implements AsyncDisposable {
    * both sides set them; same GBP; no L2MISS) is reused unchanged; an incompatible one is
    * deleted and recreated. MTU and MAC apply at creation only, as in flannel.
    *
-   * @throws FlannelError `NETLINK_ERROR` (EPERM without CAP_NET_ADMIN, ENODEV for a missing lower device)
+   * @throws FlannelError `NETLINK_ERROR` (EPERM without CAP_NET_ADMIN, ENODEV for a missing lower device, EEXIST when another vxlan device uses the VNI and port)
    * @example
    * ```ts
    * const { link, action } = await h.ensureVxlan({ name: "flannel.1", vni: 1, local: "10.0.0.1", lowerDevice: "eth0", mtu: 1450 });
    * ```
    */
   async ensureVxlan(spec: VxlanSpec, options: CallOptions = {}): Promise<EnsureResult<VxlanLink>> {
+    return this.ensureVxlanOnce(spec, options, true);
+  }
+
+  private async ensureVxlanOnce(
+    spec: VxlanSpec,
+    options: CallOptions,
+    retryOnExists: boolean,
+  ): Promise<EnsureResult<VxlanLink>> {
     const { signal } = options;
     const lowerIndex =
       spec.lowerDevice == null ? null : await this.linkIndex(spec.lowerDevice, { signal });
@@ -326,9 +348,18 @@ export class NetlinkHandle implements AsyncDisposable {
       mac: spec.mac == null ? null : macBytes(spec.mac),
     });
     const [err] = await this.conn.batch([req], signal);
-    if (err === -17 && existing === null) {
-      // created meanwhile by someone else: judge it like flannel does
-      return this.ensureVxlan(spec, options);
+    if (err === -17 && existing === null && retryOnExists) {
+      // created meanwhile by someone else: judge it like flannel does (once: EEXIST also means
+      // that another vxlan device holds this VNI and port, which no retry changes)
+      return this.ensureVxlanOnce(spec, options, false);
+    }
+    if (err === -17 && (await this.linkByName(spec.name, { signal })) === null) {
+      throw netlinkError(
+        "EEXIST",
+        cmdVxlanAdd(printable, this.netns),
+        `another vxlan device already uses VNI ${spec.vni} and port ${printable.port || 8472} (the kernel allows one per VNI and port): delete it or change the VNI`,
+        { vni: spec.vni, port: printable.port || 8472 },
+      );
     }
     if (err !== 0) throw kernelError(err!, cmdVxlanAdd(printable, this.netns));
     const link = await this.linkByName(spec.name, { signal });
@@ -352,6 +383,14 @@ export class NetlinkHandle implements AsyncDisposable {
    * ```
    */
   async ensureBridge(spec: BridgeSpec, options: CallOptions = {}): Promise<EnsureResult<Link>> {
+    return this.ensureBridgeOnce(spec, options, true);
+  }
+
+  private async ensureBridgeOnce(
+    spec: BridgeSpec,
+    options: CallOptions,
+    retryOnExists: boolean,
+  ): Promise<EnsureResult<Link>> {
     const { signal } = options;
     const printable = { name: spec.name, mtu: spec.mtu ?? null, mac: spec.mac ?? null };
     const op = cmdBridgeAdd(printable, this.netns);
@@ -370,7 +409,7 @@ export class NetlinkHandle implements AsyncDisposable {
       [bridgeNewRequest({ ...printable, mac: spec.mac == null ? null : macBytes(spec.mac) })],
       signal,
     );
-    if (err === -17) return this.ensureBridge(spec, options);
+    if (err === -17 && retryOnExists) return this.ensureBridgeOnce(spec, options, false); // created meanwhile
     if (err !== 0) throw kernelError(err!, op);
     const link = await this.linkByName(spec.name, { signal });
     if (link === null) throw netlinkError("ENODEV", op, "created bridge not found");
@@ -668,8 +707,8 @@ export class NetlinkHandle implements AsyncDisposable {
     return dumpOf(out, r.interrupted);
   }
 
-  /** Wire form of a route spec, with the device resolved. @internal */
-  async routeWire(r: RouteSpec, signal?: AbortSignal) {
+  /** Wire form of a route spec, with the device resolved. */
+  private async routeWire(r: RouteSpec, signal?: AbortSignal) {
     const dst = cidrParts(r.dst);
     const oif = r.dev == null ? null : await this.linkIndex(r.dev, { signal });
     return {
@@ -904,7 +943,7 @@ export class NetlinkHandle implements AsyncDisposable {
    * consumer can recreate a deleted vxlan device as flanneld does. The subscription has its own
    * socket; `close()` it (or abort `signal`) to stop.
    *
-   * @throws FlannelError `NETLINK_ERROR`
+   * @throws FlannelError `NETLINK_ERROR` (also when the handle's agent died), `HANDLE_CLOSED`, `ABORTED`
    * @example
    * ```ts
    * for await (const ev of await h.linkSubscribe()) {
@@ -914,6 +953,8 @@ export class NetlinkHandle implements AsyncDisposable {
    */
   async linkSubscribe(options: CallOptions = {}): Promise<LinkSubscription> {
     throwIfAborted(options.signal);
+    const closed = this.conn.closedReason;
+    if (closed !== null) throw closed;
     const sub = new LinkSubscription();
     const channel = await this.openChannel(
       {
@@ -927,7 +968,13 @@ export class NetlinkHandle implements AsyncDisposable {
           if (errno === "ENOBUFS") sub.push({ type: "overrun" });
         },
         sendError: () => {},
-        closed: () => sub.end(),
+        // after sub.close() this is a no-op; otherwise the socket or its agent died
+        closed: (errno, message) =>
+          sub.end(
+            netlinkError(errno, "ip monitor link", message, { closed: true }, undefined, {
+              retryable: false,
+            }),
+          ),
       },
       options.signal,
     );
@@ -936,7 +983,20 @@ export class NetlinkHandle implements AsyncDisposable {
     return sub;
   }
 
-  /** Closes the socket (and the namespace agent); pending calls fail with `HANDLE_CLOSED`. */
+  /**
+   * True once the handle can no longer talk to the kernel: after `close()`, or when its socket
+   * or namespace agent died (every call then fails with `NETLINK_ERROR`, not retryable, saying
+   * so). A long-running consumer opens a new handle then.
+   */
+  get closed(): boolean {
+    return this.conn.closedReason !== null;
+  }
+
+  /**
+   * Closes the socket (and ends the namespace agent); pending and later calls fail with
+   * `HANDLE_CLOSED` (on a handle whose agent had died, with the `NETLINK_ERROR` saying so).
+   * Idempotent.
+   */
   close(): void {
     this.conn.close();
   }

@@ -29,6 +29,7 @@ export type {
   EnsureResult,
   FdbEntry,
   FdbSpec,
+  KernelSnapshot,
   Link,
   Neigh,
   NeighSpec,

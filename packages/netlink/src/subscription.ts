@@ -1,6 +1,7 @@
 /**
  * A stream of link notifications (`RTNLGRP_LINK`) as an async iterable.
  */
+import type { FlannelError } from "@flannel-sdk/core";
 import type { Channel } from "./transport/channel.js";
 import type { Link } from "./types.js";
 
@@ -18,7 +19,9 @@ const MAX_QUEUED = 4096;
 
 /**
  * Link notifications. Iterate with `for await`; `close()` (or the `signal` given to
- * `linkSubscribe`) ends the iteration and releases the socket.
+ * `linkSubscribe`) ends the iteration and releases the socket. When the socket (or the
+ * namespace agent holding it) dies instead, the iteration throws that `NETLINK_ERROR` once the
+ * queued events are read: a silent end would look like a requested one.
  *
  * @example
  * ```ts
@@ -28,9 +31,15 @@ const MAX_QUEUED = 4096;
  */
 export class LinkSubscription implements AsyncIterable<LinkEvent>, AsyncDisposable {
   private readonly queue: LinkEvent[] = [];
-  private waiter: ((r: IteratorResult<LinkEvent>) => void) | null = null;
+  private waiter: {
+    resolve(r: IteratorResult<LinkEvent>): void;
+    reject(e: unknown): void;
+  } | null = null;
   private done = false;
+  private error: FlannelError | null = null;
   private channel: Channel | null = null;
+  private signal: AbortSignal | null = null;
+  private readonly onAbort = () => this.close();
 
   /** @internal */
   push(ev: LinkEvent): void {
@@ -38,7 +47,7 @@ export class LinkSubscription implements AsyncIterable<LinkEvent>, AsyncDisposab
     if (this.waiter !== null) {
       const w = this.waiter;
       this.waiter = null;
-      w({ value: ev, done: false });
+      w.resolve({ value: ev, done: false });
       return;
     }
     if (this.queue.length >= MAX_QUEUED) {
@@ -48,13 +57,18 @@ export class LinkSubscription implements AsyncIterable<LinkEvent>, AsyncDisposab
     this.queue.push(ev);
   }
 
-  /** @internal */
-  end(): void {
+  /** Ends the stream; with `error`, the socket died and the reader gets it. @internal */
+  end(error?: FlannelError): void {
     if (this.done) return;
     this.done = true;
+    this.error = error ?? null;
+    this.signal?.removeEventListener("abort", this.onAbort);
+    this.signal = null;
     const w = this.waiter;
     this.waiter = null;
-    w?.({ value: undefined, done: true });
+    if (w === null) return;
+    if (this.error === null) w.resolve({ value: undefined, done: true });
+    else w.reject(this.error);
   }
 
   /** @internal */
@@ -63,17 +77,27 @@ export class LinkSubscription implements AsyncIterable<LinkEvent>, AsyncDisposab
     channel.setActive(true);
     if (signal) {
       if (signal.aborted) this.close();
-      else signal.addEventListener("abort", () => this.close(), { once: true });
+      else {
+        this.signal = signal;
+        signal.addEventListener("abort", this.onAbort, { once: true });
+      }
     }
   }
 
-  /** The next event; resolves `done` once closed. */
+  /**
+   * The next event; resolves `done` once closed.
+   * @throws FlannelError `NETLINK_ERROR` when the socket or its namespace agent died
+   */
   next(): Promise<IteratorResult<LinkEvent>> {
     const ev = this.queue.shift();
     if (ev !== undefined) return Promise.resolve({ value: ev, done: false });
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => {
-      this.waiter = resolve;
+    if (this.done) {
+      return this.error === null
+        ? Promise.resolve({ value: undefined, done: true })
+        : Promise.reject(this.error);
+    }
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
     });
   }
 
@@ -87,12 +111,14 @@ export class LinkSubscription implements AsyncIterable<LinkEvent>, AsyncDisposab
     };
   }
 
-  /** Stops the subscription and closes its socket. */
+  /** Stops the subscription and closes its socket. Idempotent. */
   close(): void {
+    // ended first: the channel's closing report is then not taken for a death
+    this.end();
+    this.error = null;
     const ch = this.channel;
     this.channel = null;
     ch?.close();
-    this.end();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

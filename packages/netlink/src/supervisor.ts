@@ -12,6 +12,10 @@ export type LinkSupervisorEvent =
   | { readonly type: "deleted"; readonly name: string }
   | { readonly type: "recreated"; readonly name: string; readonly attempts: number }
   | {
+      /**
+       * An attempt failed: `recreate` threw, or the notification socket died (`retryInMs` 0:
+       * subscribing again now) or could not be opened again.
+       */
       readonly type: "failed";
       readonly name: string;
       readonly error: FlannelError;
@@ -44,7 +48,9 @@ function asFlannelError(e: unknown): FlannelError {
 
 /**
  * Watches one device and recreates it when it goes away. Get one from {@link superviseLink};
- * `close()` (or the `signal`) stops it and releases its notification socket.
+ * `close()` (or the `signal`) stops it and releases its notification socket. When that socket
+ * (or the namespace agent holding it) dies, the supervisor reports it as a `failed` event,
+ * subscribes again (with the same backoff) and looks whether the device went meanwhile.
  *
  * @example
  * ```ts
@@ -56,7 +62,8 @@ export class LinkSupervisor implements AsyncDisposable {
   readonly #handle: NetlinkHandle;
   readonly #options: SuperviseLinkOptions;
   readonly #stop = new AbortController();
-  readonly #sub: LinkSubscription;
+  readonly #onAbort = () => void this.close();
+  #sub: LinkSubscription;
   /** Resolves when the supervisor has stopped. */
   readonly done: Promise<void>;
 
@@ -65,64 +72,112 @@ export class LinkSupervisor implements AsyncDisposable {
     this.#handle = handle;
     this.#sub = sub;
     this.#options = options;
-    options.signal?.addEventListener("abort", () => void this.close(), { once: true });
+    options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.done = this.#loop();
+  }
+
+  get #stopped(): boolean {
+    return this.#stop.signal.aborted;
   }
 
   async #loop(): Promise<void> {
     const { name } = this.#options;
-    for await (const ev of this.#sub) {
-      if (this.#stop.signal.aborted) break;
-      let gone = ev.type === "del" && ev.link.name === name;
-      if (ev.type === "overrun") {
-        // notifications were dropped: look instead
-        gone = await this.#handle.linkByName(name, { signal: this.#stop.signal }).then(
-          (l) => l === null,
-          () => false,
-        );
+    while (!this.#stopped) {
+      try {
+        for await (const ev of this.#sub) {
+          if (this.#stopped) break;
+          const gone =
+            ev.type === "overrun"
+              ? await this.#isGone() // notifications were dropped: look instead
+              : ev.type === "del" && ev.link.name === name;
+          if (!gone) continue;
+          this.#options.onEvent?.({ type: "deleted", name });
+          await this.#recreate();
+        }
+        return; // ended by close() or the signal
+      } catch (e) {
+        if (this.#stopped) return;
+        // the notification socket died: say so, subscribe again, and look
+        this.#options.onEvent?.({ type: "failed", name, error: asFlannelError(e), retryInMs: 0 });
       }
-      if (!gone) continue;
-      this.#options.onEvent?.({ type: "deleted", name });
-      await this.#recreate();
+      const sub = await this.#retry(() =>
+        this.#handle.linkSubscribe({ signal: this.#stop.signal }),
+      );
+      if (sub === null) return;
+      if (this.#stopped) {
+        sub.value.close();
+        return;
+      }
+      this.#sub = sub.value;
+      if (await this.#isGone()) {
+        this.#options.onEvent?.({ type: "deleted", name });
+        await this.#recreate();
+      }
     }
   }
 
+  #isGone(): Promise<boolean> {
+    return this.#handle.linkByName(this.#options.name, { signal: this.#stop.signal }).then(
+      (l) => l === null,
+      () => false,
+    );
+  }
+
   async #recreate(): Promise<void> {
-    const { name } = this.#options;
+    const done = await this.#retry(() => this.#options.recreate(this.#stop.signal));
+    if (done !== null) {
+      this.#options.onEvent?.({
+        type: "recreated",
+        name: this.#options.name,
+        attempts: done.attempts,
+      });
+    }
+  }
+
+  /**
+   * Runs `attempt` until it succeeds (→ its value and the attempts it took) or the supervisor
+   * stops (→ `null`), reporting each failure and waiting `minBackoffMs` doubling to
+   * `maxBackoffMs` between them.
+   */
+  async #retry<T>(attempt: () => Promise<T>): Promise<{ value: T; attempts: number } | null> {
     const min = this.#options.minBackoffMs ?? 1000;
     const max = this.#options.maxBackoffMs ?? 30_000;
     let delay = min;
-    for (let attempts = 1; !this.#stop.signal.aborted; attempts++) {
+    for (let attempts = 1; !this.#stopped; attempts++) {
       try {
-        await this.#options.recreate(this.#stop.signal);
-        this.#options.onEvent?.({ type: "recreated", name, attempts });
-        return;
+        return { value: await attempt(), attempts };
       } catch (e) {
-        if (this.#stop.signal.aborted) return;
+        if (this.#stopped) return null;
         this.#options.onEvent?.({
           type: "failed",
-          name,
+          name: this.#options.name,
           error: asFlannelError(e),
           retryInMs: delay,
         });
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, delay);
-        this.#stop.signal.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
-      });
+      await this.#sleep(delay);
       delay = Math.min(delay * 2, max);
     }
+    return null;
+  }
+
+  /** Waits `ms`, or less when the supervisor stops; leaves no listener behind either way. */
+  #sleep(ms: number): Promise<void> {
+    const stop = this.#stop.signal;
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(t);
+        stop.removeEventListener("abort", wake);
+        resolve();
+      };
+      const t = setTimeout(wake, ms);
+      stop.addEventListener("abort", wake, { once: true });
+    });
   }
 
   /** Stops watching (the device stays). Idempotent. */
   async close(): Promise<void> {
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
     this.#stop.abort();
     this.#sub.close();
     await this.done.catch(() => {});

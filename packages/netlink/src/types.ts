@@ -119,6 +119,21 @@ export interface FdbEntry {
   readonly vni: number | null;
 }
 
+/**
+ * The kernel state flannel's data plane is made of, read in one go by `NetlinkHandle.snapshot`:
+ * every link, and the addresses, neighbours and routes (every table) of one family, and the
+ * bridge FDB. `interrupted` is true when a dump stayed inconsistent after retries.
+ */
+export interface KernelSnapshot {
+  readonly family: IPFamily;
+  readonly links: Dump<Link>;
+  readonly addrs: readonly Addr[];
+  readonly neighs: readonly Neigh[];
+  readonly fdb: readonly FdbEntry[];
+  readonly routes: readonly Route[];
+  readonly interrupted: boolean;
+}
+
 /** A device, by name or index. */
 export type DeviceRef = string | number;
 

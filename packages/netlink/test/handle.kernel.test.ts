@@ -80,6 +80,24 @@ describe.runIf(run)("NetlinkHandle in a namespace (observed with ip -j / bridge 
     expect(await h.linkByName("flannel.1")).toBeNull();
   });
 
+  it("refuses, without looping, a vxlan device whose VNI and port another device holds", async () => {
+    inNs(ns, "link", "add", "vx-other", "type", "vxlan", "id", "42", "dstport", "0");
+    try {
+      const e = await h.ensureVxlan({ name: "flannel.42", vni: 42 }).catch((x) => x);
+      expect(isFlannelError(e, "NETLINK_ERROR")).toBe(true);
+      expect(e.errno).toBe("EEXIST");
+      expect(e.message).toContain("another vxlan device already uses VNI 42 and port 8472");
+      expect(e.syscall).toMatch(/^ip -n \S+ link add flannel\.42 type vxlan id 42 dstport 0/);
+      // another port is another socket: allowed
+      expect((await h.ensureVxlan({ name: "flannel.42", vni: 42, port: 4789 })).action).toBe(
+        "created",
+      );
+    } finally {
+      inNs(ns, "link", "del", "vx-other");
+      await h.linkDel("flannel.42").catch(() => {});
+    }
+  });
+
   it("ensures a bridge and refuses a non-bridge of that name", async () => {
     const a = await h.ensureBridge({ name: "cni0", mtu: 1450 });
     expect(a.action).toBe("created");

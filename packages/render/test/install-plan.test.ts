@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
@@ -170,13 +170,17 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
       expect(root.verify(["flanneld.service"])).toEqual({ status: 0, output: "" });
       const [argv] = root.dump("flanneld.service").commands.get("ExecStartPost")!;
       expect(argv![0]).toBe("/usr/libexec/flannel/mk-docker-opts.sh");
-      // What systemd would exec (the executable resolved inside the root), with a service's env.
+      // What systemd would exec (the executable resolved inside the root). PATH holds only
+      // `node` (for the bin's `#!/usr/bin/env node`): with no `ip` there, the route check passes
+      // without reading this host's routing table (it is tested in the kernel tier, in a
+      // namespace of its own).
+      const pathDir = join(root.path, "test-path");
+      mkdirSync(pathDir);
+      symlinkSync(process.execPath, join(pathDir, "node"));
       const r = spawnSync(join(root.path, argv![0]!), argv!.slice(1), {
         cwd: "/",
         encoding: "utf8",
-        env: {
-          PATH: `${dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-        },
+        env: { PATH: pathDir },
       });
       expect([r.status, r.stderr]).toEqual([0, ""]);
       expect(readFileSync(join(run, "docker"), "utf8")).toBe(golden("guide/flannel-docker"));

@@ -12,19 +12,10 @@ import {
   missingIptablesRules,
   renderIpMasqRules,
 } from "../src/index.js";
-import { kernelMissing, TestNetns } from "./helpers/netns.js";
+import { kernelMissing, ruleLines, TestNetns } from "./helpers/netns.js";
 
 const v4 = { network: "172.30.0.0/16", subnet: "172.30.8.0/24" };
 
-function ruleLines(save: string): string[] {
-  let table = "";
-  const byTable: Record<string, string[]> = { nat: [], filter: [] };
-  for (const line of save.split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1);
-    else if (line.startsWith("-A ")) byTable[table]?.push(`${table} ${line}`);
-  }
-  return [...byTable.nat!, ...byTable.filter!];
-}
 const expected = (r: IpMasqRules) =>
   [...r.masq, ...r.forward].map((rule) => `${rule.table} ${formatIptablesRule(rule)}`);
 

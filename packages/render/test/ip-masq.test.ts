@@ -3,7 +3,7 @@ import { isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { formatIptablesRule, type IpMasqRules, renderIpMasqRules } from "../src/index.js";
-import { kernelMissing, TestNetns } from "./helpers/netns.js";
+import { kernelMissing, ruleLines, TestNetns } from "./helpers/netns.js";
 
 const golden = (name: string) =>
   readFileSync(new URL(`golden/ip-masq/${name}`, import.meta.url), "utf8");
@@ -86,17 +86,6 @@ describe("renderIpMasqRules (reference §7)", () => {
     ).toBe("INVALID_CIDR");
   });
 });
-
-/** The `-A` lines of `iptables-save`: the nat table's, then the filter table's, each in order. */
-function ruleLines(save: string): string[] {
-  let table = "";
-  const byTable: Record<string, string[]> = { nat: [], filter: [] };
-  for (const line of save.split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1);
-    else if (line.startsWith("-A ")) byTable[table]?.push(`${table} ${line}`);
-  }
-  return [...byTable.nat!, ...byTable.filter!];
-}
 
 function expected(r: IpMasqRules): string[] {
   return [...r.masq, ...r.forward].map((rule) => `${rule.table} ${formatIptablesRule(rule)}`);

@@ -6,6 +6,7 @@ import { isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  checkRouteConflict,
   findRouteConflicts,
   mkDockerOpts,
   mkDockerOptsUsage,
@@ -16,7 +17,7 @@ import {
   runMkDockerOpts,
 } from "../src/index.js";
 import { kernelMissing, TestNetns } from "./helpers/netns.js";
-import { tempDir } from "./helpers/tools.js";
+import { tempDir, which } from "./helpers/tools.js";
 
 const goldenDir = fileURLToPath(new URL("golden/mk-docker-opts/", import.meta.url));
 const read = (p: string) => readFileSync(join(goldenDir, p), "utf8");
@@ -166,52 +167,79 @@ describe("route conflict check", () => {
 /** The CLI as a process: `node bin/mk-docker-opts.js`, as npm links it. */
 const bin = fileURLToPath(new URL("../bin/mk-docker-opts.js", import.meta.url));
 const built = existsSync(fileURLToPath(new URL("../dist/cli.mjs", import.meta.url)));
+/** `ip` by absolute path: a test may give the process inside the namespace a PATH without it. */
+const IP = which("ip") ?? "ip";
 
-function runCli(args: string[], env: Record<string, string>, cwd: string, netns?: TestNetns) {
+/**
+ * Runs the CLI. Outside a namespace its PATH is `noIpPath` (an empty directory): the route check
+ * then finds no `ip` and passes, as the script's does, so the process never reads this host's
+ * routing table. Inside a namespace this test created it gets the real PATH, and the real `ip`
+ * reads that namespace's table.
+ */
+function runCli(
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+  where: { netns: TestNetns } | { noIpPath: string },
+) {
   const argv = [process.execPath, bin, ...args];
-  const full = netns === undefined ? argv : ["ip", "netns", "exec", netns.name, ...argv];
+  const inNs = "netns" in where;
+  const full = inNs ? [IP, "netns", "exec", where.netns.name, ...argv] : argv;
   return spawnSync(full[0]!, full.slice(1), {
     cwd,
     encoding: "utf8",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+    env: { PATH: inNs ? (process.env.PATH ?? "/usr/bin:/bin") : where.noIpPath, ...env },
   });
+}
+
+/** Each golden case as a process: same output bytes, stderr and exit status as the script. */
+function checkCase(c: Case, i: number, dir: string, where: Parameters<typeof runCli>[3]): void {
+  const out = join(dir, `out-${i}`);
+  writeFileSync(out, "previous\n");
+  const r = runCli(["-f", inputPath(c, dir), "-d", out, ...c.args], c.env, dir, where);
+  expect(r.status).toBe(c.exit);
+  expect(r.stdout).toBe("");
+  expect(r.stderr).toBe(c.stderr.replace("@usage", mkDockerOptsUsage(bin)));
+  expect(readFileSync(out, "utf8")).toBe(c.out === null ? "previous\n" : read(c.out));
 }
 
 describe("mk-docker-opts CLI (process)", () => {
   let dir: ReturnType<typeof tempDir>;
+  let noIp: { noIpPath: string };
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    runCli(args, env, dir.path, noIp);
   beforeAll(() => {
     if (!built)
       throw new Error("dist/cli.mjs is missing: run `npm run build` (turbo runs it before test)");
     dir = tempDir("render-cli-");
+    noIp = { noIpPath: join(dir.path, "empty-bin") };
+    mkdirSync(noIp.noIpPath);
   });
   afterAll(() => dir?.cleanup());
 
   CASES.forEach((c, i) => {
     it(`${c.name}: same bytes and exit status as mk-docker-opts.sh`, () => {
-      const out = join(dir.path, `out-${i}`);
-      writeFileSync(out, "previous\n");
-      const r = runCli(["-f", inputPath(c, dir.path), "-d", out, ...c.args], c.env, dir.path);
-      expect(r.status).toBe(c.exit);
-      expect(r.stdout).toBe("");
-      expect(r.stderr).toBe(c.stderr.replace("@usage", mkDockerOptsUsage(bin)));
-      expect(readFileSync(out, "utf8")).toBe(c.out === null ? "previous\n" : read(c.out));
+      checkCase(c, i, dir.path, noIp);
     });
   });
 
   it("reads a relative -f path from the working directory (the script would search $PATH)", () => {
     writeFileSync(join(dir.path, "subnet.env"), read("../sample_subnet.env"));
-    const r = runCli(["-f", "subnet.env", "-d", "rel.out"], {}, dir.path);
+    const r = cli(["-f", "subnet.env", "-d", "rel.out"]);
     expect(r.status).toBe(0);
     expect(readFileSync(join(dir.path, "rel.out"), "utf8")).toBe(read("default.out"));
   });
 
   it("writes atomically: creates the parent directory, keeps an existing file's mode", () => {
     const out = join(dir.path, "run", "flannel", "docker");
-    const r = runCli(
-      ["-f", join(goldenDir, "../guide/subnet.env"), "-k", "DOCKER_NETWORK_OPTIONS", "-d", out],
-      {},
-      dir.path,
-    );
+    const r = cli([
+      "-f",
+      join(goldenDir, "../guide/subnet.env"),
+      "-k",
+      "DOCKER_NETWORK_OPTIONS",
+      "-d",
+      out,
+    ]);
     expect(r.status).toBe(0);
     expect(readFileSync(out, "utf8")).toBe(read("../guide/flannel-docker"));
     expect(statSync(out).mode & 0o777).toBe(0o644);
@@ -220,7 +248,7 @@ describe("mk-docker-opts CLI (process)", () => {
   it("fails (exit 1) when the output cannot be written, e.g. the guide's /run/flannel/docker directory", () => {
     const out = join(dir.path, "docker-dir");
     mkdirSync(join(out, "sub"), { recursive: true });
-    const r = runCli(["-d", out, "-f", join(goldenDir, "../sample_subnet.env")], {}, dir.path);
+    const r = cli(["-d", out, "-f", join(goldenDir, "../sample_subnet.env")]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cannot write/);
   });
@@ -228,20 +256,10 @@ describe("mk-docker-opts CLI (process)", () => {
   it("exits 2 on an env file it cannot evaluate, before writing", () => {
     writeFileSync(join(dir.path, "bad.env"), "FLANNEL_SUBNET=$(hostname)\n");
     const out = join(dir.path, "bad.out");
-    const r = runCli(["-f", "bad.env", "-d", out], {}, dir.path);
+    const r = cli(["-f", "bad.env", "-d", out]);
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(`${bin}: bad.env: line 1: unsupported command substitution \`$(…)\`\n`);
     expect(existsSync(out)).toBe(false);
-  });
-
-  it("passes the route check silently when `ip` is not on PATH", () => {
-    const out = join(dir.path, "noip.out");
-    const r = runCli(
-      ["-f", join(goldenDir, "../sample_subnet.env"), "-d", out],
-      { PATH: "/nonexistent" },
-      dir.path,
-    );
-    expect([r.status, r.stderr]).toEqual([0, ""]);
   });
 
   it("runMkDockerOpts runs in-process with an injected environment", async () => {
@@ -258,6 +276,49 @@ describe("mk-docker-opts CLI (process)", () => {
     expect(readFileSync(join(dir.path, "inproc.out"), "utf8")).toBe(
       'DOCKER_OPTS=" --bip=10.9.0.1/24"\n',
     );
+  });
+
+  it("route check on an injected table: exit 1 after writing, the script's message", async () => {
+    const table = "10.1.74.0/24 via 192.0.2.2 dev v0 \n110.1.75.0/24 via 192.0.2.3 dev v0 \n";
+    const run = async (argv: string[], subnet: string) => {
+      let printed = "";
+      const asked: (AbortSignal | undefined)[] = [];
+      const code = await runMkDockerOpts({
+        argv: [...argv, "-c", "-f", "none", "-d", "route.out"],
+        env: { FLANNEL_SUBNET: subnet },
+        cwd: dir.path,
+        stderr: (t) => {
+          printed += t;
+        },
+        readRoutes: async (signal) => {
+          asked.push(signal);
+          return table;
+        },
+      });
+      return { code, printed, asked: asked.length };
+    };
+    expect(await run([], "10.1.74.1/24")).toEqual({
+      code: 1,
+      printed:
+        "Your routing table already contains the subnet: 10.1.74.0/24 via 192.0.2.2 dev v0 \n",
+      asked: 1,
+    });
+    expect(readFileSync(join(dir.path, "route.out"), "utf8")).toBe(
+      'DOCKER_OPTS=" --bip=10.1.74.1/24"\n',
+    );
+    expect(await run([], "10.1.75.1/24")).toEqual({ code: 0, printed: "", asked: 1 });
+    expect(await run(["--no-route-check"], "10.1.74.1/24")).toEqual({
+      code: 0,
+      printed: "",
+      asked: 0,
+    });
+    expect(await run([], "")).toEqual({ code: 0, printed: "", asked: 0 });
+  });
+
+  it("checkRouteConflict: an unreadable table (no `ip`) passes", async () => {
+    expect(await checkRouteConflict("10.1.74.1/24", { readRoutes: async () => null })).toEqual([]);
+    expect(await checkRouteConflict("10.1.74.1/24", { env: { PATH: noIp.noIpPath } })).toEqual([]);
+    expect(await checkRouteConflict("not-a-cidr", { readRoutes: async () => "x" })).toEqual([]);
   });
 });
 
@@ -280,18 +341,37 @@ describe.runIf(tierGate("kernel", kernelMissing()))("mk-docker-opts route check 
 
   const sample = () => join(goldenDir, "../sample_subnet.env");
 
+  const inNs = () => ({ netns: ns! });
+
+  it("golden cases with the real `ip` reading this namespace's table: same bytes and status", () => {
+    // One case per source of FLANNEL_SUBNET (the flanneld file, the guide's, a hand-written
+    // one, the environment): the route check runs in each, finds no conflict, changes nothing.
+    const names = new Set([
+      "no flags: individual and combined",
+      "guide ExecStartPost: -k DOCKER_NETWORK_OPTIONS, IPMASQ=true",
+      "hand-written subnet file read as sh would",
+      "missing -f file: FLANNEL_* from env",
+    ]);
+    const picked = CASES.flatMap((c, i) => (names.has(c.name) ? [[c, i] as const] : []));
+    expect(picked).toHaveLength(names.size);
+    for (const [c, i] of picked) checkCase(c, i, dir.path, inNs());
+  });
+
   it("exit 1 with the script's message after writing the file, when a via route exists", () => {
     ns!.run(["ip", "route", "add", "10.1.74.0/24", "via", "192.0.2.2", "dev", "v0"]);
     try {
       const out = join(dir.path, "conflict.out");
-      const r = runCli(["-f", sample(), "-d", out], {}, dir.path, ns);
+      const r = runCli(["-f", sample(), "-d", out], {}, dir.path, inNs());
       expect(r.status).toBe(1);
       expect(r.stderr).toBe(
         "Your routing table already contains the subnet: 10.1.74.0/24 via 192.0.2.2 dev v0 \n",
       );
       expect(readFileSync(out, "utf8")).toBe(read("default.out"));
-      const off = runCli(["--no-route-check", "-f", sample(), "-d", out], {}, dir.path, ns);
+      const off = runCli(["--no-route-check", "-f", sample(), "-d", out], {}, dir.path, inNs());
       expect([off.status, off.stderr]).toEqual([0, ""]);
+      // Without `ip` on PATH the check passes, as the script's does (the pure tier relies on it).
+      const noIp = runCli(["-f", sample(), "-d", out], { PATH: "/nonexistent" }, dir.path, inNs());
+      expect([noIp.status, noIp.stderr]).toEqual([0, ""]);
     } finally {
       ns!.run(["ip", "route", "del", "10.1.74.0/24"]);
     }
@@ -300,7 +380,7 @@ describe.runIf(tierGate("kernel", kernelMissing()))("mk-docker-opts route check 
   it("no false positive for another subnet that contains the text", () => {
     ns!.run(["ip", "route", "add", "110.1.74.0/24", "via", "192.0.2.3", "dev", "v0"]);
     try {
-      const r = runCli(["-f", sample(), "-d", join(dir.path, "fp.out")], {}, dir.path, ns);
+      const r = runCli(["-f", sample(), "-d", join(dir.path, "fp.out")], {}, dir.path, inNs());
       expect([r.status, r.stderr]).toEqual([0, ""]);
     } finally {
       ns!.run(["ip", "route", "del", "110.1.74.0/24"]);
@@ -310,7 +390,7 @@ describe.runIf(tierGate("kernel", kernelMissing()))("mk-docker-opts route check 
   it("a direct route (no gateway) is no conflict", () => {
     ns!.run(["ip", "route", "add", "10.1.74.0/24", "dev", "v0"]);
     try {
-      const r = runCli(["-f", sample(), "-d", join(dir.path, "direct.out")], {}, dir.path, ns);
+      const r = runCli(["-f", sample(), "-d", join(dir.path, "direct.out")], {}, dir.path, inNs());
       expect([r.status, r.stderr]).toEqual([0, ""]);
     } finally {
       ns!.run(["ip", "route", "del", "10.1.74.0/24"]);

@@ -38,6 +38,8 @@ const CHECKS: readonly DiagnoseCheck[] = [
 ];
 
 const MAIN_TABLE = 254;
+/** The Linux vxlan module's port, used when flannel's `Port` is 0 (not IANA's 4789). */
+const VXLAN_DEFAULT_PORT = 8472;
 
 function net4(text: string | null | undefined): IP4Net | null {
   if (typeof text !== "string") return null;
@@ -551,6 +553,7 @@ function checkDevice(
     return;
   }
   const problems: string[] = [];
+  const wantPort = want.port > 0 ? want.port : VXLAN_DEFAULT_PORT;
   if (link.kind !== "vxlan" || link.vxlan === null) problems.push(`kind ${link.kind ?? "none"}`);
   else {
     if (link.vxlan.vni !== want.vni) problems.push(`id ${link.vxlan.vni}`);
@@ -559,12 +562,20 @@ function checkDevice(
     }
     const lower = kernel.links.find((l) => l.index === link.vxlan!.lowerIndex);
     if (lower !== undefined && lower.name !== ext.name) problems.push(`dev ${lower.name}`);
+    // flanneld compares the port only when the config sets one, so it keeps a device on another
+    // port than its peers use; the UDP port (and GBP's header) must match across the overlay
+    if (link.vxlan.port !== undefined && link.vxlan.port !== wantPort) {
+      problems.push(`dstport ${link.vxlan.port}`);
+    }
+    if (link.vxlan.gbp !== undefined && link.vxlan.gbp !== want.gbp) {
+      problems.push(link.vxlan.gbp ? "gbp" : "no gbp");
+    }
   }
   if (problems.length > 0) {
     r.add("device", "DEVICE_INCOMPATIBLE", "error", {
       subject: want.name,
-      message: `${want.name} is not the device flanneld would make; remote nodes address this node's public IP`,
-      expected: `vxlan id ${want.vni} local ${want.local} dev ${want.lowerDevice}`,
+      message: `${want.name} is not the device flanneld would make; remote nodes address this node's public IP on the config's VNI and port`,
+      expected: `vxlan id ${want.vni} local ${want.local} dev ${want.lowerDevice} dstport ${wantPort}${want.gbp ? " gbp" : ""}`,
       found: problems.join(", "),
       fix: `ip link del ${want.name}; then ${REPROGRAM}`,
     });

@@ -43,6 +43,10 @@ export interface ObservedLink {
     readonly vni: number;
     readonly local: string | null;
     readonly lowerIndex: number | null;
+    /** Destination UDP port as the kernel reports it (8472 for a device made without one); not compared when absent. */
+    readonly port?: number;
+    /** Group Based Policy extension; not compared when absent. */
+    readonly gbp?: boolean;
   } | null;
 }
 

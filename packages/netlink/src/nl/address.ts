@@ -13,10 +13,6 @@ import {
 } from "@flannel-sdk/core";
 import { AF_INET, AF_INET6 } from "./constants.js";
 
-export function afOf(family: IPFamily): number {
-  return family === 4 ? AF_INET : AF_INET6;
-}
-
 export function familyOfAf(af: number): IPFamily | null {
   return af === AF_INET ? 4 : af === AF_INET6 ? 6 : null;
 }

@@ -25,6 +25,12 @@ export interface NlRequest {
   readonly payload: Buffer;
 }
 
+/** `ip … add` fails on an existing object, `replace` creates or overwrites; a delete has none. */
+function modeFlags(mode: "add" | "replace" | "del"): number {
+  if (mode === "add") return C.NLM_F_CREATE | C.NLM_F_EXCL;
+  return mode === "replace" ? C.NLM_F_CREATE | C.NLM_F_REPLACE : 0;
+}
+
 function ifinfomsg(w: NlWriter, family: number, index: number, flags = 0, change = 0): NlWriter {
   return w.u8(family).u8(0).u16(0).i32(index).u32(flags).u32(change);
 }
@@ -189,13 +195,7 @@ export function addrRequest(mode: "add" | "replace" | "del", v: AddrWire): NlReq
     .attr(C.IFA_ADDRESS, v.ip);
   if (v.broadcast !== null) w.attr(C.IFA_BROADCAST, v.broadcast);
   const type = mode === "del" ? C.RTM_DELADDR : C.RTM_NEWADDR;
-  const flags =
-    mode === "add"
-      ? C.NLM_F_CREATE | C.NLM_F_EXCL
-      : mode === "replace"
-        ? C.NLM_F_CREATE | C.NLM_F_REPLACE
-        : 0;
-  return { type, flags, payload: w.finish() };
+  return { type, flags: modeFlags(mode), payload: w.finish() };
 }
 
 /** Decodes an `RTM_NEWADDR` body; `null` for a family other than IPv4/IPv6. */
@@ -264,13 +264,11 @@ export function routeRequest(mode: "replace" | "add" | "del", v: RouteWire): NlR
   if (v.priority !== 0) w.attrU32(C.RTA_PRIORITY, v.priority);
   if (v.gateway !== null) w.attr(C.RTA_GATEWAY, v.gateway);
   if (v.oif !== null) w.attrU32(C.RTA_OIF, v.oif);
-  const flags =
-    mode === "replace"
-      ? C.NLM_F_CREATE | C.NLM_F_REPLACE
-      : mode === "add"
-        ? C.NLM_F_CREATE | C.NLM_F_EXCL
-        : 0;
-  return { type: del ? C.RTM_DELROUTE : C.RTM_NEWROUTE, flags, payload: w.finish() };
+  return {
+    type: del ? C.RTM_DELROUTE : C.RTM_NEWROUTE,
+    flags: modeFlags(mode),
+    payload: w.finish(),
+  };
 }
 
 /** `ip route get ADDR`. */

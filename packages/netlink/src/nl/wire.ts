@@ -88,13 +88,6 @@ export class NlWriter {
       .pad();
   }
 
-  attrU16(type: number, v: number): this {
-    return this.u16(NLA_HDRLEN + 2)
-      .u16(type)
-      .u16(v)
-      .pad();
-  }
-
   attrU16be(type: number, v: number): this {
     this.u16(NLA_HDRLEN + 2).u16(type);
     const at = this.reserve(2);
@@ -218,27 +211,6 @@ export function forEachAttr(
     fn(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, off + NLA_HDRLEN, len - NLA_HDRLEN);
     off += align4(len);
   }
-}
-
-/** Every attribute in order, duplicates kept (for annotating dumps). */
-export function parseAttrList(
-  buf: Buffer,
-  off = 0,
-): { type: number; nested: boolean; offset: number; payload: Buffer }[] {
-  const out: { type: number; nested: boolean; offset: number; payload: Buffer }[] = [];
-  while (off + NLA_HDRLEN <= buf.length) {
-    const len = buf.readUInt16LE(off);
-    if (len < NLA_HDRLEN || off + len > buf.length) break;
-    const raw = buf.readUInt16LE(off + 2);
-    out.push({
-      type: raw & NLA_TYPE_MASK,
-      nested: (raw & 0x8000) !== 0,
-      offset: off,
-      payload: buf.subarray(off + NLA_HDRLEN, off + len),
-    });
-    off += align4(len);
-  }
-  return out;
 }
 
 export function attrString(b: Buffer | undefined): string | null {

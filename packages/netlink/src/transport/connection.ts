@@ -82,7 +82,11 @@ export class Connection {
       }
     },
     closed: (errno, message) => {
-      this.closedError ??= netlinkError(errno, this.label, message);
+      // The socket (or the namespace agent holding it) is gone for good: retrying on this
+      // connection cannot help, so nothing it fails with from now on is retryable.
+      this.closedError ??= netlinkError(errno, this.label, message, { closed: true }, undefined, {
+        retryable: false,
+      });
       this.failInflight(errno, message);
       for (const u of this.queue.splice(0)) this.settle(u, this.closedError);
     },
@@ -92,8 +96,9 @@ export class Connection {
     this.channel = channel;
   }
 
-  get isClosed(): boolean {
-    return this.closedError !== null;
+  /** Why the connection is closed (`close()`, or its socket / agent died), or `null` while open. */
+  get closedReason(): FlannelError | null {
+    return this.closedError;
   }
 
   close(): void {
@@ -320,6 +325,7 @@ export class Connection {
 
   private failInflight(errno: string, message: string): void {
     const units = [...this.inflight];
+    const closed = this.closedError !== null;
     for (const u of units) {
       this.settle(
         u,
@@ -327,6 +333,9 @@ export class Connection {
           errno,
           this.label,
           `${message}; replies to ${u.reqs.length} request(s) were lost, their outcome is unknown`,
+          closed ? { closed: true } : {},
+          undefined,
+          closed ? { retryable: false } : {},
         ),
       );
     }

@@ -175,6 +175,7 @@ export function openNetnsChannel(
     const fail = (errno: string, message: string) => {
       if (dead) return;
       dead = true;
+      signal?.removeEventListener("abort", onAbort);
       if (!ready) {
         reject(netlinkError(errno, operation, message, { netns: path }));
       } else {
@@ -194,16 +195,28 @@ export function openNetnsChannel(
       if (stderr.length < 4096) stderr += s;
     });
     child.on("error", (e: NodeJS.ErrnoException) => fail(e.code ?? "ENOENT", e.message));
-    child.on("exit", (code, sig) => {
+    // "close", not "exit": by then every frame the agent wrote has been read (a T_FATAL
+    // reason, the last replies), and stderr is complete.
+    child.on("close", (code, sig) => {
       const text = stderr.trim();
       let errno = "ECONNRESET";
       if (/Operation not permitted|Permission denied/i.test(text)) errno = "EPERM";
       else if (/No such file or directory/i.test(text)) errno = "ENOENT";
-      fail(errno, text || `netns agent exited (${sig ?? `code ${code}`})`);
+      const how = sig === null ? `code ${code}` : `signal ${sig}`;
+      fail(
+        errno,
+        ready
+          ? `the netns agent (pid ${child.pid}) exited (${how})${text ? `: ${text}` : ""}; the handle is closed, open a new one`
+          : text || `the netns agent exited (${how})`,
+      );
     });
     child.stdin.on("error", () => {
-      // the exit handler reports the reason
+      // the close handler reports the reason
     });
+    // Only the agent's stdout (replies) and the process itself are ref'd, and only while
+    // requests are pending (`setActive`): an idle handle never keeps this process alive.
+    (child.stdin as unknown as { unref(): void }).unref();
+    (child.stderr as unknown as { unref(): void }).unref();
 
     const channel: Channel = {
       send(id, datagram) {

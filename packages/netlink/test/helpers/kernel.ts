@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tierGate } from "@flannel-sdk/core/testing";
 
 function which(cmd: string): boolean {
@@ -97,3 +97,27 @@ export function inNs(ns: string, ...args: string[]): string {
 /** Loosely typed `ip -j` / `bridge -j` records. */
 // biome-ignore lint/suspicious/noExplicitAny: observer output is read field by field
 export type J = Record<string, any>;
+
+/**
+ * Pids of this process's children inside namespace `ns` — the agents of the handles and
+ * subscriptions opened on it — oldest first. Found through /proc: the parent pid, and the
+ * namespace inode against `/run/netns/NS`'s.
+ */
+export function agentsIn(ns: string): number[] {
+  const ino = statSync(`/run/netns/${ns}`).ino;
+  const found: { pid: number; start: number }[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      // after "pid (comm) ": state, ppid, … starttime (field 22)
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(f[1]) !== process.pid) continue;
+      if (statSync(`/proc/${d}/ns/net`).ino !== ino) continue;
+      found.push({ pid: Number(d), start: Number(f[19]) });
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found.sort((a, b) => a.start - b.start || a.pid - b.pid).map((x) => x.pid);
+}

@@ -10,6 +10,7 @@ import {
   type IpMasqRulesOptions,
   type IptablesRule,
   renderIpMasqRules,
+  savedRules,
 } from "./masq.js";
 
 /** Where the iptables commands run. */
@@ -89,17 +90,6 @@ export function iptablesSave(family: 4 | 6 = 4, options: IptablesRunOptions = {}
   return runTool([family === 4 ? "iptables-save" : "ip6tables-save"], "", options);
 }
 
-function savedLines(text: string): Set<string> {
-  const out = new Set<string>();
-  let table = "";
-  for (const raw of text.split("\n")) {
-    const line = raw.trimEnd();
-    if (line.startsWith("*")) table = line.slice(1);
-    else if (line.startsWith("-A ")) out.add(`${table} ${line}`);
-  }
-  return out;
-}
-
 /**
  * The rules of `rules` that `saved` (an `iptables-save` dump) does not hold, in order. Pure.
  * @example
@@ -111,7 +101,7 @@ export function missingIptablesRules(
   rules: Pick<IpMasqRules, "masq" | "forward">,
   saved: string,
 ): IptablesRule[] {
-  const have = savedLines(saved);
+  const have = savedRules(saved);
   return [...rules.masq, ...rules.forward].filter(
     (r) => !have.has(`${r.table} ${formatIptablesRule(r)}`),
   );
@@ -148,7 +138,7 @@ export async function applyIpMasqRules(options: ApplyIpMasqRulesOptions): Promis
  */
 export async function deleteIpMasqRules(options: ApplyIpMasqRulesOptions): Promise<number> {
   const rules = renderIpMasqRules(options);
-  const have = savedLines(await iptablesSave(rules.family, options));
+  const have = savedRules(await iptablesSave(rules.family, options));
   let payload = "";
   let count = 0;
   for (const table of ["nat", "filter"] as const) {

@@ -75,8 +75,8 @@ export function formatIptablesRule(rule: IptablesRule, action: "-A" | "-D" = "-A
   return [action, rule.chain, ...words].join(" ");
 }
 
-/** The `-A` rule lines of an `iptables-save` dump, per table. */
-function savedRules(text: string | undefined): Set<string> {
+/** The `-A` rule lines of an `iptables-save` dump, each prefixed by its table. @internal */
+export function savedRules(text: string | undefined): Set<string> {
   const out = new Set<string>();
   if (text === undefined) return out;
   let table = "";

@@ -5,7 +5,7 @@ import { DEFAULT_DOCKER_OPTS_FILE } from "../env/docker-opts.js";
 import { DEFAULT_SUBNET_FILE } from "../env/subnet-env.js";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { mkDockerOpts } from "./mk-docker-opts.js";
-import { checkRouteConflict } from "./route-check.js";
+import { type CheckRouteConflictOptions, checkRouteConflict } from "./route-check.js";
 
 /** The flags of a mk-docker-opts command line, parsed. */
 export interface MkDockerOptsArgs {
@@ -132,6 +132,8 @@ export interface RunMkDockerOptsOptions {
   cwd?: string;
   /** Receives everything the command prints (it prints only to stderr, like the script). */
   stderr?: (text: string) => void;
+  /** The route check's table source (see {@link CheckRouteConflictOptions}); default `ip route show`. */
+  readRoutes?: CheckRouteConflictOptions["readRoutes"];
   signal?: AbortSignal;
 }
 
@@ -223,6 +225,7 @@ export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<
   if (args.routeCheck && subnet !== "") {
     const conflicts = await checkRouteConflict(subnet, {
       env,
+      ...(options.readRoutes === undefined ? {} : { readRoutes: options.readRoutes }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     if (conflicts.length > 0) {

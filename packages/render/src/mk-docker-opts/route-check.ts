@@ -83,20 +83,50 @@ export function findRouteConflicts(routeTable: string, subnet: string): string[]
 export interface CheckRouteConflictOptions {
   /** Environment for finding and running `ip` (its `PATH`). Default: `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Where the routing table comes from: resolves to `ip route show` output, or `null` when it
+   * cannot be read (the check then passes, as the script's does without `ip`). Default: runs
+   * `ip route show` found in `env`'s `PATH`. Pass your own to read another network namespace's
+   * table (`ip -n NS route show`) or a fixed table in a test.
+   */
+  readRoutes?: (signal?: AbortSignal) => Promise<string | null>;
   signal?: AbortSignal;
+}
+
+/** `ip route show` as the script runs it; `null` when `ip` is missing or fails. */
+function ipRouteShow(
+  env: Readonly<Record<string, string | undefined>>,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(
+      "ip",
+      ["route", "show"],
+      {
+        env: { ...env, PATH: env.PATH ?? DEFAULT_PATH },
+        encoding: "utf8",
+        ...(signal === undefined ? {} : { signal }),
+      },
+      (error, stdout) => resolve(error === null ? stdout : null),
+    );
+  });
 }
 
 /**
  * mk-docker-opts' v0.18+ route-conflict check: runs `ip route show` and returns the routes that
  * send `FLANNEL_SUBNET`'s network via a gateway ({@link findRouteConflicts}); empty when there are
  * none, when `FLANNEL_SUBNET` is not an IPv4 CIDR, or when `ip` is missing or fails (the script's
- * check passes then too).
+ * check passes then too). `readRoutes` replaces `ip route show` as the source of the table.
  *
  * @throws FlannelError `ABORTED`
  * @example
  * ```ts
  * const lines = await checkRouteConflict("10.1.74.1/24");
  * if (lines.length > 0) console.error(`Your routing table already contains the subnet: ${lines.join("\n")}`);
+ * // another namespace's table:
+ * await checkRouteConflict("10.1.74.1/24", {
+ *   readRoutes: async () => execFileSync("ip", ["-n", "node1", "route", "show"], { encoding: "utf8" }),
+ * });
  * ```
  */
 export async function checkRouteConflict(
@@ -106,19 +136,9 @@ export async function checkRouteConflict(
   throwIfAborted(options.signal);
   const subnet = routeCheckSubnet(flannelSubnet);
   if (subnet === null) return [];
-  const env = options.env ?? process.env;
-  const table = await new Promise<string | null>((resolve) => {
-    execFile(
-      "ip",
-      ["route", "show"],
-      {
-        env: { ...env, PATH: env.PATH ?? DEFAULT_PATH },
-        encoding: "utf8",
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      },
-      (error, stdout) => resolve(error === null ? stdout : null),
-    );
-  });
+  const table = await (options.readRoutes ?? ((s) => ipRouteShow(options.env ?? process.env, s)))(
+    options.signal,
+  );
   throwIfAborted(options.signal);
   return table === null ? [] : findRouteConflicts(table, subnet);
 }

@@ -41,3 +41,14 @@ export class TestNetns {
     spawnSync("ip", ["netns", "del", this.name]);
   }
 }
+
+/** The `-A` lines of `iptables-save`: the nat table's, then the filter table's, each in order. */
+export function ruleLines(save: string): string[] {
+  let table = "";
+  const byTable: Record<string, string[]> = { nat: [], filter: [] };
+  for (const line of save.split("\n")) {
+    if (line.startsWith("*")) table = line.slice(1);
+    else if (line.startsWith("-A ")) byTable[table]?.push(`${table} ${line}`);
+  }
+  return [...byTable.nat!, ...byTable.filter!];
+}
