@@ -49,6 +49,7 @@ import { DEFAULT_PREFIX, type KeyLayout, keyLayout } from "../prefix.js";
 import { loadTlsMaterial } from "../tls.js";
 import { EtcdV3Connection } from "./connection.js";
 import type { EtcdV3TransportKind } from "./transport.js";
+import { TxnBatcher } from "./txn-batcher.js";
 import { RawWatch, type RawWatchResult, type WatchStatus } from "./watch.js";
 import {
   compare,
@@ -193,6 +194,8 @@ export class EtcdLeaseStore implements LeaseStore {
   readonly #localWrites = new Set<LocalWrite>();
   #openGrant: SharedGrant | null = null;
   readonly #turns: (() => void)[] = [];
+  /** The acquisitions' writes, committed together when they go out in one turn. */
+  readonly #batcher: TxnBatcher;
   #readInFlight: Promise<Snapshot> | null = null;
   #queuedRead: Promise<Snapshot> | null = null;
   #closed = false;
@@ -217,6 +220,7 @@ export class EtcdLeaseStore implements LeaseStore {
       ...(options.transport ? { transport: options.transport } : {}),
       ...(options.maxSockets ? { maxSockets: options.maxSockets } : {}),
     });
+    this.#batcher = new TxnBatcher(this.connection);
   }
 
   /** True once {@link close} was called. */
@@ -623,7 +627,7 @@ export class EtcdLeaseStore implements LeaseStore {
     ops.push(op.put(key, value, leaseId));
     let result: TxnResult;
     try {
-      result = await this.connection.txn(compares, ops, [], signal);
+      result = await this.#batcher.txn(compares, ops, signal);
     } catch (e) {
       this.#localWrites.delete(local);
       throw e;
