@@ -44,6 +44,7 @@ export type {
 export { DIAGNOSE_CODES } from "./diagnose/types.js";
 export type { CoreErrorCode, FlannelErrorOptions } from "./errors.js";
 export { FlannelError, isFlannelError, throwIfAborted } from "./errors.js";
+export { cidrContains } from "./ip/contains.js";
 export { IP4Net, ipv4Mask } from "./ip/ip4net.js";
 export { IP6Net, ipv6Mask } from "./ip/ip6net.js";
 export { formatIPv4, isIPv4, parseIPv4 } from "./ip/ipv4.js";

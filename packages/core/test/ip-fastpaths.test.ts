@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatIPv4, formatIPv6, IP4Net, IP6Net, ipv6Mask } from "../src/index.js";
+import { cidrContains, formatIPv4, formatIPv6, IP4Net, IP6Net, ipv6Mask } from "../src/index.js";
 import { scanPrefix } from "../src/ip/ip4net.js";
 import * as ipv4 from "../src/ip/ipv4.js";
 import { scanIPv4 } from "../src/ip/ipv4.js";
@@ -117,6 +117,39 @@ describe("IP4Net.contains of text, scanned in place", () => {
           expect(x.contains(b)).toBe(x.contains(new IP4Net(b, 32)));
         },
       ),
+    );
+  });
+
+  it("cidrContains(network, other) answers as parse + contains, for both families", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0, max: 32 }),
+        (a, p, b, q) => {
+          const net = `${formatIPv4(a)}/${p}`;
+          const sub = `${formatIPv4(b)}/${q}`;
+          expect(cidrContains(net, sub)).toBe(IP4Net.parse(net).contains(sub));
+          expect(cidrContains(net, formatIPv4(b))).toBe(IP4Net.parse(net).contains(formatIPv4(b)));
+        },
+      ),
+    );
+    fc.assert(
+      fc.property(arbV6, arbLen, arbV6, arbLen, (a, p, b, q) => {
+        const net = `${formatIPv6(a)}/${p}`;
+        const sub = `${formatIPv6(b)}/${q}`;
+        expect(cidrContains(net, sub)).toBe(IP6Net.parse(net).contains(sub));
+      }),
+    );
+    expect(cidrContains("172.30.0.0/16", "172.30.8.0/24")).toBe(true);
+    expect(cidrContains("172.30.0.0/16", "172.31.0.1")).toBe(false);
+    expect(() => cidrContains("172.30.0/16", "172.30.8.0/24")).toThrowError(
+      "invalid CIDR address: 172.30.0/16",
+    );
+    expect(() => cidrContains("010.0.0.0/8", "10.0.0.0/24")).toThrowError(/invalid CIDR/);
+    expect(() => cidrContains("10.0.0.0/8", "10.0.0.0/33")).toThrowError(
+      "invalid CIDR address: 10.0.0.0/33",
     );
   });
 

@@ -150,27 +150,10 @@ export class IP4Net {
    * @throws FlannelError `INVALID_CIDR` / `INVALID_IP` when given unparsable text.
    */
   contains(other: IP4Net | string | number): boolean {
+    if (typeof other === "string") return containsIPv4Text(this.ip, this.prefixLen, other);
     const mask = ipv4Mask(this.prefixLen);
     if (typeof other === "number") return (other & mask) >>> 0 === (this.ip & mask) >>> 0;
-    let ip: number;
-    let prefixLen: number;
-    if (typeof other === "string") {
-      // Scanned in place: no network object for the argument.
-      ip = scanIPv4Cidr(other);
-      if (ip >= 0) {
-        prefixLen = scannedPrefixLen;
-      } else if (other.includes("/")) {
-        throw invalidCidr(other);
-      } else {
-        ip = scanIPv4(other, 0, other.length);
-        if (ip < 0) throw invalidIPv4(other);
-        prefixLen = 32;
-      }
-    } else {
-      ip = other.ip;
-      prefixLen = other.prefixLen;
-    }
-    return prefixLen >= this.prefixLen && (ip & mask) >>> 0 === (this.ip & mask) >>> 0;
+    return other.prefixLen >= this.prefixLen && (other.ip & mask) >>> 0 === (this.ip & mask) >>> 0;
   }
 
   /** True when the two networks share at least one address (equal under the shorter mask). */
@@ -278,6 +261,28 @@ export function checkSubLen(prefixLen: number, base: number, bits: number): void
       `prefix length ${prefixLen} must be between ${base} and ${bits}`,
     );
   }
+}
+
+/**
+ * True when `other` (`a.b.c.d/n` or `a.b.c.d`) lies wholly inside the network `ip`/`prefixLen`.
+ * Scanned in place: no network object for the argument.
+ * @throws FlannelError `INVALID_CIDR` / `INVALID_IP` when `other` is unparsable.
+ * @internal
+ */
+export function containsIPv4Text(ip: number, prefixLen: number, other: string): boolean {
+  let otherIP = scanIPv4Cidr(other);
+  let otherLen: number;
+  if (otherIP >= 0) {
+    otherLen = scannedPrefixLen;
+  } else if (other.includes("/")) {
+    throw invalidCidr(other);
+  } else {
+    otherIP = scanIPv4(other, 0, other.length);
+    if (otherIP < 0) throw invalidIPv4(other);
+    otherLen = 32;
+  }
+  const mask = ipv4Mask(prefixLen);
+  return otherLen >= prefixLen && (otherIP & mask) >>> 0 === (ip & mask) >>> 0;
 }
 
 /** @internal */
