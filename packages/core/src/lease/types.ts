@@ -35,7 +35,11 @@ export interface Lease {
   /** IPv6 subnet, or `null` when IPv6 is not enabled. */
   readonly ipv6Subnet: string | null;
   readonly attrs: LeaseAttrs;
-  /** When the lease ends; `null` for a reservation, which never expires. */
+  /**
+   * When the lease ends; `null` for a reservation, which never expires. Treat the `Date` as
+   * immutable: leases read together may share one (the etcd store does, to keep a 10,000-lease
+   * snapshot small).
+   */
   readonly expiration: Date | null;
   /** Store revision (etcd mod revision / v2 modifiedIndex) the lease was read or written at. */
   readonly revision?: bigint;

@@ -6,9 +6,13 @@
  */
 import { FlannelError, isFlannelError } from "@flannel-sdk/core";
 import { HttpEndpoints } from "../http.js";
-import type { EtcdAuthOptions } from "../options.js";
-import type { TlsMaterial } from "../tls.js";
-import type { CallContext, V3Transport, WatchHandle, WatchListener } from "./transport.js";
+import type {
+  CallContext,
+  V3Transport,
+  V3TransportOptions,
+  WatchHandle,
+  WatchListener,
+} from "./transport.js";
 import {
   base64Codec,
   decodeRange,
@@ -23,13 +27,7 @@ import {
 } from "./wire.js";
 
 /** Options of {@link createGatewayTransport}. */
-export interface GatewayTransportOptions {
-  readonly endpoints: readonly string[];
-  readonly tls?: TlsMaterial | undefined;
-  readonly auth?: EtcdAuthOptions | undefined;
-  readonly timeoutMs: number;
-  /** A watch that has heard nothing for this long checks that etcd still answers. */
-  readonly keepaliveMs: number;
+export interface GatewayTransportOptions extends V3TransportOptions {
   /** Sockets per endpoint. Default 64. */
   readonly maxSockets?: number | undefined;
 }

@@ -12,11 +12,15 @@ import {
   retry,
 } from "cockatiel";
 import { castGrpcError, Etcd3, EtcdInvalidAuthTokenError, isRecoverableError } from "etcd3";
-import type { EtcdAuthOptions } from "../options.js";
-import type { TlsMaterial } from "../tls.js";
 import { ensureInt64Precision } from "./int64.js";
 import { decodeRangeResponse } from "./range-decoder.js";
-import type { CallContext, V3Transport, WatchHandle, WatchListener } from "./transport.js";
+import type {
+  CallContext,
+  V3Transport,
+  V3TransportOptions,
+  WatchHandle,
+  WatchListener,
+} from "./transport.js";
 import {
   bufferCodec,
   decodeRange,
@@ -36,13 +40,7 @@ import {
 } from "./wire.js";
 
 /** Options of {@link createGrpcTransport}. */
-export interface GrpcTransportOptions {
-  readonly endpoints: readonly string[];
-  readonly tls?: TlsMaterial | undefined;
-  readonly auth?: EtcdAuthOptions | undefined;
-  readonly timeoutMs: number;
-  readonly keepaliveMs: number;
-}
+export type GrpcTransportOptions = V3TransportOptions;
 
 /** The parts of etcd3's (internal) connection pool and grpc-js clients the lean range uses. */
 interface RawServiceClient {

@@ -4,6 +4,8 @@
  * implementations: gRPC through npm `etcd3` (`grpc.ts`) and etcd's JSON gateway over HTTP/1.1
  * (`gateway.ts`). Errors are thrown as they come; the connection maps them to our codes.
  */
+import type { EtcdAuthOptions } from "../options.js";
+import type { TlsMaterial } from "../tls.js";
 import type {
   RangePage,
   RangeRequestOp,
@@ -16,6 +18,17 @@ import type {
 
 /** The transports an `EtcdV3Connection` can use. */
 export type EtcdV3TransportKind = "grpc" | "http";
+
+/** What every transport is built from. */
+export interface V3TransportOptions {
+  readonly endpoints: readonly string[];
+  readonly tls?: TlsMaterial | undefined;
+  readonly auth?: EtcdAuthOptions | undefined;
+  /** Deadline of each unary call. */
+  readonly timeoutMs: number;
+  /** How soon a silent server is noticed by a watch (gRPC pings; the gateway probes). */
+  readonly keepaliveMs: number;
+}
 
 /** Deadline (ms since the epoch) and cancellation of one call. */
 export interface CallContext {
