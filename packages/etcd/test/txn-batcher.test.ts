@@ -68,6 +68,22 @@ describe.runIf(run).each(TRANSPORTS)("TxnBatcher over %s: group commit", (transp
     ]);
     expect(await ctl(["get", `${prefix}/k3`, "--print-value-only"])).toBe("theirs");
     expect(await ctl(["get", `${prefix}/k4`, "--print-value-only"])).toBe("ours");
+    // the failed batch read the compared keys: the eight that could land went out again
+    // together, in one more txn (not halved down to single txns)
+    expect(new Set(results.filter((r) => r.succeeded).map((r) => r.revision)).size).toBe(1);
+  });
+
+  it("compares a read cannot judge: the batch is halved, each still gets its own answer", async () => {
+    const prefix = uniquePrefix("judge");
+    const b = batcher();
+    // mod_revision(k) > 0 holds only for a key that exists
+    await ctl(["put", `${prefix}/a`, "x"]);
+    const exists = (key: string) =>
+      b.txn([{ key, target: "mod", result: "greater", value: 0n }], [op.put(`${key}-seen`, "y")]);
+    const [a, missing] = await Promise.all([exists(`${prefix}/a`), exists(`${prefix}/b`)]);
+    expect([a.succeeded, missing.succeeded]).toEqual([true, false]);
+    expect(await ctl(["get", `${prefix}/a-seen`, "--print-value-only"])).toBe("y");
+    expect(await ctl(["get", `${prefix}/b-seen`])).toBe("");
   });
 
   it("the same key twice in one turn goes out in two txns (etcd refuses a duplicate key): one lands", async () => {

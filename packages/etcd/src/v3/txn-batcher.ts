@@ -1,13 +1,24 @@
 /**
  * Group commit for the conditional writes of acquisitions: the txns submitted in one event-loop
- * turn go to etcd as one txn (all compares, all operations). When that txn's compares do not all
- * hold, the batch is split in halves and each half tried again, down to single txns, so every
- * submitter gets exactly the answer its own txn would have had. One raft entry then carries a
- * burst of creates instead of one each (docs/decisions.md, "Acquisitions in one store cooperate").
+ * turn go to etcd as one txn (all compares, all operations). Its failure branch reads every
+ * compared key, so when not all compares hold, the batch learns which txns failed, answers them
+ * (not committed, as alone) and sends the rest again; compares it cannot judge from a read make
+ * it halve the batch instead. Every submitter gets the answer its own txn would have had. One
+ * raft entry then carries a burst of creates instead of one each (docs/decisions.md,
+ * "Acquisitions in one store cooperate").
  */
+
+import { Buffer } from "node:buffer";
 import { FlannelError, isFlannelError } from "@flannel-sdk/core";
 import type { EtcdV3Connection } from "./connection.js";
-import type { TxnCompare, TxnRequestOp, TxnResult } from "./wire.js";
+import {
+  type Bytes,
+  type KeyValue,
+  op,
+  type TxnCompare,
+  type TxnRequestOp,
+  type TxnResult,
+} from "./wire.js";
 
 /**
  * etcd's default `--max-txn-ops` (compares, and operations per branch, each at most this many).
@@ -25,14 +36,28 @@ interface Pending {
   readonly reject: (error: unknown) => void;
 }
 
+const keyText = (key: Bytes): string =>
+  typeof key === "string" ? key : Buffer.from(key).toString();
+
 /** Keys a txn writes or compares: two in one etcd txn must not put the same key. */
 function keysOf(compares: readonly TxnCompare[], ops: readonly TxnRequestOp[]): string[] {
-  const keys = compares.map((c) => String(c.key));
+  const keys = compares.map((c) => keyText(c.key));
   for (const o of ops) {
-    if ("request_put" in o) keys.push(String(o.request_put.key));
-    else if ("request_delete_range" in o) keys.push(String(o.request_delete_range.key));
+    if ("request_put" in o) keys.push(keyText(o.request_put.key));
+    else if ("request_delete_range" in o) keys.push(keyText(o.request_delete_range.key));
   }
   return keys;
+}
+
+/**
+ * Whether a compare holds, judged from the key as read (absent: `undefined`); `null` for a
+ * compare a read cannot judge (a key's version other than 0 is not in a range's answer here).
+ */
+function holds(c: TxnCompare, kv: KeyValue | undefined): boolean | null {
+  if ((c.result ?? "equal") !== "equal") return null;
+  if (c.target === "version" && c.value === 0n) return kv === undefined;
+  if (c.target === "mod") return (kv?.modRevision ?? 0n) === c.value;
+  return null;
 }
 
 /**
@@ -119,11 +144,14 @@ export class TxnBatcher {
       }
       return;
     }
+    const compares = batch.flatMap((p) => p.compares);
+    const compared = [...new Set(compares.map((c) => keyText(c.key)))];
     let result: TxnResult;
     try {
       result = await this.#connection.txn(
-        batch.flatMap((p) => p.compares),
+        compares,
         batch.flatMap((p) => p.ops),
+        compared.map((key) => op.get(key)),
       );
     } catch (e) {
       if (isFlannelError(e) && TOO_MANY_OPS.test(e.message)) {
@@ -137,7 +165,24 @@ export class TxnBatcher {
       for (const p of batch) p.resolve({ ...result, responses: [] });
       return;
     }
-    await this.#split(batch);
+    const read = new Map<string, KeyValue>();
+    for (const r of result.responses) {
+      const kv = r.response_range?.kvs[0];
+      if (kv) read.set(kv.key, kv);
+    }
+    const verdicts = batch.map((p) => p.compares.map((c) => holds(c, read.get(keyText(c.key)))));
+    if (verdicts.some((v) => v.includes(null))) {
+      await this.#split(batch);
+      return;
+    }
+    const again: Pending[] = [];
+    batch.forEach((p, i) => {
+      if (verdicts[i]!.every(Boolean)) again.push(p);
+      else p.resolve({ succeeded: false, revision: result.revision, responses: [] });
+    });
+    // Everyone's compares held by the read, yet the txn failed: not judged right, so halve.
+    if (again.length === batch.length) await this.#split(batch);
+    else await this.#send(again.filter((p) => !p.signal?.aborted));
   }
 
   #split(batch: readonly Pending[]): Promise<unknown> {
