@@ -15,7 +15,7 @@ import {
   startEtcdCluster,
   startTcpProxy,
 } from "../src/testing/index.js";
-import { codeOf, GUIDE_CONFIG, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
+import { codeOf, GUIDE_CONFIG, node, TRANSPORTS, tlsEtcdctl, uniquePrefix } from "./helpers.js";
 
 const run = tierGate(
   "etcd",
@@ -282,15 +282,7 @@ describe.runIf(run)("faults (issue 4)", () => {
           expect(err.message).toMatch(/TLS|certificate/i);
 
           const prefix = "/kube-centos/network";
-          const ctl = (args: string[], user?: string) =>
-            etcdctl(args, {
-              api: 3,
-              endpoints: [etcd.clientUrl],
-              caFile: certs.caFile,
-              certFile: client.certFile,
-              keyFile: client.keyFile,
-              ...(user ? { user } : {}),
-            });
+          const ctl = tlsEtcdctl(3, etcd.clientUrl, certs.caFile, client);
           await ctl(["user", "add", "root:rootpw"]);
           await ctl(["role", "add", "flannel"]);
           await ctl([

@@ -1,5 +1,6 @@
 import type { LeaseAttrs } from "@flannel-sdk/core";
 import { FlannelError } from "@flannel-sdk/core";
+import { type CertPair, etcdctl } from "../src/testing/index.js";
 
 /** vxlan attrs of a test node. */
 export function node(i: number, mac = "c6:d2:32:6f:8f:44"): LeaseAttrs {
@@ -34,3 +35,24 @@ export function uniquePrefix(tag: string): string {
 
 /** Both wires of `EtcdLeaseStore`: every v3 test runs over each. */
 export const TRANSPORTS = ["http", "grpc"] as const;
+
+/**
+ * `etcdctl` against one TLS member as `client` (the CA of `caFile`), optionally as an etcd user
+ * (`name:password`), for the tests that set up auth.
+ */
+export function tlsEtcdctl(
+  api: 2 | 3,
+  endpoint: string,
+  caFile: string,
+  client: CertPair,
+): (args: string[], user?: string) => Promise<string> {
+  return (args, user) =>
+    etcdctl(args, {
+      api,
+      endpoints: [endpoint],
+      caFile,
+      certFile: client.certFile,
+      keyFile: client.keyFile,
+      ...(user ? { user } : {}),
+    });
+}

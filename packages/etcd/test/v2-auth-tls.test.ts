@@ -3,14 +3,13 @@ import { tierGate } from "@flannel-sdk/core/testing";
 import { describe, expect, it } from "vitest";
 import { EtcdV2LeaseStore } from "../src/index.js";
 import {
-  etcdctl,
   etcdctlMissingReason,
   etcdMissingReason,
   makeTestCertificates,
   opensslMissingReason,
   startEtcd,
 } from "../src/testing/index.js";
-import { codeOf, GUIDE_CONFIG, node } from "./helpers.js";
+import { codeOf, GUIDE_CONFIG, node, tlsEtcdctl } from "./helpers.js";
 
 const run = tierGate(
   "etcd",
@@ -28,15 +27,7 @@ describe.runIf(run)("EtcdV2LeaseStore with TLS and basic auth (the guide's setup
       const client = certs.clients.kubernetes!;
       const tls = { ca: certs.caFile, cert: client.certFile, key: client.keyFile };
       const prefix = "/kube-centos/network";
-      const ctl = (args: string[], user?: string) =>
-        etcdctl(args, {
-          api: 2,
-          endpoints: [etcd.clientUrl],
-          caFile: certs.caFile,
-          certFile: client.certFile,
-          keyFile: client.keyFile,
-          ...(user ? { user } : {}),
-        });
+      const ctl = tlsEtcdctl(2, etcd.clientUrl, certs.caFile, client);
       // the guide's commands, over TLS
       await ctl(["mkdir", prefix]);
       await ctl(["mk", `${prefix}/config`, GUIDE_CONFIG]);

@@ -23,32 +23,10 @@ import { missingCommand, sourceWithDash, tempDir } from "./helpers/tools.js";
 
 const golden = (name: string) => readFileSync(new URL(`golden/${name}`, import.meta.url), "utf8");
 
-const vxlan = {
-  type: "vxlan",
-  vni: 1,
-  port: 0,
-  gbp: false,
-  learning: false,
-  directRouting: false,
-  mtu: null,
-  macPrefix: "0E-2A",
-} as const;
-
-/** The guide's network config, `{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`. */
-const guideConfig: NetworkConfig = {
-  enableIPv4: true,
-  enableIPv6: false,
-  enableNFTables: false,
-  network: "172.30.0.0/16",
-  subnetLen: 24,
-  subnetMin: "172.30.1.0",
-  subnetMax: "172.30.255.0",
-  ipv6Network: null,
-  ipv6SubnetLen: 0,
-  ipv6SubnetMin: null,
-  ipv6SubnetMax: null,
-  backend: vxlan,
-};
+/** The guide's network config, with flannel's defaults filled in by core. */
+const guideConfig: NetworkConfig = parseNetworkConfig(
+  '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}',
+);
 
 const lease = (subnet: string, ipv6Subnet: string | null = null): Lease => ({
   subnet,
