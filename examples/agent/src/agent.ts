@@ -73,11 +73,11 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
 
     // Every remote lease, kept from the watch; the whole data plane is re-planned from it.
     const watcher = new LeaseWatcher({ ownLease: lease });
-    const plan = () =>
+    const plan = (leases = watcher.leases) =>
       (config.backend.type === "vxlan" ? planVxlan : planHostGw)({
         config,
         ownLease: lease,
-        leases: watcher.leases,
+        leases,
         externalInterface: { name: ext.name, mtu: ext.mtu, address: ext.address },
       });
     // Applies run one at a time; one waiting apply serves every caller that came before it starts.
@@ -103,6 +103,19 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
       applyNow().catch((e) => {
         if (!stop.signal.aborted) log("E", `Failed to program the data plane: ${text(e)}`);
       });
+    // A lease event changes only what it touches (no kernel read); a failed step reads it all.
+    const step = (touched: ReturnType<LeaseWatcher["apply"]>["touched"]) => {
+      const run = applying.then(async () => {
+        const after = plan(touched.after);
+        for (const s of after.skipped) log("W", s.message);
+        const report = await h.applyPlanChange(plan(touched.before), after, {
+          signal: stop.signal,
+        });
+        for (const c of report.changes) log("I", `${c.object} ${c.action}: ${c.command}`);
+      });
+      applying = run.catch(() => {});
+      return run.catch(() => apply());
+    };
     await applyNow();
 
     if (o.ipMasq) {
@@ -183,10 +196,11 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     tasks.push(
       (async () => {
         for await (const result of store.watchLeases({ signal: stop.signal })) {
-          for (const { type, lease: l } of watcher.apply(result).events) {
+          const batch = watcher.apply(result);
+          for (const { type, lease: l } of batch.events) {
             log("I", `Subnet ${type}: ${l.subnet} via ${l.attrs.publicIP}`);
           }
-          await apply();
+          await (result.type === "snapshot" ? apply() : step(batch.touched));
         }
         throw new Error("the watch ended");
       })().catch((e) => {

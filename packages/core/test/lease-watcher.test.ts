@@ -42,6 +42,25 @@ const evts = (events: LeaseEvent[]): LeaseWatchResult => ({
 });
 
 describe("LeaseWatcher", () => {
+  it("names the leases a batch touched, before and after it, and no other", () => {
+    const w = new LeaseWatcher({ ownLease: own });
+    expect(w.apply(snap([A, B])).touched).toEqual({ before: [], after: [A, B] });
+    const A2 = lease("10.5.2.0/24", attrs("192.0.2.2", "02:00:00:00:00:02"));
+    const C = lease("10.5.4.0/24", attrs("192.0.2.4"));
+    const batch = w.apply(
+      evts([
+        { type: "added", lease: A2 },
+        { type: "added", lease: C },
+        { type: "removed", lease: C },
+        { type: "added", lease: own },
+      ]),
+    );
+    // C came and went inside the batch: touched, but nothing before and nothing after
+    expect(batch.touched).toEqual({ before: [A], after: [A2] });
+    // a snapshot: B gone, A2 unchanged (untouched), C new
+    expect(w.apply(snap([A2, C])).touched).toEqual({ before: [B], after: [C] });
+  });
+
   it("the first snapshot adds every remote lease, never the own one", () => {
     const w = new LeaseWatcher({ ownLease: own });
     const batch = w.apply(snap([own, A, B]));

@@ -243,7 +243,8 @@ export function diffPeers(
   };
 }
 
-function peerRequest(op: PeerOp, indexOf: (dev: string) => number): NlRequest {
+/** The netlink request of a peer change. @internal */
+export function peerRequest(op: PeerOp, indexOf: (dev: string) => number): NlRequest {
   switch (op.object) {
     case "route": {
       const r = op.route;

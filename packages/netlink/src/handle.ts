@@ -6,6 +6,7 @@
 import type { DataPlanePlan } from "@flannel-sdk/core";
 import { FlannelError, type IPFamily, parseCidr, throwIfAborted } from "@flannel-sdk/core";
 import { type ApplyOptions, type ApplyReport, applyPlanWith } from "./apply.js";
+import { applyPlanChangeWith } from "./apply-change.js";
 import {
   cmdAddr,
   cmdBridgeAdd,
@@ -936,6 +937,34 @@ export class NetlinkHandle implements AsyncDisposable {
    */
   applyPlan(plan: DataPlanePlan, options: ApplyOptions = {}): Promise<ApplyReport> {
     return applyPlanWith(this, plan, options);
+  }
+
+  /**
+   * Applies the step from plan `before` (what the last `applyPlan` / `applyPlanChange` put in
+   * place) to plan `after` without reading the kernel: only the neighbours, FDB entries and
+   * routes that differ between the two plans are sent, in one batch. What a lease event needs,
+   * at a cost that does not grow with the number of leases. When the step is more than peers (the
+   * device, its addresses or MTU differ; an FDB append is needed; a device is gone) it falls
+   * back to `applyPlan(after)`. Something changed in the kernel behind the caller's back is not
+   * seen: keep calling `applyPlan` now and then (flanneld-ts does every 10 s).
+   *
+   * @throws FlannelError `NETLINK_ERROR` (with `details.failures` and `details.report` when some operations failed), `ABORTED`
+   * @example
+   * ```ts
+   * let applied = planVxlan(input);
+   * await h.applyPlan(applied);
+   * // a lease event later:
+   * const next = planVxlan({ ...input, leases: watcher.leases });
+   * await h.applyPlanChange(applied, next);
+   * applied = next;
+   * ```
+   */
+  applyPlanChange(
+    before: DataPlanePlan,
+    after: DataPlanePlan,
+    options: ApplyOptions = {},
+  ): Promise<ApplyReport> {
+    return applyPlanChangeWith(this, before, after, options);
   }
 
   /**

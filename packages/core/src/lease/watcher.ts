@@ -28,6 +28,14 @@ export interface LeaseBatch {
   readonly skipped: readonly SkippedLeaseEntry[];
   /** Revision of the result. */
   readonly revision: bigint;
+  /**
+   * The subnets the batch touched, as the watcher knew them before it (`before`: every removed
+   * lease, the previous version of every replaced one) and after it (`after`: every added one).
+   * Planning `before` and `after` alone gives the step from the data plane a backend has to the
+   * one it needs, at a cost that does not grow with the leases it did not touch
+   * (`NetlinkHandle.applyPlanChange(plan(before), plan(after))`).
+   */
+  readonly touched: { readonly before: readonly Lease[]; readonly after: readonly Lease[] };
 }
 
 /**
@@ -95,8 +103,25 @@ export class LeaseWatcher {
    * ```
    */
   apply(result: LeaseWatchResult): LeaseBatch {
-    const events = result.type === "snapshot" ? this.#reset(result) : this.#update(result.events);
-    return { events, skipped: result.skipped, revision: result.revision };
+    const was = new Map<string, Lease | undefined>();
+    const touch = (id: string) => {
+      if (!was.has(id)) was.set(id, this.#known.get(id));
+    };
+    const events =
+      result.type === "snapshot" ? this.#reset(result, touch) : this.#update(result.events, touch);
+    const before: Lease[] = [];
+    const after: Lease[] = [];
+    for (const [id, old] of was) {
+      if (old !== undefined) before.push(old);
+      const now = this.#known.get(id);
+      if (now !== undefined) after.push(now);
+    }
+    return {
+      events,
+      skipped: result.skipped,
+      revision: result.revision,
+      touched: { before, after },
+    };
   }
 
   #isOwn(lease: Lease): boolean {
@@ -109,7 +134,10 @@ export class LeaseWatcher {
     );
   }
 
-  #reset(result: Extract<LeaseWatchResult, { type: "snapshot" }>): LeaseEvent[] {
+  #reset(
+    result: Extract<LeaseWatchResult, { type: "snapshot" }>,
+    touch: (id: string) => void,
+  ): LeaseEvent[] {
     const next = new Map<string, Lease>();
     for (const lease of result.leases) {
       if (this.#isOwn(lease)) continue;
@@ -127,12 +155,16 @@ export class LeaseWatcher {
     for (const [id, lease] of this.#known) {
       if (next.has(id)) continue;
       if (unreadable.has(id)) kept.set(id, lease);
-      else removed.push({ type: "removed", lease });
+      else {
+        touch(id);
+        removed.push({ type: "removed", lease });
+      }
     }
     const added: LeaseEvent[] = [];
     for (const [id, lease] of next) {
       const old = this.#known.get(id);
       if (old === undefined || (this.#emitChanged && !sameAttrs(old.attrs, lease.attrs))) {
+        touch(id);
         added.push({ type: "added", lease });
       }
     }
@@ -141,11 +173,12 @@ export class LeaseWatcher {
     return [...removed, ...added];
   }
 
-  #update(events: readonly LeaseEvent[]): LeaseEvent[] {
+  #update(events: readonly LeaseEvent[], touch: (id: string) => void): LeaseEvent[] {
     const out: LeaseEvent[] = [];
     for (const event of events) {
       if (this.#isOwn(event.lease)) continue;
       const id = identity(event.lease.subnet, event.lease.ipv6Subnet);
+      touch(id);
       if (event.type === "added") {
         this.#known.set(id, event.lease);
         out.push(event);
