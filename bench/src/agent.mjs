@@ -6,7 +6,7 @@
 // min / median / max over the runs and the ratio of the medians (flanneld-ts / real).
 //
 //   npm run bench:agent -- [--cells v3:0,v3:1000,v3:5000,v2:1000,v2:5000] [--runs 3]
-//                          [--settle 30] [--reactions 5] [--json]
+//                          [--settle 30] [--reactions 5] [--json] [--log-dir DIR]
 //
 // Measures, per run:
 //   start → subnet.env      spawn until the subnet file appears (inotify on its directory)
@@ -19,7 +19,15 @@
 // Results: docs/benchmarks.md, "flanneld-ts against real flanneld".
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, watch } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -41,11 +49,12 @@ const { values } = parseArgs({
     settle: { type: "string", default: "30" },
     reactions: { type: "string", default: "5" },
     json: { type: "boolean", default: false },
+    "log-dir": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 const USAGE = `usage: npm run bench:agent -- [--cells v3:0,v3:1000,v3:5000,v2:1000,v2:5000]
-         [--runs 3] [--settle SECONDS (30)] [--reactions 5] [--json]
+         [--runs 3] [--settle SECONDS (30)] [--reactions 5] [--json] [--log-dir DIR]
 `;
 if (values.help) {
   process.stdout.write(USAGE);
@@ -366,6 +375,10 @@ async function runOnce(impl, cell, etcd, run) {
     clearTimeout(killer);
     r.exit = exit.sig ?? exit.code;
     r.panicked = /panic:/.test(stderr);
+    if (values["log-dir"]) {
+      mkdirSync(values["log-dir"], { recursive: true });
+      writeFileSync(join(values["log-dir"], `${cell.api}-${cell.n}-${impl}-${run}.log`), stderr);
+    }
     spawnSync("ip", ["netns", "del", ns]);
     namespaces.delete(ns);
   }
@@ -375,7 +388,9 @@ async function runOnce(impl, cell, etcd, run) {
 const stats = (xs) => {
   const v = xs.filter((x) => typeof x === "number").sort((a, b) => a - b);
   if (!v.length) return null;
-  return { min: v[0], median: v[v.length >> 1], max: v[v.length - 1] };
+  const mid = v.length >> 1;
+  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  return { min: v[0], median, max: v[v.length - 1] };
 };
 const MEASURES = [
   ["startEnvMs", "start → subnet.env (ms)"],

@@ -118,6 +118,12 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     };
     await applyNow();
 
+    await writeSubnetEnv(
+      o.subnetFile,
+      subnetEnvFromLease(config, lease, { mtu: plan([]).mtu, ipMasq: o.ipMasq }),
+    );
+    log("I", `Wrote subnet file to ${o.subnetFile}`);
+    // subnet.env first, as flanneld v0.20 writes it while its rules go in; READY=1 after both
     if (o.ipMasq) {
       const network = config.network as string;
       if (
@@ -147,12 +153,6 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
       });
       closers.unshift(() => masq.close());
     }
-
-    await writeSubnetEnv(
-      o.subnetFile,
-      subnetEnvFromLease(config, lease, { mtu: plan().mtu, ipMasq: o.ipMasq }),
-    );
-    log("I", `Wrote subnet file to ${o.subnetFile}`);
     await notifySystemd("READY=1", { signal: stop.signal }).then(
       (sent) => sent && log("I", "Notified systemd: READY=1"),
       (e) => log("W", `Failed to notify systemd the process is ready: ${text(e)}`),

@@ -1,7 +1,6 @@
 // `flanneld-ts`: the process around the agent — flags, signals, exit status.
 import { isFlannelError } from "@flannel-sdk/core";
 import { log, runAgent } from "./agent.js";
-import { runDiagnose } from "./diagnose.js";
 import { agentOptions, USAGE } from "./options.js";
 
 /** Exit status of a bad command line (Go's flag package; flanneld itself exits 0). */
@@ -15,7 +14,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   let options: ReturnType<typeof agentOptions>;
   try {
-    if (argv[0] === "diagnose") return await runDiagnose(argv.slice(1), env);
+    // loaded on demand: the agent itself never needs @flannel-sdk/diagnose
+    if (argv[0] === "diagnose")
+      return await (await import("./diagnose.js")).runDiagnose(argv.slice(1), env);
     options = agentOptions(argv, env);
   } catch (e) {
     if (!isFlannelError(e, "FLANNELD_OPTIONS_INVALID")) throw e;

@@ -165,7 +165,7 @@ export class Agent {
     this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
   }
 
-  /** Resolves once the agent logged that it wrote subnet.env (it is then fully set up). */
+  /** Resolves once the agent logged `Running backend.` (subnet.env written, rules in: fully set up). */
   ready(ms = 60_000): Promise<void> {
     return eventually(
       "the agent to write its subnet file",
@@ -173,7 +173,7 @@ export class Agent {
         if (this.child.exitCode !== null) {
           throw new Error(`agent exited ${this.child.exitCode}:\n${this.stderr}`);
         }
-        return this.stderr.includes("Wrote subnet file");
+        return this.stderr.includes("Running backend.");
       },
       ms,
     ).then(() => undefined);
