@@ -8,7 +8,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DiagnoseFinding, formatDiagnosis, MemoryLeaseStore } from "@flannel-sdk/core";
-import { type IpMasqFlavor, ipMasqFlavorOf } from "@flannel-sdk/render";
+import {
+  formatIptablesRule,
+  IP_MASQ_FLAVORS,
+  type IpMasqFlavor,
+  ipMasqFlavorOf,
+  renderIpMasqRules,
+} from "@flannel-sdk/render";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DiagnoseOptions, diagnose } from "../src/index.js";
 
@@ -170,4 +176,35 @@ describe("diagnose on real flanneld's rules (golden captures)", () => {
       ["IPMASQ_RULES_STALE", "only the rules of this lease"],
     ]);
   });
+});
+
+describe("diagnose on every flavor the SDK renders", () => {
+  /** A flavor's rules as `iptables-save` prints them (nft's order: filter, then nat). */
+  function saveOf(flavor: IpMasqFlavor): string {
+    const r = renderIpMasqRules({ network: "172.30.0.0/16", subnet: "172.30.8.0/24", flavor });
+    const block = (t: string, rules: typeof r.masq) =>
+      `*${t}\n${rules.map((x) => `${formatIptablesRule(x)}\n`).join("")}COMMIT\n`;
+    return block("filter", r.forward) + block("nat", r.masq);
+  }
+
+  for (const { flavor } of IP_MASQ_FLAVORS) {
+    it(`${flavor}: clean and named; each rule deleted in turn is named`, async () => {
+      const saved = saveOf(flavor);
+      const clean = await check(saved, { masqFlavor: flavor });
+      expect(clean.findings, formatDiagnosis(clean.d)).toEqual([]);
+      expect(clean.detail).toMatch(new RegExp(`^flavor "${flavor}" \\(flannel `));
+      for (const { table, rule } of flannelRules(saved)) {
+        const { d, findings } = await check(without(saved, rule), { masqFlavor: flavor });
+        expect(
+          findings.map((f) => [f.code, f.expected]),
+          formatDiagnosis(d),
+        ).toEqual([
+          [
+            table === "filter" ? "FORWARD_RULES_MISSING" : "IPMASQ_RULES_MISSING",
+            `${table}: ${rule}`,
+          ],
+        ]);
+      }
+    });
+  }
 });
