@@ -37,6 +37,7 @@ import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
 import { formatIptablesRule, type IpMasqFlavor, renderIpMasqRules } from "@flannel-sdk/render";
 import { afterEach, describe, expect, it } from "vitest";
 import { diagnose } from "../src/index.js";
+import { kernelMissing } from "./node.js";
 
 const ROOT = join(import.meta.dirname, "../../..");
 /** `../shared/flannel` relative to the repository root, as CI lays it out. */
@@ -75,18 +76,16 @@ const CASES: readonly {
   },
 ];
 
-const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-
 function interopMissing(): string | null {
-  if (process.platform !== "linux") return "needs Linux";
-  if (process.getuid?.() !== 0) return "needs root (network namespaces): run as root";
+  const kernel = kernelMissing();
+  if (kernel !== null) return kernel;
   for (const [cmd, pkg] of [
-    ["ip", "iproute2"],
-    ["iptables-save", "iptables"],
     ["ip6tables-save", "iptables"],
     ["xz", "xz-utils"],
   ] as const) {
-    if (!has(cmd)) return `${cmd} not found: apt-get install -y ${pkg}`;
+    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) {
+      return `${cmd} not found: apt-get install -y ${pkg}`;
+    }
   }
   const etcd = etcdMissingReason() ?? etcdctlMissingReason();
   if (etcd !== null) return etcd;
