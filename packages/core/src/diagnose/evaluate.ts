@@ -972,14 +972,11 @@ function matchFlavor(
   });
   const mine = scored.find((s) => s.flavor.flavor === agent) ?? scored[scored.length - 1]!;
   const best = Math.max(...scored.map((s) => s.present));
+  const missing = (s: (typeof scored)[number]) => s.keys.length - s.present;
   let chosen = mine;
-  if (best > 0 && mine.present < best) {
+  if (mine.present < best) {
     for (const s of scored) {
-      const missing = s.keys.length - s.present;
-      if (
-        s.present === best &&
-        (chosen.present < best || missing <= chosen.keys.length - chosen.present)
-      ) {
+      if (s.present === best && (chosen.present < best || missing(s) <= missing(chosen))) {
         chosen = s;
       }
     }
@@ -1029,15 +1026,13 @@ function checkIptables(
     });
     return;
   }
+  const network = config.network === null ? null : net4(config.network)!.network().toString();
   const flavors =
-    state.ipMasqFlavors && config.network !== null
-      ? state.ipMasqFlavors(net4(config.network)!.network().toString(), own.toString())
-      : [];
-  if (flavors.length === 0) {
+    state.ipMasqFlavors && network !== null ? state.ipMasqFlavors(network, own.toString()) : [];
+  if (flavors.length === 0 || network === null) {
     r.skip("ip-masq", "no rule renderer given");
     return;
   }
-  const network = net4(config.network)!.network().toString();
   const dump = savedRules(state.iptables.value);
   const saved = new Map(dump.map((s) => [s.key, s.line] as const));
   const match = matchFlavor(
@@ -1075,10 +1070,10 @@ function checkIptables(
       )
       .map(([, line]) => line);
   };
-  const lines = (keys: readonly string[]) =>
-    keys.map((k) => k.replace(/^(nat|filter) /, "$1: ")).join("\n");
-  const deletes = (keys: readonly string[]) =>
-    keys
+  const lines = (rules: readonly string[]) =>
+    rules.map((k) => k.replace(/^(nat|filter) /, "$1: ")).join("\n");
+  const deletes = (rules: readonly string[]) =>
+    rules
       .map((k) => {
         const [table, ...rule] = k.split(" ");
         return `iptables -t ${table} ${rule.join(" ").replace(/^-A /, "-D ")}`;
