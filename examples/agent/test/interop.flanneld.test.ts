@@ -7,14 +7,23 @@
  * each test.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Lease, LeaseAttrs, LeaseStore } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import { renderSubnetEnv, subnetEnvFromLease } from "@flannel-sdk/render";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Cluster, eventually, type Host, inNs, MK_DOCKER_OPTS, PREFIX, ROOT } from "./cluster.js";
+import {
+  Cluster,
+  eventually,
+  type Host,
+  inNs,
+  ipj,
+  MK_DOCKER_OPTS,
+  PREFIX,
+  ROOT,
+} from "./cluster.js";
 import { type FlannelVersion, interopMissing, RealFlannel, VERSIONS } from "./real-flanneld.js";
 
 const run = tierGate("interop", interopMissing());
@@ -22,6 +31,11 @@ const HOSTS = 4;
 const MIGRATE = join(ROOT, "node_modules/.bin/flannel-etcd-migrate");
 /** Traffic to and from a replaced node resumes within this long of its new agent being ready. */
 const RESUME_MS = 5_000;
+/**
+ * Whether diagnose knows the masquerade rules of flannel v0.11 and v0.20 (issue 11 §2, being
+ * built beside this tier). Until then a healthy real node is expected to fail its diagnose.
+ */
+const MASQ_FLAVOURS = false;
 
 type Backend = "vxlan" | "host-gw";
 
@@ -211,6 +225,135 @@ function cell(version: FlannelVersion, backend: Backend) {
         }
       });
 
+      /** diagnose's finding codes on `h`. */
+      const codesOn = async (h: Host): Promise<string[]> =>
+        ((await h.diagnose(tsArgs)).report?.findings ?? []).map((f: { code: string }) => f.code);
+      const shIn = (h: Host, cmd: string) => {
+        const r = inNs(h.ns, ["sh", "-c", cmd]);
+        if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+        return r.stdout;
+      };
+
+      for (const kind of ["flanneld-ts", "real flanneld"] as const) {
+        // pending issue 11 §2 for real nodes: see MASQ_FLAVOURS
+        (kind === "real flanneld" && !MASQ_FLAVOURS ? it.fails : it)(
+          `diagnose: no error and no warning on a healthy ${kind} node`,
+          async () => {
+            // a reservation whose node never came is a lease no node can route to: diagnose
+            // rightly warns REMOTE_LEASE_IGNORED about it, so it goes before the healthy check
+            await store.releaseLease("172.30.202.0-24");
+            for (const h of c.hosts.filter((x) => real.has(x) === (kind === "real flanneld"))) {
+              const d = await h.diagnose(tsArgs);
+              const noisy = (d.report?.findings ?? []).filter(
+                (f: { severity: string }) => f.severity !== "info",
+              );
+              expect({ host: h.ns, noisy, stderr: d.stderr }).toEqual({
+                host: h.ns,
+                noisy: [],
+                stderr: "",
+              });
+              expect(d.status).toBe(0);
+            }
+          },
+        );
+      }
+
+      for (const [which, index] of [
+        ["a real flanneld node", 0],
+        ["a flanneld-ts node", 1],
+      ] as const) {
+        const h = () => c.hosts[index]!;
+        it(`diagnose on ${which}: each injected fault gives its finding code`, async () => {
+          const h = c.hosts[index]!;
+          const peer = c.hosts[2]!;
+          const codes = () => codesOn(h);
+          const sh = (cmd: string) => shIn(h, cmd);
+          const subnet = h.subnetIP();
+          // the agent must not repair what the test breaks: frozen until the end
+          h.agent!.kill("SIGSTOP");
+          try {
+            const dst = `${peer.subnetIP()}/24`;
+            const [route] = ipj(h.ns, "route", "show", dst);
+            sh(`ip route del ${dst}`);
+            expect(await codes()).toContain("PEER_ROUTE_MISSING");
+            sh(
+              `ip route add ${dst} via ${route!.gateway} dev ${route!.dev}${backend === "vxlan" ? " onlink" : ""}`,
+            );
+            if (backend === "vxlan") {
+              const mac = ipj(h.ns, "neigh", "show", "dev", "flannel.1").find(
+                (n) => n.dst === peer.subnetIP(),
+              )!.lladdr as string;
+              sh(`ip neigh del ${peer.subnetIP()} dev flannel.1`);
+              expect(await codes()).toContain("PEER_NEIGH_MISSING");
+              sh(`ip neigh add ${peer.subnetIP()} lladdr ${mac} dev flannel.1 nud permanent`);
+              sh(`bridge fdb del ${mac} dev flannel.1 dst ${peer.ip} self`);
+              expect(await codes()).toContain("PEER_FDB_MISSING");
+              sh(`bridge fdb append ${mac} dev flannel.1 dst ${peer.ip} self permanent`);
+            }
+            expect(await codes()).toEqual(
+              expect.not.arrayContaining([expect.stringMatching(/^PEER_/)]),
+            );
+
+            const env = h.subnetEnv();
+            writeFileSync(
+              h.subnetFile,
+              env.replace(/^FLANNEL_SUBNET=.*$/m, "FLANNEL_SUBNET=172.30.250.1/24"),
+            );
+            expect(await codes()).toContain("SUBNET_ENV_SUBNET_MISMATCH");
+            writeFileSync(h.subnetFile, env);
+
+            const other = config.replace("172.30.0.0/16", "172.31.0.0/16");
+            if (api === 2) await c.etcdctl(2, "set", `${PREFIX}/config`, other);
+            else await c.etcdctl(3, "put", `${PREFIX}/config`, other);
+            expect(await codes()).toContain("SUBNET_ENV_NETWORK_MISMATCH");
+            if (api === 2) await c.etcdctl(2, "set", `${PREFIX}/config`, config);
+            else await c.etcdctl(3, "put", `${PREFIX}/config`, config);
+
+            if (backend === "vxlan") {
+              sh("ip link del flannel.1");
+              expect(await codes()).toContain("DEVICE_MISSING");
+            }
+            await store.releaseLease(`${subnet}-24`);
+            expect(await codes()).toContain("LEASE_NOT_FOUND");
+          } finally {
+            h.agent!.kill("SIGKILL");
+            await h.agent!.exited;
+          }
+          // a fresh agent repairs it all, on the same subnet
+          if (real.has(h)) startReal(h);
+          else startTs(h);
+          await ready(h);
+          expect(h.subnetIP()).toBe(subnet);
+          await allPairsPing();
+        });
+
+        // pending issue 11 §2 for real nodes: see MASQ_FLAVOURS
+        (index === 0 && !MASQ_FLAVOURS ? it.fails : it)(
+          `diagnose on ${which}: a deleted masquerade rule gives IPMASQ_RULES_MISSING`,
+          async () => {
+            const node = h();
+            node.agent!.kill("SIGSTOP");
+            try {
+              expect(await codesOn(node)).not.toContain("IPMASQ_RULES_MISSING");
+              const nat = shIn(node, "iptables-save -t nat");
+              const masq = nat
+                .split("\n")
+                .find((l) => l.startsWith("-A ") && l.includes("MASQUERADE"))!;
+              shIn(node, `iptables -t nat -D ${masq.slice(3)}`);
+              try {
+                expect(await codesOn(node)).toContain("IPMASQ_RULES_MISSING");
+              } finally {
+                const saved = join(node.dir, "nat.rules");
+                writeFileSync(saved, nat);
+                shIn(node, `iptables-restore < ${saved}`);
+              }
+            } finally {
+              node.agent!.kill("SIGCONT");
+            }
+          },
+        );
+      }
+
       it("rolling replacement: one node at a time to the other agent, then back; same subnet, traffic resumes within 5 s", async () => {
         const subnets = c.hosts.map((h) => h.subnetEnv());
         for (let round = 0; round < 2; round++) {
@@ -245,12 +388,12 @@ function cell(version: FlannelVersion, backend: Backend) {
           expect(first.stderr).toBe("");
           expect(first.status).toBe(0);
           expect(first.stdout).toContain(
-            `created ${HOSTS + 2}, unchanged 0, conflict 0, skipped 0\n`,
+            `created ${HOSTS + 1}, unchanged 0, conflict 0, skipped 0\n`,
           );
           const second = spawnSync(MIGRATE, flags, { encoding: "utf8" });
           expect(second.status).toBe(0);
           expect(second.stdout).toContain(
-            `created 0, unchanged ${HOSTS + 2}, conflict 0, skipped 0\n`,
+            `created 0, unchanged ${HOSTS + 1}, conflict 0, skipped 0\n`,
           );
 
           await using v3 = new EtcdLeaseStore({ endpoints: [c.etcd.clientUrl], prefix: PREFIX });
@@ -259,9 +402,7 @@ function cell(version: FlannelVersion, backend: Backend) {
           await allPairsPing();
           const list = await v3.listLeases();
           expect(list.skipped).toEqual([]);
-          expect(list.leases).toHaveLength(HOSTS + 1);
-          expect(list.leases.find((l) => l.subnet === "172.30.202.0/24")!.expiration).toBeNull();
-          expect(list.leases.find((l) => l.subnet === "172.30.201.0/24")!.expiration).toBeNull();
+          expect(list.leases).toHaveLength(HOSTS);
           for (const h of real) expect(realErrors(h)).toEqual([]);
         });
       }
