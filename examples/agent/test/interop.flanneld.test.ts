@@ -12,7 +12,13 @@ import { join } from "node:path";
 import type { Lease, LeaseAttrs, LeaseStore } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
-import { renderSubnetEnv, subnetEnvFromLease } from "@flannel-sdk/render";
+import {
+  formatIptablesRule,
+  ipMasqFlavorOf,
+  renderIpMasqRules,
+  renderSubnetEnv,
+  subnetEnvFromLease,
+} from "@flannel-sdk/render";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Cluster,
@@ -32,10 +38,10 @@ const MIGRATE = join(ROOT, "node_modules/.bin/flannel-etcd-migrate");
 /** Traffic to and from a replaced node resumes within this long of its new agent being ready. */
 const RESUME_MS = 5_000;
 /**
- * Whether diagnose knows the masquerade rules of flannel v0.11 and v0.20 (issue 11 §2, being
- * built beside this tier). Until then a healthy real node is expected to fail its diagnose.
+ * Whether diagnose knows the masquerade rules of flannel v0.11 and v0.20 (issue 11 §2). Set it
+ * to false to mark the real-node diagnose tests as expected failures again.
  */
-const MASQ_FLAVOURS = false;
+const MASQ_FLAVOURS = true;
 
 type Backend = "vxlan" | "host-gw";
 
@@ -221,6 +227,29 @@ function cell(version: FlannelVersion, backend: Backend) {
             });
             if (a.status === 0)
               expect(readFileSync(ours, "utf8")).toBe(readFileSync(theirs, "utf8"));
+          }
+        }
+      });
+
+      it(`ip-masq: ${version}'s rules are renderIpMasqRules' "${ipMasqFlavorOf(version)}" flavor, rule for rule after iptables-save`, async () => {
+        const cfg = await store.getNetworkConfig();
+        for (const h of real) {
+          const rules = renderIpMasqRules({
+            network: cfg.network!,
+            subnet: `${h.subnetIP()}/24`,
+            flavor: ipMasqFlavorOf(version),
+          });
+          for (const [table, want] of [
+            ["nat", rules.masq],
+            ["filter", rules.forward],
+          ] as const) {
+            const saved = inNs(h.ns, ["iptables-save", "-t", table]).stdout;
+            const got = saved.split("\n").filter((l) => l.startsWith("-A "));
+            expect({ host: h.ns, table, rules: got }).toEqual({
+              host: h.ns,
+              table,
+              rules: want.map((r) => formatIptablesRule(r)),
+            });
           }
         }
       });
