@@ -370,7 +370,7 @@ function cell(version: FlannelVersion, backend: Backend) {
         });
       }
 
-      it("rolling replacement: one node at a time to the other agent, then back; same subnet, traffic resumes within 5 s", async () => {
+      it("rolling replacement: one node at a time to the other agent, then back; same subnet, traffic resumes within 5 s; diagnose names the rules left behind", async () => {
         const subnets = c.hosts.map((h) => h.subnetEnv());
         for (let round = 0; round < 2; round++) {
           for (const h of c.hosts) {
@@ -395,6 +395,23 @@ function cell(version: FlannelVersion, backend: Backend) {
         // from the old agent's exit to every ping to and from the node answering
         console.log(`${version} ${backend}: traffic resumed after ${resumed.join(", ")} ms`);
         expect(Math.max(...resumed)).toBeLessThan(RESUME_MS);
+        // Back where they started, every node also holds the other agent's masquerade / forward
+        // rules when those differ (v0.11.0: plain rules beside flanneld-ts's chains; v0.20.2 and
+        // flanneld-ts rebuild the same FLANNEL-POSTRTG / FLANNEL-FWD chains): diagnose says so
+        for (const h of c.hosts) {
+          const findings = (await h.diagnose(tsArgs)).report?.findings ?? [];
+          const noisy = findings
+            .filter((f: { severity: string }) => f.severity !== "info")
+            .map((f: { code: string; severity: string }) => `${f.severity} ${f.code}`)
+            .sort();
+          expect({ host: h.ns, noisy }).toEqual({
+            host: h.ns,
+            noisy:
+              version === "v0.11.0"
+                ? ["warning FORWARD_RULES_STALE", "warning IPMASQ_RULES_STALE"]
+                : [],
+          });
+        }
       });
 
       if (version === "v0.11.0") {
