@@ -25,7 +25,6 @@ export function interopMissing(): string | null {
   if (spawnSync("sh", ["-c", "command -v xz"]).status !== 0) {
     return "xz not found: apt-get install -y xz-utils";
   }
-  if (spawnSync("sh", ["-c", "command -v sh"]).status !== 0) return "sh not found";
   for (const v of Object.keys(VERSIONS)) {
     for (const f of [`flanneld-${v}.xz`, `mk-docker-opts-${v}.sh`]) {
       if (!existsSync(join(FLANNEL_DIR, f))) {
