@@ -51,6 +51,19 @@ const FAULT_CODES = [
 
 type Backend = "vxlan" | "host-gw";
 
+/** Whether `text` names a flannel release range (`flannel vA – vB`, `vA`, `vA and later`) holding `version`. */
+function namesRelease(text: string, version: string): boolean {
+  const m = /flannel (v[\d.]+)(?: – (v[\d.]+)| (and later))?/.exec(text);
+  if (!m) return false;
+  const n = (v: string) => v.slice(1).split(".").map(Number);
+  const cmp = (a: number[], b: number[]) =>
+    a[0]! - b[0]! || a[1]! - b[1]! || (a[2] ?? 0) - (b[2] ?? 0);
+  const v = n(version);
+  const lo = n(m[1]!);
+  const hi = m[3] ? null : n(m[2] ?? m[1]!);
+  return cmp(v, lo) >= 0 && (hi === null || cmp(v, hi) <= 0);
+}
+
 let bins: RealFlannel;
 beforeAll(() => {
   if (run) bins = new RealFlannel();
@@ -290,6 +303,15 @@ function cell(version: FlannelVersion, backend: Backend) {
               stderr: "",
             });
             expect(d.status).toBe(0);
+            if (kind === "real flanneld") {
+              // the ip-masq check names the flannel releases whose rules it found
+              const masq = d.report.checks.find((x: { check: string }) => x.check === "ip-masq");
+              expect(masq.status).toBe("ok");
+              expect({ detail: masq.detail, covers: namesRelease(masq.detail, version) }).toEqual({
+                detail: masq.detail,
+                covers: true,
+              });
+            }
           }
         });
       }
