@@ -1,9 +1,9 @@
 // `flanneld-ts diagnose`: the install guide's 验证 / debug checks on this node, by @flannel-sdk/diagnose.
-import { formatDiagnosis } from "@flannel-sdk/core";
+import { FlannelError, formatDiagnosis } from "@flannel-sdk/core";
 import { diagnose } from "@flannel-sdk/diagnose";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import { openHandle } from "@flannel-sdk/netlink";
-import { ipMasqFlavorOf } from "@flannel-sdk/render";
+import { type IpMasqFlavor, ipMasqFlavorOf } from "@flannel-sdk/render";
 import { agentOptions } from "./options.js";
 
 /** Checks this node with the agent's own flags; 0 when no finding is an error, else 1. */
@@ -14,7 +14,12 @@ export async function runDiagnose(
   const json = argv.some((a) => /^--?json$/.test(a));
   // --flannel-version=V: the rules of flannel V are expected when the node has none of flannel's
   const version = argv.flatMap((a) => /^--?flannel-version=(.+)$/.exec(a)?.[1] ?? []).pop();
-  const masqFlavor = version === undefined ? "current" : ipMasqFlavorOf(version);
+  let masqFlavor: IpMasqFlavor = "current";
+  try {
+    if (version !== undefined) masqFlavor = ipMasqFlavorOf(version);
+  } catch (e) {
+    throw new FlannelError("FLANNELD_OPTIONS_INVALID", `-flannel-version: ${(e as Error).message}`);
+  }
   const o = agentOptions(
     argv.filter((a) => !/^--?(json|flannel-version=.*)$/.test(a)),
     env,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   formatIptablesRule,
@@ -147,6 +148,19 @@ describe("ip-masq flavors: one per flannel release line", () => {
     ]);
     expect(typo({ randomFully: false })).toEqual([]);
     expect(typo(v6)).toEqual([]);
+  });
+
+  it("ipMasqFlavorOf: each flavor starts at its since, and holds until the next one's (property)", () => {
+    for (const f of IP_MASQ_FLAVORS) expect(ipMasqFlavorOf(f.since)).toBe(f.flavor);
+    const starts = IP_MASQ_FLAVORS.map((f) => f.since.slice(1).split(".").map(Number));
+    fc.assert(
+      fc.property(fc.integer({ min: 10, max: 40 }), fc.nat(30), (minor, patch) => {
+        const v = [0, minor, patch];
+        const cmp = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
+        const i = starts.filter((s) => cmp(v, s) >= 0).length - 1;
+        expect(ipMasqFlavorOf(`v0.${minor}.${patch}`)).toBe(IP_MASQ_FLAVORS[i]!.flavor);
+      }),
+    );
   });
 
   it("ipMasqFlavorOf maps every release to its line", () => {

@@ -879,15 +879,34 @@ function checkPeers(
 
 // ---- iptables ------------------------------------------------------------------------------------
 
-function savedRules(text: string): Set<string> {
-  const out = new Set<string>();
+/**
+ * The rules of an `iptables-save` dump, in order: `key` (`table -A …` without `--random-fully`)
+ * to compare, `line` (`table -A …` as printed) to delete.
+ */
+function savedRules(text: string): { key: string; line: string }[] {
+  const out: { key: string; line: string }[] = [];
   let table = "";
   for (const raw of text.split("\n")) {
     const line = raw.trim();
     if (line.startsWith("*")) table = line.slice(1);
-    else if (line.startsWith("-A ")) out.add(`${table} ${normalizeRule(line)}`);
+    else if (line.startsWith("-A ")) {
+      out.push({ key: `${table} ${normalizeRule(line)}`, line: `${table} ${line}` });
+    }
   }
   return out;
+}
+
+/** The length of the longest common subsequence of two short lists. */
+function commonInOrder(a: readonly string[], b: readonly string[]): number {
+  let prev = new Array<number>(b.length + 1).fill(0);
+  for (const x of a) {
+    const row = [0];
+    for (let j = 0; j < b.length; j++) {
+      row.push(x === b[j] ? prev[j]! + 1 : Math.max(prev[j + 1]!, row[j]!));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 // `--random-fully` depends on the iptables version flanneld found; either form is flannel's rule.
@@ -927,30 +946,37 @@ interface FlavorMatch {
 }
 
 /**
- * Which flavor the node has: the one with the most of its checked rules present; on a tie the
- * agent's, else the one with the fewest missing (the newer on a tie again). Nothing present: the
- * agent's. Neighbouring flavors whose checked rules are the same are named together.
+ * Which flavor the node has: the one with the most of its checked rules present in its order
+ * (flavors share rules but not their order: a v0.20.2 node that lost a rule still reads as
+ * v0.20.2, not as current); on a tie the agent's, else the one with the fewest missing (the
+ * newer on a tie again). Nothing present: the agent's. Neighbouring flavors whose checked rules
+ * are the same are named together.
  */
 function matchFlavor(
   flavors: readonly IpMasqFlavorRules[],
-  saved: ReadonlySet<string>,
+  saved: readonly string[],
   checked: (e: ExpectedIptablesRule) => boolean,
   agent: string | null,
 ): FlavorMatch {
+  const known = new Set(flavors.flatMap((f) => f.rules.map(keyOf)));
+  const mentioned = saved.filter((k) => known.has(k));
+  const inTable = (keys: readonly string[], table: string) =>
+    keys.filter((k) => k.startsWith(`${table} `));
   const scored = flavors.map((flavor) => {
     const keys = flavor.rules.filter(checked).map(keyOf);
-    return { flavor, keys, present: keys.filter((k) => saved.has(k)).length };
+    const present = ["nat", "filter"].reduce(
+      (n, t) => n + commonInOrder(inTable(keys, t), inTable(mentioned, t)),
+      0,
+    );
+    return { flavor, keys, present };
   });
   const mine = scored.find((s) => s.flavor.flavor === agent) ?? scored[scored.length - 1]!;
   const best = Math.max(...scored.map((s) => s.present));
+  const missing = (s: (typeof scored)[number]) => s.keys.length - s.present;
   let chosen = mine;
-  if (best > 0 && mine.present < best) {
+  if (mine.present < best) {
     for (const s of scored) {
-      const missing = s.keys.length - s.present;
-      if (
-        s.present === best &&
-        (chosen.present < best || missing <= chosen.keys.length - chosen.present)
-      ) {
+      if (s.present === best && (chosen.present < best || missing(s) <= missing(chosen))) {
         chosen = s;
       }
     }
@@ -1000,19 +1026,18 @@ function checkIptables(
     });
     return;
   }
+  const network = config.network === null ? null : net4(config.network)!.network().toString();
   const flavors =
-    state.ipMasqFlavors && config.network !== null
-      ? state.ipMasqFlavors(net4(config.network)!.network().toString(), own.toString())
-      : [];
-  if (flavors.length === 0) {
+    state.ipMasqFlavors && network !== null ? state.ipMasqFlavors(network, own.toString()) : [];
+  if (flavors.length === 0 || network === null) {
     r.skip("ip-masq", "no rule renderer given");
     return;
   }
-  const network = net4(config.network)!.network().toString();
-  const saved = savedRules(state.iptables.value);
+  const dump = savedRules(state.iptables.value);
+  const saved = new Map(dump.map((s) => [s.key, s.line] as const));
   const match = matchFlavor(
     flavors,
-    saved,
+    dump.map((s) => s.key),
     (e) => e.kind === "forward" || ipMasq === true,
     state.masqFlavor ?? null,
   );
@@ -1035,18 +1060,20 @@ function checkIptables(
       ),
     );
     const wanted = new Set(expectedOf(kind).map(keyOf));
-    return [...saved].filter(
-      (s) =>
-        s.startsWith(`${table} `) &&
-        !wanted.has(s) &&
-        shapes.has(ruleShape(s)) &&
-        (s.includes('--comment "flannel') || s.split(" ").includes(network)),
-    );
+    return [...saved]
+      .filter(
+        ([s]) =>
+          s.startsWith(`${table} `) &&
+          !wanted.has(s) &&
+          shapes.has(ruleShape(s)) &&
+          (s.includes('--comment "flannel') || s.split(" ").includes(network)),
+      )
+      .map(([, line]) => line);
   };
-  const lines = (keys: readonly string[]) =>
-    keys.map((k) => k.replace(/^(nat|filter) /, "$1: ")).join("\n");
-  const deletes = (keys: readonly string[]) =>
-    keys
+  const lines = (rules: readonly string[]) =>
+    rules.map((k) => k.replace(/^(nat|filter) /, "$1: ")).join("\n");
+  const deletes = (rules: readonly string[]) =>
+    rules
       .map((k) => {
         const [table, ...rule] = k.split(" ");
         return `iptables -t ${table} ${rule.join(" ").replace(/^-A /, "-D ")}`;

@@ -236,63 +236,27 @@ interface FlavorShape {
   readonly typo: boolean;
 }
 
+// Each release line as what it changed from the one before.
+const V011: FlavorShape = {
+  chains: false,
+  insert: false,
+  comment: false,
+  mark: false,
+  narrowReturns: false,
+  typo: false,
+};
+const V017: FlavorShape = { ...V011, comment: true };
+const V020: FlavorShape = { ...V017, chains: true, insert: true };
+const V0202: FlavorShape = { ...V020, mark: true };
+const V021: FlavorShape = { ...V0202, narrowReturns: true };
 const SHAPES: Readonly<Record<IpMasqFlavor, FlavorShape>> = {
-  "v0.11": {
-    chains: false,
-    insert: false,
-    comment: false,
-    mark: false,
-    narrowReturns: false,
-    typo: false,
-  },
-  "v0.16.2": {
-    chains: false,
-    insert: false,
-    comment: true,
-    mark: false,
-    narrowReturns: false,
-    typo: true,
-  },
-  "v0.17": {
-    chains: false,
-    insert: false,
-    comment: true,
-    mark: false,
-    narrowReturns: false,
-    typo: false,
-  },
-  "v0.20": {
-    chains: true,
-    insert: true,
-    comment: true,
-    mark: false,
-    narrowReturns: false,
-    typo: false,
-  },
-  "v0.20.2": {
-    chains: true,
-    insert: true,
-    comment: true,
-    mark: true,
-    narrowReturns: false,
-    typo: false,
-  },
-  "v0.21": {
-    chains: true,
-    insert: true,
-    comment: true,
-    mark: true,
-    narrowReturns: true,
-    typo: false,
-  },
-  current: {
-    chains: true,
-    insert: false,
-    comment: true,
-    mark: true,
-    narrowReturns: true,
-    typo: false,
-  },
+  "v0.11": V011,
+  "v0.16.2": { ...V017, typo: true },
+  "v0.17": V017,
+  "v0.20": V020,
+  "v0.20.2": V0202,
+  "v0.21": V021,
+  current: { ...V021, insert: false },
 };
 
 /**
