@@ -7,6 +7,16 @@ import { agentOptions, USAGE } from "./options.js";
 /** Exit status of a bad command line (Go's flag package; flanneld itself exits 0). */
 export const EXIT_USAGE = 2;
 
+/** A failure as one line: `CODE: message` for a FlannelError, never a stack trace. */
+export function failureLine(e: unknown): string {
+  const text = isFlannelError(e)
+    ? `${e.code}: ${e.message}`
+    : e instanceof Error
+      ? `${e.name}: ${e.message}`
+      : String(e);
+  return text.replace(/[\u0000-\u001f\u007f]+/g, " ");
+}
+
 /** Runs `flanneld-ts` with these arguments and environment; resolves to the exit status. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv.some((a) => /^--?(h|help)$/.test(a))) {
@@ -18,9 +28,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     if (argv[0] === "diagnose") return await runDiagnose(argv.slice(1), env);
     options = agentOptions(argv, env);
   } catch (e) {
-    if (!isFlannelError(e, "FLANNELD_OPTIONS_INVALID")) throw e;
-    process.stderr.write(`flanneld-ts: ${e.message}\n${USAGE}`);
-    return EXIT_USAGE;
+    if (isFlannelError(e, "FLANNELD_OPTIONS_INVALID")) {
+      process.stderr.write(`flanneld-ts: ${e.message}\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`flanneld-ts: ${failureLine(e)}\n`);
+    return 1;
   }
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
@@ -32,7 +45,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   try {
     return await runAgent(options, ac.signal);
   } catch (e) {
-    log("E", isFlannelError(e) ? `${e.code}: ${e.message}` : String(e));
+    log("E", failureLine(e));
     return 1;
   } finally {
     process.off("SIGTERM", onSignal);

@@ -262,6 +262,21 @@ describe("mk-docker-opts CLI (process)", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("exits 2 with one line (no stack trace) on a file whose expansions explode, before writing", () => {
+    // 242 bytes: A=x, then 30 lines of A=$A$A would double A to 2^30 characters (~540 MB and a
+    // RangeError with a stack trace before the bound).
+    const text = `A=x\n${"A=$A$A\n".repeat(30)}FLANNEL_SUBNET=10.1.74.1/24\n`;
+    expect(text.length).toBe(242);
+    writeFileSync(join(dir.path, "bomb.env"), text);
+    const out = join(dir.path, "bomb.out");
+    const r = cli(["-f", "bomb.env", "-d", out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(
+      `${bin}: bomb.env: line 21: the file's expansions exceed 1048576 characters (MAX_SHELL_ENV_EXPANSION); no env file needs that much\n`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
   it("runMkDockerOpts runs in-process with an injected environment", async () => {
     let printed = "";
     const code = await runMkDockerOpts({

@@ -120,6 +120,20 @@ export function mkDockerOptsUsage(argv0: string): string {
   );
 }
 
+/**
+ * An error as one line of text: a `FlannelError`'s message, anything else as `Error: message`,
+ * control characters (a newline in a path) shown as blanks. Never a stack trace.
+ * @internal
+ */
+export function oneLine(e: unknown): string {
+  const text = isFlannelError(e)
+    ? e.message
+    : e instanceof Error
+      ? `${e.name}: ${e.message}`
+      : String(e);
+  return text.replace(/[\u0000-\u001f\u007f]+/g, " ");
+}
+
 /** Options of {@link runMkDockerOpts}: the process it runs as. */
 export interface RunMkDockerOptsOptions {
   /** The arguments after the program name. */
@@ -143,7 +157,8 @@ export interface RunMkDockerOptsOptions {
  * `FLANNEL_IPMASQ` (`Invalid value of FLANNEL_IPMASQ: …`, before the output file is touched), a
  * value or key the output cannot hold, a failed write, or a route conflict (reported after the
  * file is written, as in the script); 2 when the `-f` file exists but cannot be read or uses
- * shell beyond the env-file subset (where dash's `.` fails with 2). Differences from the script
+ * shell beyond the env-file subset (where dash's `.` fails with 2), or expands beyond
+ * `MAX_SHELL_ENV_EXPANSION`. Every message is one line. Differences from the script
  * are listed in docs/decisions.md: `-f` is a path (never looked up in `$PATH`), the output is
  * written atomically (parent directory created), a write error fails, and the route check matches
  * the destination exactly.
@@ -200,15 +215,12 @@ export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<
       print(`${e.message}\n`);
       return 1;
     }
-    if (isFlannelError(e, "ENV_SYNTAX")) {
-      print(`${argv0}: ${args.flannelEnv}: ${e.message}\n`);
+    if (isFlannelError(e, "ENV_SYNTAX") || isFlannelError(e, "ENV_TOO_LARGE")) {
+      print(`${argv0}: ${args.flannelEnv}: ${oneLine(e)}\n`);
       return 2;
     }
-    if (isFlannelError(e)) {
-      print(`${argv0}: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    print(`${argv0}: ${oneLine(e)}\n`);
+    return 1;
   }
 
   try {
@@ -216,8 +228,8 @@ export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
   } catch (e) {
-    if (!isFlannelError(e, "WRITE_FAILED")) throw e;
-    print(`${argv0}: ${e.message}\n`);
+    if (isFlannelError(e, "ABORTED")) throw e;
+    print(`${argv0}: ${oneLine(e)}\n`);
     return 1;
   }
 
