@@ -84,6 +84,13 @@ export interface MkDockerOptsStep {
   combinedKey?: string;
   /** `-d`. Default `/run/flannel/docker`. */
   output?: string;
+  /**
+   * Adds `--require-subnet-env`: when the subnet file is missing, this package's `mk-docker-opts`
+   * fails (and with it the unit, so a `Requires=` docker does not start on its own bridge) instead
+   * of writing the script's empty options. flannel's script rejects the flag: set it only where
+   * `path` runs this package's CLI (as `installPlan`'s wrapper does). Default false.
+   */
+  requireSubnetEnv?: boolean;
   /** Further flags, e.g. `["--no-route-check"]` for this package's CLI. */
   args?: readonly string[];
 }
@@ -125,6 +132,7 @@ function execArgsLine(mk: MkDockerOptsStep): string {
   if (mk.subnetFile !== undefined) words.push("-f", formatExecWord(mk.subnetFile, "ExecStartPost"));
   words.push("-k", formatExecWord(mk.combinedKey ?? GUIDE.dockerOptsKey, "ExecStartPost"));
   words.push("-d", formatExecWord(mk.output ?? GUIDE.dockerOptsFile, "ExecStartPost"));
+  if (mk.requireSubnetEnv === true) words.push("--require-subnet-env");
   for (const a of mk.args ?? []) words.push(formatExecWord(a, "ExecStartPost"));
   return words.join(" ");
 }
