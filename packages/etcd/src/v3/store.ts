@@ -193,6 +193,14 @@ export class EtcdLeaseStore implements LeaseStore {
   readonly #keepers = new Set<LeaseKeeper>();
   readonly #localWrites = new Set<LocalWrite>();
   #openGrant: SharedGrant | null = null;
+  /** Every grant this store asked for that is not known to be revoked. */
+  readonly #grants = new Set<SharedGrant>();
+  /** Revocations of unused grants on their way; close() waits for them. */
+  readonly #revocations = new Set<Promise<void>>();
+  /** Acquisitions running; close() aborts them and waits for them to settle. */
+  readonly #acquiring = new Set<Promise<unknown>>();
+  /** Aborted by close(): cuts running acquisitions short. */
+  readonly #closing = new AbortController();
   readonly #turns: (() => void)[] = [];
   /** The acquisitions' writes, committed together when they go out in one turn. */
   readonly #batcher: TxnBatcher;
@@ -393,8 +401,27 @@ export class EtcdLeaseStore implements LeaseStore {
    * @throws FlannelError `OUT_OF_SUBNETS`, `CONFIG_NOT_FOUND`, `CONFIG_INVALID`, `LEASE_INVALID`,
    *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
-  async acquireLease(attrs: LeaseAttrs, options: EtcdAcquireLeaseOptions = {}): Promise<Lease> {
-    this.#begin(options.signal);
+  acquireLease(attrs: LeaseAttrs, options: EtcdAcquireLeaseOptions = {}): Promise<Lease> {
+    try {
+      this.#begin(options.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const acquiring = this.#acquire(attrs, options);
+    this.#acquiring.add(acquiring);
+    const settled = () => this.#acquiring.delete(acquiring);
+    acquiring.then(settled, settled);
+    return acquiring;
+  }
+
+  async #acquire(attrs: LeaseAttrs, callerOptions: EtcdAcquireLeaseOptions): Promise<Lease> {
+    // close() aborts a running acquisition, so it can revoke the grant the acquisition holds.
+    const options = {
+      ...callerOptions,
+      signal: callerOptions.signal
+        ? AbortSignal.any([callerOptions.signal, this.#closing.signal])
+        : this.#closing.signal,
+    };
     let grant: SharedGrant | null = null;
     let used = false;
     const getGrant = (): Promise<Granted> => {
@@ -439,6 +466,13 @@ export class EtcdLeaseStore implements LeaseStore {
           ...(this.#random ? { random: this.#random } : {}),
         },
       );
+    } catch (e) {
+      if (this.#closing.signal.aborted && !callerOptions.signal?.aborted) {
+        throw new FlannelError("STORE_CLOSED", "the etcd store was closed while acquiring", {
+          cause: e,
+        });
+      }
+      throw e;
     } finally {
       const held: SharedGrant | null = grant;
       grant = null;
@@ -465,6 +499,7 @@ export class EtcdLeaseStore implements LeaseStore {
         holders: 0,
         used: 0,
       };
+      this.#grants.add(created);
       const close = () => {
         created.open = false;
         if (this.#openGrant === created) this.#openGrant = null;
@@ -485,14 +520,19 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   #maybeRevokeGrant(shared: SharedGrant): void {
-    if (shared.open || shared.holders > 0 || shared.used > 0) return;
-    shared.used = -1; // revoke once
-    shared.promise
+    if (shared.open || shared.holders > 0) return;
+    // Settled and left by every acquisition: attached to keys, or revoked now (once).
+    this.#grants.delete(shared);
+    if (shared.used !== 0) return;
+    shared.used = -1;
+    const revocation = shared.promise
       .then(({ id }) => {
         this.#expirations.delete(id);
-        return this.#closed ? undefined : this.connection.revoke(id);
+        return this.connection.revoke(id);
       })
       .catch(() => undefined);
+    this.#revocations.add(revocation);
+    void revocation.then(() => this.#revocations.delete(revocation));
   }
 
   /** The decoded lease of a snapshot entry, or `null` when its value cannot be read. */
@@ -637,6 +677,12 @@ export class EtcdLeaseStore implements LeaseStore {
       return null;
     }
     local.revision = result.revision;
+    // The node's own leases the plan deleted: their etcd leases now carry nothing of theirs.
+    for (const old of plan.delete) {
+      await this.#forgetLease(
+        snapshot.raw.get(leaseKey(this.keys, old.subnet, old.ipv6Subnet))?.lease ?? 0n,
+      );
+    }
     if (
       previousLeaseId !== 0n &&
       previousLeaseId !== leaseId &&
@@ -675,9 +721,14 @@ export class EtcdLeaseStore implements LeaseStore {
       let id = 0n;
       let expiresAt: number | null = null;
       if (!reservation) {
-        const granted = await this.connection.grant(this.#ttl, signal);
+        // Not abortable: a Grant cut off on its way would leave a lease whose ID nobody knows.
+        const granted = await this.connection.grant(this.#ttl);
         id = granted.id;
         expiresAt = this.#clock.now() + granted.ttl * 1000;
+        if (signal?.aborted) {
+          await this.connection.revoke(id).catch(() => undefined);
+          throwIfAborted(signal);
+        }
       }
       let res: TxnResult;
       try {
@@ -697,7 +748,7 @@ export class EtcdLeaseStore implements LeaseStore {
       }
       if (!reservation) {
         this.#expirations.set(id, expiresAt!);
-        await this.#forgetLease(kv.lease, signal);
+        await this.#forgetLease(kv.lease);
       }
       return {
         subnet: lease.subnet,
@@ -1049,13 +1100,24 @@ export class EtcdLeaseStore implements LeaseStore {
     }
   }
 
-  /** Ends every watch and keeper and closes the connection; the process can exit. Idempotent. */
+  /**
+   * Ends every watch and keeper, cuts running acquisitions short (they reject with
+   * `STORE_CLOSED`), revokes every etcd lease this store granted that no key hangs on (waiting for
+   * Grants still on their way), and closes the connection; the process can exit. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     for (const keeper of [...this.#keepers]) await keeper.close();
     for (const stop of this.#watches) stop.abort();
     this.#watches.clear();
+    // No grant may outlive the store unattached: let the aborted acquisitions leave theirs, let
+    // every Grant on its way answer (one cut off would leave a lease whose ID nobody knows),
+    // then wait for the revocations of those no key hangs on.
+    await Promise.allSettled([...this.#acquiring]);
+    await Promise.allSettled([...this.#grants].map((g) => g.promise));
+    await Promise.allSettled([...this.#revocations]);
     this.connection.close();
   }
 
