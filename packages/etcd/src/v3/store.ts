@@ -29,9 +29,13 @@ import {
 import { type Clock, systemClock } from "../clock.js";
 import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../keeper.js";
 import {
+  coveredSubnets,
+  decodeEntry,
   decodeLease,
   encodeAttrs,
+  isCanonicalKey,
   isCidrText,
+  keyOfLease,
   leaseKey,
   normalizeAttrs,
   sameNode,
@@ -262,17 +266,13 @@ export class EtcdLeaseStore implements LeaseStore {
 
   /** A stored lease, or why it cannot be read. */
   #decodeOne(kv: KeyValue): Lease | SkippedLeaseEntry {
-    try {
-      return decodeLease(
-        this.keys,
-        kv.key,
-        kv.value.toString(),
-        this.#expirationOf(kv.lease),
-        kv.modRevision,
-      );
-    } catch (e) {
-      return skippedEntry(kv.key, e);
-    }
+    return decodeEntry(
+      this.keys,
+      kv.key,
+      kv.value.toString(),
+      this.#expirationOf(kv.lease),
+      kv.modRevision,
+    );
   }
 
   #decodeAll(kvs: readonly KeyValue[]): { leases: Lease[]; skipped: SkippedLeaseEntry[] } {
@@ -356,12 +356,9 @@ export class EtcdLeaseStore implements LeaseStore {
       const entries: SnapshotEntry[] = [];
       const held: Lease[] = [];
       for (const kv of kvs) {
-        let subnets: { subnet: string; ipv6Subnet: string | null };
-        try {
-          subnets = subnetsOfKey(this.keys, kv.key);
-        } catch {
-          continue; // not a lease key: holds nothing
-        }
+        // What the key covers, however it is spelled (host bits masked).
+        const subnets = coveredSubnets(this.keys, kv.key);
+        if (subnets === null) continue; // not a lease key: holds nothing
         entries.push({ kv, otherSpelling: OTHER_SPELLING.test(kv.value.toString("latin1")) });
         held.push({
           ...subnets,
@@ -620,7 +617,7 @@ export class EtcdLeaseStore implements LeaseStore {
     const compares: TxnCompare[] = [];
     const ops: TxnRequestOp[] = [];
     for (const old of plan.delete) {
-      const key = leaseKey(this.keys, old.subnet, old.ipv6Subnet);
+      const key = keyOfLease(this.keys, old);
       compares.push(compare.modRevision(key, old.revision ?? 0n));
       ops.push(op.delete(key));
     }
@@ -679,9 +676,7 @@ export class EtcdLeaseStore implements LeaseStore {
     local.revision = result.revision;
     // The node's own leases the plan deleted: their etcd leases now carry nothing of theirs.
     for (const old of plan.delete) {
-      await this.#forgetLease(
-        snapshot.raw.get(leaseKey(this.keys, old.subnet, old.ipv6Subnet))?.lease ?? 0n,
-      );
+      await this.#forgetLease(snapshot.raw.get(keyOfLease(this.keys, old))?.lease ?? 0n);
     }
     if (
       previousLeaseId !== 0n &&
@@ -707,7 +702,7 @@ export class EtcdLeaseStore implements LeaseStore {
   async renewLease(lease: Lease, options: CallOptions = {}): Promise<Lease> {
     this.#begin(options.signal);
     const signal = options.signal;
-    const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+    const key = keyOfLease(this.keys, lease);
     const attrs = normalizeAttrs(lease.attrs);
     const value = encodeAttrs(attrs, "current");
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -756,6 +751,7 @@ export class EtcdLeaseStore implements LeaseStore {
         attrs,
         expiration: expiresAt === null ? null : new Date(expiresAt),
         revision: res.revision,
+        ...(lease.key === undefined ? {} : { key: lease.key }),
       };
     }
     throw new FlannelError("MAX_RETRIES", `lease ${key} kept changing while renewing it`, {
@@ -793,7 +789,7 @@ export class EtcdLeaseStore implements LeaseStore {
     this.#begin(options.signal);
     const signal = options.signal;
     if (typeof lease !== "string") {
-      const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+      const key = keyOfLease(this.keys, lease);
       for (let attempt = 0; attempt < 5; attempt++) {
         const { kvs } = await this.connection.range(key, { signal });
         const kv = kvs[0];
@@ -822,12 +818,9 @@ export class EtcdLeaseStore implements LeaseStore {
       const { kvs } = await this.connection.range(this.keys.subnets, { prefix: true, signal });
       keys = [];
       for (const kv of kvs) {
-        try {
-          const s = subnetsOfKey(this.keys, kv.key);
-          if (s.subnet === net || s.ipv6Subnet === net) keys.push(kv.key);
-        } catch {
-          // not a lease key
-        }
+        // Every entry whose key covers it, in whatever spelling (host bits masked).
+        const s = coveredSubnets(this.keys, kv.key);
+        if (s !== null && (s.subnet === net || s.ipv6Subnet === net)) keys.push(kv.key);
       }
     } else {
       const key = lease.startsWith("/") ? lease : this.keys.subnets + lease;
@@ -888,7 +881,7 @@ export class EtcdLeaseStore implements LeaseStore {
       const compares: TxnCompare[] = [];
       const ops: TxnRequestOp[] = [];
       for (const old of plan.delete) {
-        const oldKey = leaseKey(this.keys, old.subnet, old.ipv6Subnet);
+        const oldKey = keyOfLease(this.keys, old);
         compares.push(compare.modRevision(oldKey, snapshot.raw.get(oldKey)?.modRevision ?? 0n));
         ops.push(op.delete(oldKey));
       }
@@ -898,9 +891,7 @@ export class EtcdLeaseStore implements LeaseStore {
       const res = await this.connection.txn(compares, ops, [], signal);
       if (!res.succeeded) continue;
       for (const old of plan.delete) {
-        await this.#forgetLease(
-          snapshot.raw.get(leaseKey(this.keys, old.subnet, old.ipv6Subnet))?.lease ?? 0n,
-        );
+        await this.#forgetLease(snapshot.raw.get(keyOfLease(this.keys, old))?.lease ?? 0n);
       }
       if (existing) await this.#forgetLease(existing.lease);
       return {
@@ -1014,6 +1005,8 @@ export class EtcdLeaseStore implements LeaseStore {
         else events.push({ type: "added", lease: item });
         continue;
       }
+      // A non-canonical subnet key was never a lease: its end changes no lease.
+      if (coveredSubnets(this.keys, key) !== null && !isCanonicalKey(this.keys, key)) continue;
       // The removed lease as it was (etcd's prev_kv), else just the subnets its key names.
       let lease: Lease | undefined;
       if (ev.prevKv) {
@@ -1059,7 +1052,7 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
-    const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+    const key = keyOfLease(this.keys, lease);
     const raw = new RawWatch({
       connection: this.connection,
       key,
@@ -1070,13 +1063,16 @@ export class EtcdLeaseStore implements LeaseStore {
     const state = (kv: KeyValue | undefined): OwnLeaseState => {
       if (kv === undefined) return { type: "absent" };
       try {
-        const seen = decodeLease(
-          this.keys,
-          key,
-          kv.value.toString(),
-          this.#expirationOf(kv.lease),
-          kv.modRevision,
-        );
+        const seen = {
+          ...decodeLease(
+            this.keys,
+            key,
+            kv.value.toString(),
+            this.#expirationOf(kv.lease),
+            kv.modRevision,
+          ),
+          ...(lease.key === undefined ? {} : { key: lease.key }),
+        };
         return sameNode(lease.attrs, seen.attrs)
           ? { type: "present", lease: seen }
           : { type: "taken", lease: seen };
