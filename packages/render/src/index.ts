@@ -111,6 +111,7 @@ export {
   getUnitValues,
   parseUnitFile,
   removeUnitKey,
+  SYSTEMD_LIMITS,
   setUnitValue,
   unitContinuedDirective,
   unitDirective,
