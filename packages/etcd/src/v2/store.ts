@@ -654,7 +654,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
       }
       const item = this.#entry(node);
       if ("error" in item) {
-        // A canonical key that held a lease and now holds garbage: keep its last version.
+        // No lease (garbage, a non-canonical key): reported; a lease known here keeps its last version.
         return { events: [], skipped: [item] };
       }
       known.set(key, item);
