@@ -413,11 +413,14 @@ export class EtcdLeaseStore implements LeaseStore {
 
   async #acquire(attrs: LeaseAttrs, callerOptions: EtcdAcquireLeaseOptions): Promise<Lease> {
     // close() aborts a running acquisition, so it can revoke the grant the acquisition holds.
+    // (A signal of its own: a thousand acquisitions do not pile listeners on the store's one.)
     const options = {
       ...callerOptions,
-      signal: callerOptions.signal
-        ? AbortSignal.any([callerOptions.signal, this.#closing.signal])
-        : this.#closing.signal,
+      signal: AbortSignal.any(
+        callerOptions.signal
+          ? [callerOptions.signal, this.#closing.signal]
+          : [this.#closing.signal],
+      ),
     };
     let grant: SharedGrant | null = null;
     let used = false;
