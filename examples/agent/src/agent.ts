@@ -106,12 +106,9 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     // A lease event changes only what it touches (no kernel read); a failed step reads it all.
     const step = (touched: ReturnType<LeaseWatcher["apply"]>["touched"]) => {
       const run = applying.then(async () => {
-        const after = plan(touched.after);
-        for (const s of after.skipped) log("W", s.message);
-        const report = await h.applyPlanChange(plan(touched.before), after, {
-          signal: stop.signal,
-        });
-        for (const c of report.changes) log("I", `${c.object} ${c.action}: ${c.command}`);
+        const { before, after } = touched; // an unusable lease is logged by the next full apply
+        const r = await h.applyPlanChange(plan(before), plan(after), { signal: stop.signal });
+        for (const c of r.changes) log("I", `${c.object} ${c.action}: ${c.command}`);
       });
       applying = run.catch(() => {});
       return run.catch(() => apply());

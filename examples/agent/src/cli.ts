@@ -1,5 +1,5 @@
 // `flanneld-ts`: the process around the agent — flags, signals, exit status.
-import { isFlannelError } from "@flannel-sdk/core";
+import { errorLine, isFlannelError } from "@flannel-sdk/core";
 import { log, runAgent } from "./agent.js";
 import { agentOptions, USAGE } from "./options.js";
 
@@ -19,9 +19,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       return await (await import("./diagnose.js")).runDiagnose(argv.slice(1), env);
     options = agentOptions(argv, env);
   } catch (e) {
-    if (!isFlannelError(e, "FLANNELD_OPTIONS_INVALID")) throw e;
-    process.stderr.write(`flanneld-ts: ${e.message}\n${USAGE}`);
-    return EXIT_USAGE;
+    if (isFlannelError(e, "FLANNELD_OPTIONS_INVALID")) {
+      process.stderr.write(`flanneld-ts: ${e.message}\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`flanneld-ts: ${errorLine(e)}\n`);
+    return 1;
   }
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
@@ -33,7 +36,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   try {
     return await runAgent(options, ac.signal);
   } catch (e) {
-    log("E", isFlannelError(e) ? `${e.code}: ${e.message}` : String(e));
+    log("E", errorLine(e));
     return 1;
   } finally {
     process.off("SIGTERM", onSignal);

@@ -101,7 +101,9 @@ function cell(version: FlannelVersion, backend: Backend) {
             if (a.child.exitCode !== null) {
               throw new Error(`${a.argv[0]} exited ${a.child.exitCode}:\n${a.stderr}`);
             }
-            return a.stderr.includes("Wrote subnet file");
+            // both log it once subnet.env is written and the rules are under way (flanneld-ts:
+            // in place)
+            return a.stderr.includes("Running backend.");
           },
           60_000,
         );

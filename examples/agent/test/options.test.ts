@@ -1,5 +1,6 @@
 import { isFlannelError } from "@flannel-sdk/core";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { main } from "../src/cli.js";
 import { agentOptions } from "../src/options.js";
 
 describe("flanneld-ts flags (etcd's flanneld parser)", () => {
@@ -79,5 +80,28 @@ describe("flanneld-ts flags (etcd's flanneld parser)", () => {
     expect(code(["-subnet-lease-renew-margin=1440"])).toBe("FLANNELD_OPTIONS_INVALID");
     expect(code(["-iptables-resync=0"])).toBe("FLANNELD_OPTIONS_INVALID");
     expect(code(["-ip-masq=maybe"])).toBe("FLANNELD_OPTIONS_INVALID");
+  });
+});
+
+describe("flanneld-ts failures", () => {
+  it("are one line and an exit status, never a stack trace (an unreadable CA before diagnose)", async () => {
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let status: number;
+    try {
+      status = await main(
+        ["diagnose", "-etcd-cafile=/nonexistent/ca.pem", "-etcd-endpoints=https://127.0.0.1:1"],
+        {},
+      );
+    } finally {
+      spy.mockRestore();
+    }
+    expect(status).toBe(1);
+    expect(written.join("")).toBe(
+      "flanneld-ts: ETCD_TLS: cannot read the etcd ca file /nonexistent/ca.pem\n",
+    );
   });
 });

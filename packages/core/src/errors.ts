@@ -136,3 +136,31 @@ export function printable(value: unknown): string {
     return Object.prototype.toString.call(value);
   }
 }
+
+/** Options of {@link errorLine}. */
+export interface ErrorLineOptions {
+  /** Put a `FlannelError`'s code first (`CODE: message`). Default true. */
+  readonly code?: boolean;
+}
+
+/**
+ * An error as one line of text, for a command's stderr: a `FlannelError` as `CODE: message` (its
+ * message alone with `code: false`), any other `Error` as `Name: message`, anything else as its
+ * text; control characters (a newline in a path) become blanks. Never a stack trace.
+ *
+ * @example
+ * ```ts
+ * errorLine(new FlannelError("ENV_TOO_LARGE", "subnet.env: expands past 1048576 characters"));
+ * // "ENV_TOO_LARGE: subnet.env: expands past 1048576 characters"
+ * ```
+ */
+export function errorLine(e: unknown, options: ErrorLineOptions = {}): string {
+  const text = isFlannelError(e)
+    ? options.code === false
+      ? e.message
+      : `${e.code}: ${e.message}`
+    : e instanceof Error
+      ? `${e.name}: ${e.message}`
+      : String(e);
+  return text.replace(/[\u0000-\u001f\u007f]+/g, " ");
+}

@@ -43,8 +43,8 @@ export type {
   SubnetEnvValues,
 } from "./diagnose/types.js";
 export { DIAGNOSE_CODES } from "./diagnose/types.js";
-export type { CoreErrorCode, FlannelErrorOptions } from "./errors.js";
-export { FlannelError, isFlannelError, throwIfAborted } from "./errors.js";
+export type { CoreErrorCode, ErrorLineOptions, FlannelErrorOptions } from "./errors.js";
+export { errorLine, FlannelError, isFlannelError, throwIfAborted } from "./errors.js";
 export { cidrContains } from "./ip/contains.js";
 export { IP4Net, ipv4Mask } from "./ip/ip4net.js";
 export { IP6Net, ipv6Mask } from "./ip/ip6net.js";

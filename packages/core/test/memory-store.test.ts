@@ -202,6 +202,19 @@ describe("MemoryLeaseStore behaviour beyond the contract", () => {
     });
   });
 
+  it("holds only canonical keys: a non-canonical one, or a lease read under one, is absent", async () => {
+    await using store = new MemoryLeaseStore({ config: BIG });
+    const a = await store.acquireLease(node(1), { previousSubnet: "10.0.5.0/24" });
+    // `10.0.5.1-24` (host bits) and `10.0.5.0-024` name no lease here: nothing is deleted.
+    await store.releaseLease("10.0.5.1-24");
+    await store.releaseLease("/coreos.com/network/subnets/10.0.5.0-024");
+    await store.releaseLease({ ...a, subnet: "10.0.5.1/24", key: "10.0.5.1-24" });
+    expect((await store.listLeases()).leases).toHaveLength(1);
+    await expect(store.renewLease({ ...a, key: "10.0.5.0-024" })).rejects.toMatchObject({
+      code: "LEASE_NOT_FOUND",
+    });
+  });
+
   it("a stored config is kept as written", async () => {
     const store = new MemoryLeaseStore({ config: { Network: "10.3.0.0/16" } });
     expect((await store.getNetworkConfig()).subnetMin).toBe("10.3.1.0");

@@ -4,6 +4,7 @@
  * under the prefix.
  */
 import {
+  canonicalCidr,
   FlannelError,
   formatLeaseAttrs,
   type Lease,
@@ -19,6 +20,17 @@ import type { KeyLayout } from "./prefix.js";
 /** The full etcd key of a lease: `<prefix>/subnets/10.5.1.0-24[&fc00::-64]`. */
 export function leaseKey(keys: KeyLayout, subnet: string, ipv6Subnet: string | null): string {
   return keys.subnets + makeSubnetKey(subnet, ipv6Subnet);
+}
+
+/**
+ * The full etcd key of a lease as it was read: its stored {@link Lease.key} when it has one (a
+ * non-canonical key), else the canonical key of its subnets.
+ * @throws FlannelError `SUBNET_KEY_INVALID` (a lease without `key` whose subnets make no key)
+ */
+export function keyOfLease(keys: KeyLayout, lease: Lease): string {
+  return lease.key === undefined
+    ? leaseKey(keys, lease.subnet, lease.ipv6Subnet)
+    : keys.subnets + lease.key;
 }
 
 /** The subnets a full lease key names. @throws FlannelError `SUBNET_KEY_INVALID` */
@@ -49,6 +61,80 @@ export function decodeLease(
   const { subnet, ipv6Subnet } = subnetsOfKey(keys, key);
   const attrs = parseLeaseAttrs(value);
   return { subnet, ipv6Subnet, attrs, expiration, revision };
+}
+
+/** The canonical key name of these subnets, or `null` when they make none (host bits…). */
+function canonicalName(subnet: string, ipv6Subnet: string | null): string | null {
+  try {
+    return makeSubnetKey(subnet, ipv6Subnet);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The subnets a lease key covers, host bits masked (`10.5.1.17-24` covers 10.5.1.0/24): what an
+ * entry holds for allocation, however its key is spelled. `null` when it is no subnet key.
+ */
+export function coveredSubnets(
+  keys: KeyLayout,
+  key: string,
+): { subnet: string; ipv6Subnet: string | null } | null {
+  let s: { subnet: string; ipv6Subnet: string | null };
+  try {
+    s = subnetsOfKey(keys, key);
+  } catch {
+    return null;
+  }
+  return {
+    subnet: canonicalCidr(s.subnet, { mask: true }),
+    ipv6Subnet: s.ipv6Subnet === null ? null : canonicalCidr(s.ipv6Subnet, { mask: true }),
+  };
+}
+
+/** True when `key` is a subnet key in exactly the spelling `makeSubnetKey` gives. */
+export function isCanonicalKey(keys: KeyLayout, key: string): boolean {
+  try {
+    const s = subnetsOfKey(keys, key);
+    return canonicalName(s.subnet, s.ipv6Subnet) === key.slice(keys.subnets.length);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Decodes one stored entry: a lease when key and value are readable and the key is canonical;
+ * else a skipped entry. A readable lease under a non-canonical key (another tool's, or a hand's:
+ * host bits, `-024`, another IPv6 spelling) is skipped too — listing it would make every consumer
+ * compute a key it does not have — but carries the lease as read with its stored `key`, so its
+ * owner can renew or release it exactly as listed.
+ */
+export function decodeEntry(
+  keys: KeyLayout,
+  key: string,
+  value: string,
+  expiration: Date | null,
+  revision: bigint,
+): Lease | SkippedLeaseEntry {
+  let lease: Lease;
+  try {
+    lease = decodeLease(keys, key, value, expiration, revision);
+  } catch (e) {
+    return skippedEntry(key, e);
+  }
+  const name = key.slice(keys.subnets.length);
+  if (canonicalName(lease.subnet, lease.ipv6Subnet) === name) return lease;
+  const covered = coveredSubnets(keys, key)!;
+  const canonical = canonicalName(covered.subnet, covered.ipv6Subnet) ?? "none";
+  return {
+    key,
+    error: new FlannelError(
+      "SUBNET_KEY_INVALID",
+      `subnet key ${name} is not canonical (the canonical key of what it covers is ${canonical}): skipped, its subnet counts as taken`,
+      { details: { key, canonical } },
+    ),
+    lease: { ...lease, key: name },
+  };
 }
 
 /** A skipped entry for a key or value that could not be read. */
@@ -102,17 +188,15 @@ export function heldByUnreadable(
 ): Lease[] {
   const held: Lease[] = [];
   for (const entry of skipped) {
-    try {
-      const s = subnetsOfKey(keys, entry.key);
-      held.push({
-        ...s,
-        attrs: UNKNOWN_ATTRS,
-        expiration: new Date(8.64e15),
-        revision: revisionOf(entry.key),
-      });
-    } catch {
-      // not a subnet key at all: holds nothing
-    }
+    const s = coveredSubnets(keys, entry.key);
+    // not a subnet key at all: holds nothing
+    if (s === null) continue;
+    held.push({
+      ...s,
+      attrs: UNKNOWN_ATTRS,
+      expiration: new Date(8.64e15),
+      revision: revisionOf(entry.key),
+    });
   }
   return held;
 }

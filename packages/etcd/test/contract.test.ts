@@ -6,7 +6,7 @@ import { describeLeaseStoreContract, tierGate } from "@flannel-sdk/core/testing"
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
 import { type EtcdServer, etcdMissingReason, startEtcd } from "../src/testing/index.js";
-import { TRANSPORTS, uniquePrefix } from "./helpers.js";
+import { expectNoLeakedGrants, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 
@@ -21,6 +21,8 @@ describe.runIf(run)("LeaseStore contract on etcd", () => {
     etcd = await startEtcd({ enableV2: true });
   });
   afterAll(async () => {
+    // Every store the suite opened is closed by now: no lease grant may be left unattached.
+    if (etcd) await expectNoLeakedGrants(etcd.clientUrl);
     await etcd?.close();
   });
   const endpoints = () => [etcd.clientUrl];

@@ -15,7 +15,15 @@ import {
   startEtcdCluster,
   startTcpProxy,
 } from "../src/testing/index.js";
-import { codeOf, GUIDE_CONFIG, node, TRANSPORTS, tlsEtcdctl, uniquePrefix } from "./helpers.js";
+import {
+  codeOf,
+  expectNoLeakedGrants,
+  GUIDE_CONFIG,
+  node,
+  TRANSPORTS,
+  tlsEtcdctl,
+  uniquePrefix,
+} from "./helpers.js";
 
 const run = tierGate(
   "etcd",
@@ -90,6 +98,9 @@ describe.runIf(run)("faults (issue 4)", () => {
         } finally {
           for (const s of stores) await s.close();
         }
+        // The 35 losers' grants (and any shared grant nobody used) are revoked, even by the
+        // stores closed right after.
+        await expectNoLeakedGrants(etcd.clientUrl);
       });
 
       it("2. the leader of a 3-member cluster dies during 200 concurrent acquires: no subnet twice, every client ends", async () => {

@@ -56,3 +56,36 @@ export function tlsEtcdctl(
       ...(user ? { user } : {}),
     });
 }
+
+/** etcd's lease IDs: every granted lease, and those at least one key hangs on. */
+export async function leaseAccounting(
+  endpoint: string,
+): Promise<{ granted: string[]; attached: string[] }> {
+  const opts = { api: 3 as const, endpoints: [endpoint] };
+  // etcdctl -w json prints IDs as JSON numbers beyond 2^53: read the digits, never JSON.parse.
+  const leases = await etcdctl(["lease", "list", "-w", "json"], opts);
+  const kvs = await etcdctl(["get", "", "--from-key", "--keys-only", "-w", "json"], opts);
+  const granted = [...leases.matchAll(/"id":(\d+)/g)].map((m) => m[1]!);
+  const attached = [...kvs.matchAll(/"lease":(\d+)/g)].map((m) => m[1]!).filter((id) => id !== "0");
+  return { granted: [...new Set(granted)].sort(), attached: [...new Set(attached)].sort() };
+}
+
+/**
+ * Asserts that etcd holds no lease grant without a key: its lease count equals the number of
+ * distinct leases attached to keys. Revocations after a failure run in the background, so it
+ * waits up to `timeoutMs` for the two to agree before it fails with both lists.
+ */
+export async function expectNoLeakedGrants(endpoint: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = await leaseAccounting(endpoint);
+  while (seen.granted.join() !== seen.attached.join() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    seen = await leaseAccounting(endpoint);
+  }
+  if (seen.granted.join() !== seen.attached.join()) {
+    const leaked = seen.granted.filter((id) => !seen.attached.includes(id));
+    throw new Error(
+      `etcd has ${seen.granted.length} lease grants but keys hang on ${seen.attached.length}: leaked ${leaked.length} (${leaked.slice(0, 5).join(", ")}${leaked.length > 5 ? ", …" : ""})`,
+    );
+  }
+}

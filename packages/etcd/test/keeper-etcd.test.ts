@@ -2,7 +2,7 @@ import { tierGate } from "@flannel-sdk/core/testing";
 import { describe, expect, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
 import { etcdMissingReason, startEtcd, startTcpProxy } from "../src/testing/index.js";
-import { GUIDE_CONFIG, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
+import { expectNoLeakedGrants, GUIDE_CONFIG, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 
@@ -69,6 +69,7 @@ describe.runIf(run)("keepLease on real etcd: the own lease deleted or taken is l
         await store.close();
         await admin.close();
       }
+      await expectNoLeakedGrants(etcd.clientUrl);
     });
   }
 

@@ -2,7 +2,7 @@ import { tierGate } from "@flannel-sdk/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore, migrateV2ToV3 } from "../src/index.js";
 import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
-import { GUIDE_CONFIG, node, uniquePrefix } from "./helpers.js";
+import { expectNoLeakedGrants, GUIDE_CONFIG, node, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 
@@ -12,6 +12,7 @@ describe.runIf(run)("migrateV2ToV3", () => {
     etcd = await startEtcd({ enableV2: true });
   });
   afterAll(async () => {
+    if (etcd) await expectNoLeakedGrants(etcd.clientUrl);
     await etcd?.close();
   });
 

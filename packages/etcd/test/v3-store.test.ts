@@ -2,7 +2,14 @@ import { tierGate } from "@flannel-sdk/core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdLeaseStore } from "../src/index.js";
 import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
-import { codeOf, GUIDE_CONFIG, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
+import {
+  codeOf,
+  expectNoLeakedGrants,
+  GUIDE_CONFIG,
+  node,
+  TRANSPORTS,
+  uniquePrefix,
+} from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 
@@ -25,6 +32,7 @@ describe.runIf(run).each(TRANSPORTS)(
     });
     afterAll(async () => {
       for (const s of stores) await s.close();
+      if (etcd) await expectNoLeakedGrants(etcd.clientUrl);
       await etcd?.close();
     });
 

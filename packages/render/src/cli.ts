@@ -2,11 +2,12 @@
  * Entry point of the `mk-docker-opts` bin (see bin/mk-docker-opts.js): runs
  * {@link runMkDockerOpts} as this process.
  */
+import { errorLine } from "@flannel-sdk/core";
 import { runMkDockerOpts } from "./mk-docker-opts/cli.js";
 
 /**
  * Runs mk-docker-opts with this process's arguments, environment and working directory, and sets
- * `process.exitCode`.
+ * `process.exitCode`. Never throws: any failure is one line on stderr and exit status 1.
  *
  * @example
  * ```ts
@@ -14,11 +15,18 @@ import { runMkDockerOpts } from "./mk-docker-opts/cli.js";
  * ```
  */
 export async function main(): Promise<void> {
-  process.exitCode = await runMkDockerOpts({
-    argv: process.argv.slice(2),
-    argv0: process.argv[1] ?? "mk-docker-opts",
-    env: process.env,
-    cwd: process.cwd(),
-    stderr: (text) => void process.stderr.write(text),
-  });
+  const argv0 = process.argv[1] ?? "mk-docker-opts";
+  try {
+    process.exitCode = await runMkDockerOpts({
+      argv: process.argv.slice(2),
+      argv0,
+      env: process.env,
+      cwd: process.cwd(),
+      stderr: (text) => void process.stderr.write(text),
+    });
+  } catch (e) {
+    // Whatever escapes (a bug, an exhausted heap) is still one line and an exit status.
+    process.stderr.write(`${argv0}: ${errorLine(e, { code: false })}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -8,6 +8,8 @@ import { FlannelError } from "@flannel-sdk/core";
  *   control character, a quote where the format has no escape, an invalid variable name…).
  * - `ENV_SYNTAX`: an env file uses shell syntax outside the supported subset (commands,
  *   command substitution, `${x:-y}`…) or is malformed (an unterminated quote).
+ * - `ENV_TOO_LARGE`: an env file's `$NAME` expansions together exceed `MAX_SHELL_ENV_EXPANSION`
+ *   (`A=$A$A` repeated), with `details.line` and `details.limit`.
  * - `SUBNET_ENV_INVALID`: a `subnet.env` value has the wrong shape (`FLANNEL_MTU=abc`).
  * - `IPMASQ_INVALID`: `FLANNEL_IPMASQ` is neither `true` nor `false` (mk-docker-opts).
  * - `WRITE_FAILED`: a file-system error while writing, with `errno` and `syscall`.
@@ -18,6 +20,7 @@ import { FlannelError } from "@flannel-sdk/core";
 export type RenderErrorCode =
   | "RENDER_INVALID_VALUE"
   | "ENV_SYNTAX"
+  | "ENV_TOO_LARGE"
   | "SUBNET_ENV_INVALID"
   | "IPMASQ_INVALID"
   | "WRITE_FAILED"

@@ -75,7 +75,7 @@ export {
   routeCheckSubnet,
 } from "./mk-docker-opts/route-check.js";
 export type { ParseShellEnvOptions, ShellEnv } from "./shell/parse.js";
-export { isShellName, parseShellEnv } from "./shell/parse.js";
+export { isShellName, MAX_SHELL_ENV_EXPANSION, parseShellEnv } from "./shell/parse.js";
 export { checkEnvName, quoteEnvValue, renderEnvAssignment } from "./shell/quote.js";
 export type { DockerDropInOptions, DockerUnitOptions } from "./systemd/docker.js";
 export {
@@ -118,6 +118,7 @@ export {
   getUnitValues,
   parseUnitFile,
   removeUnitKey,
+  SYSTEMD_LIMITS,
   setUnitValue,
   unitContinuedDirective,
   unitDirective,

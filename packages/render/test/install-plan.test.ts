@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isFlannelError } from "@flannel-sdk/core";
@@ -184,6 +184,40 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
       });
       expect([r.status, r.stderr]).toEqual([0, ""]);
       expect(readFileSync(join(run, "docker"), "utf8")).toBe(golden("guide/flannel-docker"));
+    });
+
+    it("requireSubnetEnv: the unit's mk-docker-opts refuses a missing subnet.env (the unit fails)", async () => {
+      const run = join(root.path, "run/flannel");
+      mkdirSync(run, { recursive: true });
+      writeFileSync(join(run, "docker"), "previous\n");
+      await writeInstallPlan(
+        root.path,
+        installPlan({
+          mkDockerOptsCommand: bin,
+          flanneld: {
+            mkDockerOpts: {
+              subnetFile: join(run, "subnet.env"),
+              output: join(run, "docker"),
+              requireSubnetEnv: true,
+            },
+          },
+        }),
+      );
+      expect(root.verify(["flanneld.service"])).toEqual({ status: 0, output: "" });
+      const [argv] = root.dump("flanneld.service").commands.get("ExecStartPost")!;
+      expect(argv!.at(-1)).toBe("--require-subnet-env");
+      const pathDir = join(root.path, "test-path");
+      mkdirSync(pathDir, { recursive: true });
+      if (!existsSync(join(pathDir, "node"))) symlinkSync(process.execPath, join(pathDir, "node"));
+      const r = spawnSync(join(root.path, argv![0]!), argv!.slice(1), {
+        cwd: "/",
+        encoding: "utf8",
+        env: { PATH: pathDir },
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/subnet\.env: not found: refusing to write docker options .*\n$/);
+      expect(r.stderr.split("\n")).toHaveLength(2);
+      expect(readFileSync(join(run, "docker"), "utf8")).toBe("previous\n");
     });
   },
 );

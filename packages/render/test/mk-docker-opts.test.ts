@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isFlannelError } from "@flannel-sdk/core";
@@ -17,7 +17,7 @@ import {
   runMkDockerOpts,
 } from "../src/index.js";
 import { kernelMissing, TestNetns } from "./helpers/netns.js";
-import { tempDir, which } from "./helpers/tools.js";
+import { missingCommand, tempDir, which } from "./helpers/tools.js";
 
 const goldenDir = fileURLToPath(new URL("golden/mk-docker-opts/", import.meta.url));
 const read = (p: string) => readFileSync(join(goldenDir, p), "utf8");
@@ -121,6 +121,11 @@ describe("parseMkDockerOptsArgs (getopts f:d:icmk:?h)", () => {
     expect(ok(["--", "-x"]).individual).toBe(false);
     expect(ok(["-", "-i"]).individual).toBe(false);
     expect(ok(["--no-route-check", "-i"])).toMatchObject({ routeCheck: false, individual: true });
+    expect(ok(["-c", "--require-subnet-env"])).toMatchObject({
+      requireSubnetEnv: true,
+      combined: true,
+    });
+    expect(ok([]).requireSubnetEnv).toBe(false);
     expect(parseMkDockerOptsArgs(["-i", "-:"])).toEqual({
       ok: false,
       diagnostic: "Illegal option -:",
@@ -192,14 +197,27 @@ function runCli(
   });
 }
 
-/** Each golden case as a process: same output bytes, stderr and exit status as the script. */
+/** The one line the CLI adds to the script's stderr when the `-f` file is missing. */
+function missingWarning(file: string, env: Record<string, string>): string {
+  return env.FLANNEL_SUBNET
+    ? `${bin}: warning: ${file}: not found: the docker options come from FLANNEL_* in the environment\n`
+    : `${bin}: warning: ${file}: not found: no FLANNEL_SUBNET, so no --bip: docker would start on its own bridge, outside the flannel network (--require-subnet-env makes this an error)\n`;
+}
+
+/**
+ * Each golden case as a process: same output bytes, stderr and exit status as the script; a
+ * missing `-f` file adds one warning line to stderr (docs/decisions.md).
+ */
 function checkCase(c: Case, i: number, dir: string, where: Parameters<typeof runCli>[3]): void {
   const out = join(dir, `out-${i}`);
   writeFileSync(out, "previous\n");
-  const r = runCli(["-f", inputPath(c, dir), "-d", out, ...c.args], c.env, dir, where);
+  const input = inputPath(c, dir);
+  const r = runCli(["-f", input, "-d", out, ...c.args], c.env, dir, where);
   expect(r.status).toBe(c.exit);
   expect(r.stdout).toBe("");
-  expect(r.stderr).toBe(c.stderr.replace("@usage", mkDockerOptsUsage(bin)));
+  const warning =
+    c.input === "missing" && parseMkDockerOptsArgs(c.args).ok ? missingWarning(input, c.env) : "";
+  expect(r.stderr).toBe(warning + c.stderr.replace("@usage", mkDockerOptsUsage(bin)));
   expect(readFileSync(out, "utf8")).toBe(c.out === null ? "previous\n" : read(c.out));
 }
 
@@ -262,6 +280,50 @@ describe("mk-docker-opts CLI (process)", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("exits 2 with one line (no stack trace) on a file whose expansions explode, before writing", () => {
+    // 242 bytes: A=x, then 30 lines of A=$A$A would double A to 2^30 characters (~540 MB and a
+    // RangeError with a stack trace before the bound).
+    const text = `A=x\n${"A=$A$A\n".repeat(30)}FLANNEL_SUBNET=10.1.74.1/24\n`;
+    expect(text.length).toBe(242);
+    writeFileSync(join(dir.path, "bomb.env"), text);
+    const out = join(dir.path, "bomb.out");
+    const r = cli(["-f", "bomb.env", "-d", out]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(
+      `${bin}: bomb.env: line 21: the file's expansions exceed 1048576 characters (MAX_SHELL_ENV_EXPANSION); no env file needs that much\n`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("--require-subnet-env: a missing subnet.env is exit 1, one line, nothing written", () => {
+    const out = join(dir.path, "required.out");
+    writeFileSync(out, "previous\n");
+    for (const env of [{}, { FLANNEL_SUBNET: "10.1.74.1/24" }] as Record<string, string>[]) {
+      const r = cli(["--require-subnet-env", "-f", "gone.env", "-k", "K", "-d", out], env);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(
+        `${bin}: gone.env: not found: refusing to write docker options without flannel's subnet (--require-subnet-env)\n`,
+      );
+      expect(readFileSync(out, "utf8")).toBe("previous\n");
+    }
+    mkdirSync(join(dir.path, "a-dir.env"));
+    const r = cli(["-f", "a-dir.env", "-d", out, "--require-subnet-env"]);
+    expect([r.status, r.stderr]).toEqual([
+      1,
+      `${bin}: a-dir.env: not a regular file: refusing to write docker options without flannel's subnet (--require-subnet-env)\n`,
+    ]);
+    // With the file there the flag changes nothing.
+    const ok = cli([
+      "--require-subnet-env",
+      "-f",
+      join(goldenDir, "../sample_subnet.env"),
+      "-d",
+      out,
+    ]);
+    expect([ok.status, ok.stderr]).toEqual([0, ""]);
+    expect(readFileSync(out, "utf8")).toBe(read("default.out"));
+  });
+
   it("runMkDockerOpts runs in-process with an injected environment", async () => {
     let printed = "";
     const code = await runMkDockerOpts({
@@ -272,7 +334,10 @@ describe("mk-docker-opts CLI (process)", () => {
         printed += t;
       },
     });
-    expect([code, printed]).toEqual([0, ""]);
+    expect([code, printed]).toEqual([
+      0,
+      "mk-docker-opts: warning: none: not found: the docker options come from FLANNEL_* in the environment\n",
+    ]);
     expect(readFileSync(join(dir.path, "inproc.out"), "utf8")).toBe(
       'DOCKER_OPTS=" --bip=10.9.0.1/24"\n',
     );
@@ -295,7 +360,14 @@ describe("mk-docker-opts CLI (process)", () => {
           return table;
         },
       });
-      return { code, printed, asked: asked.length };
+      // FLANNEL_SUBNET comes from the environment (`-f none`): drop that one warning line.
+      const warning =
+        "mk-docker-opts: warning: none: not found: the docker options come from FLANNEL_* in the environment\n";
+      return {
+        code,
+        printed: printed.replace(subnet ? warning : /^.*\n/, ""),
+        asked: asked.length,
+      };
     };
     expect(await run([], "10.1.74.1/24")).toEqual({
       code: 1,
@@ -427,3 +499,65 @@ describe("docker options files", () => {
     expect(isFlannelError(caught, "RENDER_INVALID_VALUE")).toBe(true);
   });
 });
+
+/** flannel's own scripts, beside the checkout in CI (`../shared/flannel`, see .ci/run). */
+const sharedFlannel = fileURLToPath(new URL("../../../../shared/flannel/", import.meta.url));
+const SCRIPTS = ["v0.11.0", "v0.20.2"].map((tag) =>
+  join(sharedFlannel, `mk-docker-opts-${tag}.sh`),
+);
+const scriptsMissing = (): string | null =>
+  missingCommand("dash", "dash") ??
+  (SCRIPTS.every((s) => existsSync(s))
+    ? null
+    : `flannel's mk-docker-opts.sh not found in ${sharedFlannel} (unpack /work/shared/flannel beside the checkout)`);
+
+describe.runIf(tierGate("interop", scriptsMissing()))(
+  "a missing subnet.env: the CLI against flannel's own mk-docker-opts.sh (dash)",
+  () => {
+    let dir: ReturnType<typeof tempDir>;
+    /** The script's tools (grep, awk, cut) but no `ip`: the route check never reads this host. */
+    let tools: string;
+    beforeAll(() => {
+      dir = tempDir("render-script-");
+      tools = join(dir.path, "tools");
+      mkdirSync(tools);
+      for (const t of ["grep", "awk", "cut"]) symlinkSync(which(t)!, join(tools, t));
+    });
+    afterAll(() => dir?.cleanup());
+
+    const ENVS: Record<string, string>[] = [
+      {},
+      { FLANNEL_SUBNET: "10.1.74.1/24", FLANNEL_MTU: "1450" },
+      { DOCKER_OPT_DNS: "--dns=8.8.8.8" },
+    ];
+    const ARGS: string[][] = [[], ["-c"], ["-i"], ["-k", "DOCKER_NETWORK_OPTIONS"], ["-m", "-c"]];
+
+    for (const script of SCRIPTS) {
+      it(`same output bytes and exit status as ${script.split("/").pop()}, plus one stderr line`, () => {
+        let n = 0;
+        for (const env of ENVS) {
+          for (const args of ARGS) {
+            const missing = join(dir.path, "no-such", "subnet.env");
+            const outScript = join(dir.path, `script-${++n}`);
+            const outCli = join(dir.path, `cli-${n}`);
+            const s = spawnSync(which("dash")!, [script, "-f", missing, "-d", outScript, ...args], {
+              cwd: dir.path,
+              encoding: "utf8",
+              env: { PATH: tools, ...env },
+            });
+            const c = runCli(["-f", missing, "-d", outCli, ...args], env, dir.path, {
+              noIpPath: tools,
+            });
+            const what = `${JSON.stringify(env)} ${args.join(" ")}`;
+            expect(c.status, what).toBe(s.status);
+            expect(readFileSync(outCli, "utf8"), what).toBe(readFileSync(outScript, "utf8"));
+            // The script says nothing about the missing file (v0.20.2's route check may print
+            // `ip: not found`); the CLI says exactly one line.
+            expect(s.stderr.replace(/^.*ip: not found\n/m, ""), what).toBe("");
+            expect(c.stderr, what).toBe(missingWarning(missing, env));
+          }
+        }
+      });
+    }
+  },
+);

@@ -3,7 +3,7 @@ import { isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseShellEnv } from "../src/index.js";
+import { MAX_SHELL_ENV_EXPANSION, parseShellEnv } from "../src/index.js";
 import { missingCommand, sourceWithDash } from "./helpers/tools.js";
 
 const ENV = { HOME: "/home/u", E1: "from env", E2: "a  b" };
@@ -128,6 +128,32 @@ describe("parseShellEnv", () => {
       expect((error as { details: { line: number } }).details.line).toBe(c.line);
     });
   }
+
+  it("refuses a file whose expansions together exceed MAX_SHELL_ENV_EXPANSION (ENV_TOO_LARGE)", () => {
+    const bomb = `A=x\n${"A=$A$A\n".repeat(30)}`;
+    let error: unknown;
+    try {
+      parseShellEnv(bomb);
+    } catch (e) {
+      error = e;
+    }
+    // 2^20 characters of expansions are reached while reading line 21 (A doubles to 2^20).
+    expect(error).toSatisfy((e) => isFlannelError(e, "ENV_TOO_LARGE"));
+    expect((error as { details: unknown }).details).toEqual({
+      line: 21,
+      limit: MAX_SHELL_ENV_EXPANSION,
+    });
+    // Up to the limit is fine: one value of exactly the limit, expanded once.
+    const big = "x".repeat(MAX_SHELL_ENV_EXPANSION);
+    expect(parseShellEnv("B=$A\n", { env: { A: big } }).assigned.B).toBe(big);
+    expect(() => parseShellEnv("B=$A$C\n", { env: { A: big, C: "y" } })).toThrow(
+      expect.objectContaining({ code: "ENV_TOO_LARGE" }),
+    );
+    // Many small expansions add up as well.
+    expect(() =>
+      parseShellEnv(`${"B=$A\n".repeat(1025)}`, { env: { A: "x".repeat(1024) } }),
+    ).toThrow(expect.objectContaining({ code: "ENV_TOO_LARGE" }));
+  });
 
   it("overlays the environment and keeps odd names as plain keys", () => {
     const r = parseShellEnv("A=2\nunset E1\nconstructor=c __proto__=p\n", {

@@ -1,5 +1,15 @@
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   isFlannelError,
   type Lease,
@@ -323,6 +333,68 @@ describe("writeSubnetEnv / writeFileAtomic", () => {
       (e) => isFlannelError(e, "ABORTED"),
     );
     expect(readdirSync(dir.path)).toEqual([]);
+  });
+});
+
+const distIndex = fileURLToPath(new URL("../dist/index.mjs", import.meta.url));
+const roMountMissing = (): string | null =>
+  process.getuid?.() !== 0
+    ? "not root: mounting a read-only tmpfs needs root"
+    : (missingCommand("unshare", "util-linux") ??
+      (existsSync(distIndex) ? null : "dist/index.mjs is missing: run `npm run build`"));
+
+describe.runIf(tierGate("kernel", roMountMissing()))("writeFileAtomic on a read-only mount", () => {
+  it("reports EROFS with the directory it could not create, not Node's ENOENT", () => {
+    const dir = tempDir("render-rofs-");
+    try {
+      // A private mount namespace: the read-only tmpfs exists only for this child and vanishes
+      // with it, whatever happens to the test.
+      const script = `
+        const { writeFileAtomic } = await import(${JSON.stringify(distIndex)});
+        try { await writeFileAtomic(process.argv[1] + "/run/flannel/subnet.env", "x"); console.log("{}"); }
+        catch (e) { console.log(JSON.stringify({ code: e.code, errno: e.errno, path: e.details.path, message: e.message })); }`;
+      const r = spawnSync(
+        "unshare",
+        [
+          "--mount",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          'mount -t tmpfs -o size=64k,ro rofs "$1" && exec "$2" --input-type=module -e "$3" "$1"',
+          "sh",
+          dir.path,
+          process.execPath,
+          script,
+        ],
+        { encoding: "utf8" },
+      );
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual({
+        code: "WRITE_FAILED",
+        errno: "EROFS",
+        path: join(dir.path, "run"),
+        message: expect.stringContaining(`cannot create directory ${join(dir.path, "run")}: EROFS`),
+      });
+      expect(readdirSync(dir.path)).toEqual([]);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it("reports ENOTDIR under a file", async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir.path, "file"), "");
+      await expect(writeFileAtomic(join(dir.path, "file", "a", "x"), "data")).rejects.toSatisfy(
+        (e) =>
+          isFlannelError(e, "WRITE_FAILED") &&
+          e.errno === "ENOTDIR" &&
+          e.details.path === join(dir.path, "file", "a"),
+      );
+    } finally {
+      dir.cleanup();
+    }
   });
 });
 

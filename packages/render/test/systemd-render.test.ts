@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   formatExecWord,
   parseShellEnv,
@@ -11,6 +11,8 @@ import {
   renderDockerUnit,
   renderFlanneldSysconfig,
   renderFlanneldUnit,
+  runMkDockerOpts,
+  SYSTEMD_LIMITS,
   unitPath,
   unitText,
 } from "../src/index.js";
@@ -375,6 +377,112 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
         }),
         { numRuns: Number(process.env.RENDER_PROPERTY_RUNS ?? 40) },
       );
+    });
+  },
+);
+
+describe.runIf(tierGate("systemd", systemdMissing()))(
+  "systemd's own limits, refused at render time (systemd-analyze verify shows why)",
+  () => {
+    let root: UnitRoot;
+    beforeEach(() => {
+      root = new UnitRoot();
+      root.addExecutable("/usr/bin/flanneld");
+    });
+    afterEach(() => root.cleanup());
+
+    const base = {
+      flanneldPath: "/usr/bin/flanneld",
+      dockerNetworkPath: null,
+      etcdUnit: null,
+      dockerUnit: null,
+      mkDockerOpts: null,
+    } as const;
+    /** An absolute path of exactly `bytes` bytes, in components of 100. */
+    const pathOf = (bytes: number, last = "c") => {
+      let p = "";
+      while (p.length + 101 < bytes) p += `/${"b".repeat(99)}`;
+      return `${p}/${last.repeat(bytes - p.length - 1)}`;
+    };
+    const verifyText = (text: string) => {
+      root.addUnit("flanneld.service", text);
+      return root.verify(["flanneld.service"]);
+    };
+    const refused = (options: Parameters<typeof renderFlanneldUnit>[0], field: string) =>
+      expect(() => renderFlanneldUnit({ ...base, ...options })).toThrow(
+        expect.objectContaining({ code: "RENDER_INVALID_VALUE", field }),
+      );
+
+    it("EnvironmentFile=: a component of 255 bytes loads; 256 is refused (systemd ignores it)", () => {
+      const ok = renderFlanneldUnit({ ...base, sysconfigPath: `/etc/${"a".repeat(255)}` });
+      expect(verifyText(ok)).toEqual({ status: 0, output: "" });
+      refused({ sysconfigPath: `/etc/${"a".repeat(256)}` }, "EnvironmentFile");
+      refused({ sysconfigPath: `/etc/${"é".repeat(128)}` }, "EnvironmentFile"); // 256 bytes
+      const r = verifyText(ok.replace("a".repeat(255), "a".repeat(256)));
+      expect(r.output).toMatch(/EnvironmentFile= path has invalid length \(261 bytes\), ignoring/);
+    });
+
+    it("EnvironmentFile=: a path of 4,095 bytes loads, also with specifiers escaped; 4,096 is refused", () => {
+      const ok = renderFlanneldUnit({ ...base, sysconfigPath: pathOf(4095) });
+      expect(verifyText(ok)).toEqual({ status: 0, output: "" });
+      // `%` is written `%%`: longer in the file, 4,095 bytes once systemd resolves it.
+      const pct = renderFlanneldUnit({ ...base, sysconfigPath: pathOf(4095, "%") });
+      expect(pct).toContain("%%%%");
+      expect(verifyText(pct)).toEqual({ status: 0, output: "" });
+      refused({ sysconfigPath: pathOf(4096) }, "EnvironmentFile");
+      refused({ dockerNetworkPath: pathOf(4096) }, "EnvironmentFile");
+      const r = verifyText(ok.replace(pathOf(4095), pathOf(4096)));
+      expect(r.output).toMatch(/EnvironmentFile= path has invalid length \(4096 bytes\), ignoring/);
+    });
+
+    it("ExecStart=: an executable path over 4,095 bytes (or 100k characters) is refused; systemd would run nothing", () => {
+      refused({ flanneldPath: pathOf(4096) }, "ExecStart");
+      refused({ flanneldPath: pathOf(100_000) }, "ExecStart");
+      const ok = renderFlanneldUnit(base);
+      const r = verifyText(ok.replace("ExecStart=/usr/bin/flanneld", `ExecStart=${pathOf(4096)}`));
+      expect(r.status).not.toBe(0);
+      expect(r.output).toMatch(/Failed to resolve unit specifiers|has no ExecStart/);
+    });
+
+    it("a directive over 1,048,575 bytes (LONG_LINE_MAX) is refused, naming it; systemd would not load the unit", () => {
+      const max = SYSTEMD_LIMITS.lineBytes - "Description=".length;
+      const ok = renderFlanneldUnit({ ...base, description: "d".repeat(max) });
+      expect(verifyText(ok)).toEqual({ status: 0, output: "" });
+      refused({ description: "d".repeat(max + 1) }, "Description");
+      refused({ description: "d".repeat(2 * 1024 * 1024) }, "Description");
+      refused({ description: `${"d".repeat(max - 1)}é` }, "Description"); // counted in bytes
+      const r = verifyText(ok.replace("d".repeat(max), "d".repeat(max + 1)));
+      expect(r.status).not.toBe(0);
+      expect(r.output).toMatch(/failed to load properly.*No buffer space available/);
+      // Continuation lines count together, as systemd joins them before reading the directive.
+      refused({ extraArgs: ["a".repeat(600_000), "b".repeat(600_000)] }, "ExecStart");
+    });
+
+    it("mkDockerOpts.combinedKey must be a shell name: `a b` is refused (mk-docker-opts would fail every start)", async () => {
+      refused({ mkDockerOpts: { combinedKey: "a b" } }, "combinedKey");
+      refused({ mkDockerOpts: { combinedKey: "1X" } }, "combinedKey");
+      // What the unit would have run: it verifies, and the command fails.
+      root.addExecutable("/usr/libexec/flannel/mk-docker-opts.sh");
+      const unit = renderFlanneldUnit({ ...base, mkDockerOpts: {} }).replace(
+        "-k DOCKER_NETWORK_OPTIONS",
+        '-k "a b"',
+      );
+      expect(verifyText(unit)).toEqual({ status: 0, output: "" });
+      const [argv] = root.dump("flanneld.service").commands.get("ExecStartPost")!;
+      expect(argv).toContain("a b");
+      let printed = "";
+      const status = await runMkDockerOpts({
+        argv: argv!.slice(1),
+        env: {},
+        stderr: (t) => {
+          printed += t;
+        },
+        readRoutes: async () => null,
+        cwd: root.path,
+      });
+      // (after the warning that this root has no subnet.env)
+      expect(status).toBe(1);
+      expect(printed).toMatch(/\nmk-docker-opts: invalid combined key "a b"\n$/);
     });
   },
 );

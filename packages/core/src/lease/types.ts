@@ -43,4 +43,11 @@ export interface Lease {
   readonly expiration: Date | null;
   /** Store revision (etcd mod revision / v2 modifiedIndex) the lease was read or written at. */
   readonly revision?: bigint;
+  /**
+   * The subnet key exactly as stored (`10.5.1.17-24`), set only when it is not the canonical
+   * `makeSubnetKey(subnet, ipv6Subnet)`: a lease another tool or a hand wrote with host bits, a
+   * leading zero or another IPv6 spelling. Such a lease is never listed among the leases (it is a
+   * `SkippedLeaseEntry` carrying it), but renew and release act on this exact key.
+   */
+  readonly key?: string;
 }

@@ -226,7 +226,8 @@ export class MemoryLeaseStore implements LeaseStore {
    */
   async renewLease(lease: Lease, options?: CallOptions): Promise<Lease> {
     this.#begin(options);
-    const key = keyOf(lease.subnet, lease.ipv6Subnet);
+    // A lease read under a non-canonical key (`lease.key`, from an etcd store) is never here.
+    const key = lease.key ?? keyOf(lease.subnet, lease.ipv6Subnet);
     const entry = this.#entries.get(key);
     const attrs = normalizeLeaseAttrs(lease.attrs);
     if (entry === undefined || !isSameNode(entry.attrs, attrs)) {
@@ -257,7 +258,7 @@ export class MemoryLeaseStore implements LeaseStore {
   async releaseLease(lease: Lease | string, options?: CallOptions): Promise<void> {
     this.#begin(options);
     if (typeof lease !== "string") {
-      const key = keyOf(lease.subnet, lease.ipv6Subnet);
+      const key = lease.key ?? keyOf(lease.subnet, lease.ipv6Subnet);
       const entry = this.#entries.get(key);
       if (entry !== undefined && isSameNode(entry.attrs, lease.attrs)) {
         this.#delete(key);
@@ -273,7 +274,14 @@ export class MemoryLeaseStore implements LeaseStore {
       return;
     }
     const { subnet, ipv6Subnet } = parseSubnetKey(lease);
-    this.#delete(keyOf(subnet, ipv6Subnet));
+    // This store writes only canonical keys: a non-canonical one (`10.5.1.17-24`) is absent.
+    let key: string;
+    try {
+      key = keyOf(subnet, ipv6Subnet);
+    } catch {
+      return;
+    }
+    if (key === lease.slice(lease.lastIndexOf("/") + 1)) this.#delete(key);
   }
 
   /**

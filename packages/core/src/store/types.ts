@@ -16,11 +16,25 @@ export interface AcquireLeaseOptions extends CallOptions {
   readonly previousIPv6Subnet?: string | null;
 }
 
-/** An entry under `subnets/` that could not be read; reported, never fatal. */
+/**
+ * An entry under `subnets/` that is not listed as a lease; reported, never fatal. Its subnet,
+ * when its key names one, counts as taken for allocation (host bits masked).
+ */
 export interface SkippedLeaseEntry {
   /** The store key (full path). */
   readonly key: string;
+  /**
+   * Why: `SUBNET_KEY_INVALID` (not a subnet key, or one that is not canonical), `LEASE_INVALID`
+   * (an unreadable value).
+   */
   readonly error: FlannelError;
+  /**
+   * The lease as read, when the value is readable but the key is not canonical (`10.5.1.17-24`
+   * with host bits, `10.5.1.0-024`, an IPv6 part not in Go's canonical text). It carries its
+   * stored {@link Lease.key}: `renewLease` and `releaseLease` act on that exact key, so its owner
+   * can still keep or free it.
+   */
+  readonly lease?: Lease;
 }
 
 /** The result of {@link LeaseStore.listLeases}. */

@@ -26,10 +26,14 @@ import { acquireWithRetries, type EtcdAcquireLeaseOptions } from "../acquire.js"
 import { Backoff, type Clock, sleep, systemClock } from "../clock.js";
 import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../keeper.js";
 import {
+  coveredSubnets,
+  decodeEntry,
   decodeLease,
   encodeAttrs,
   heldByUnreadable,
+  isCanonicalKey,
   isCidrText,
+  keyOfLease,
   leaseKey,
   normalizeAttrs,
   sameNode,
@@ -166,6 +170,17 @@ export class EtcdV2LeaseStore implements LeaseStore {
     );
   }
 
+  /** A lease, or why it is not listed (see `decodeEntry`). */
+  #entry(node: V2Node): Lease | SkippedLeaseEntry {
+    return decodeEntry(
+      this.keys,
+      node.key,
+      node.value ?? "",
+      node.expiration ? new Date(node.expiration) : null,
+      BigInt(node.modifiedIndex),
+    );
+  }
+
   #decodeNodes(nodes: readonly V2Node[]): { leases: Lease[]; skipped: SkippedLeaseEntry[] } {
     const leases: Lease[] = [];
     const skipped: SkippedLeaseEntry[] = [];
@@ -179,11 +194,9 @@ export class EtcdV2LeaseStore implements LeaseStore {
         );
         continue;
       }
-      try {
-        leases.push(this.#lease(node));
-      } catch (e) {
-        skipped.push(skippedEntry(node.key, e));
-      }
+      const item = this.#entry(node);
+      if ("error" in item) skipped.push(item);
+      else leases.push(item);
     }
     return { leases, skipped };
   }
@@ -287,7 +300,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
   ): Promise<Lease | null> {
     for (const old of plan.delete) {
       try {
-        await this.client.delete(leaseKey(this.keys, old.subnet, old.ipv6Subnet), {
+        await this.client.delete(keyOfLease(this.keys, old), {
           prevIndex: Number(old.revision ?? 0n),
           signal,
         });
@@ -320,13 +333,20 @@ export class EtcdV2LeaseStore implements LeaseStore {
     }
   }
 
-  #written(subnet: string, ipv6Subnet: string | null, attrs: LeaseAttrs, node: V2Node): Lease {
+  #written(
+    subnet: string,
+    ipv6Subnet: string | null,
+    attrs: LeaseAttrs,
+    node: V2Node,
+    key?: string,
+  ): Lease {
     return {
       subnet,
       ipv6Subnet,
       attrs,
       expiration: node.expiration ? new Date(node.expiration) : null,
       revision: BigInt(node.modifiedIndex),
+      ...(key === undefined ? {} : { key }),
     };
   }
 
@@ -339,7 +359,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
   async renewLease(lease: Lease, options: CallOptions = {}): Promise<Lease> {
     this.#begin(options.signal);
     const signal = options.signal;
-    const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+    const key = keyOfLease(this.keys, lease);
     const attrs = normalizeAttrs(lease.attrs);
     for (let attempt = 0; attempt < 5; attempt++) {
       const node = await this.#ownNode(key, attrs, signal);
@@ -349,7 +369,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
           prevIndex: node.modifiedIndex,
           signal,
         });
-        return this.#written(lease.subnet, lease.ipv6Subnet, attrs, res.node);
+        return this.#written(lease.subnet, lease.ipv6Subnet, attrs, res.node, lease.key);
       } catch (e) {
         const code = v2ErrorCode(e);
         if (code === V2_TEST_FAILED || code === V2_KEY_NOT_FOUND) continue;
@@ -412,7 +432,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
       }
     };
     if (typeof lease !== "string") {
-      const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+      const key = keyOfLease(this.keys, lease);
       for (let attempt = 0; attempt < 5; attempt++) {
         let node: V2Node;
         try {
@@ -427,11 +447,14 @@ export class EtcdV2LeaseStore implements LeaseStore {
     }
     if (isCidrText(lease)) {
       const net = canonicalCidr(lease, { mask: true });
-      const { leases } = await this.#list(signal);
-      for (const l of leases) {
-        if (l.subnet === net || l.ipv6Subnet === net) {
-          await remove(leaseKey(this.keys, l.subnet, l.ipv6Subnet));
-        }
+      const { leases, skipped } = await this.#list(signal);
+      // Every entry whose key covers it, in whatever spelling (host bits masked).
+      for (const key of [
+        ...leases.map((l) => keyOfLease(this.keys, l)),
+        ...skipped.map((s) => s.key),
+      ]) {
+        const s = coveredSubnets(this.keys, key);
+        if (s !== null && (s.subnet === net || s.ipv6Subnet === net)) await remove(key);
       }
       return;
     }
@@ -464,7 +487,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
       });
       for (const old of plan.delete) {
         try {
-          await this.client.delete(leaseKey(this.keys, old.subnet, old.ipv6Subnet), {
+          await this.client.delete(keyOfLease(this.keys, old), {
             prevIndex: Number(old.revision ?? 0n),
             signal,
           });
@@ -542,7 +565,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
             continue;
           }
           known.clear();
-          for (const l of list.leases) known.set(leaseKey(this.keys, l.subnet, l.ipv6Subnet), l);
+          for (const l of list.leases) known.set(keyOfLease(this.keys, l), l);
           cursor = list.revision;
           yield { type: "snapshot", ...list };
           continue;
@@ -598,6 +621,14 @@ export class EtcdV2LeaseStore implements LeaseStore {
     if (REMOVED_ACTIONS.has(action)) {
       let lease = known.get(key);
       known.delete(key);
+      // A non-canonical entry was never a lease: its end changes no lease.
+      if (
+        lease === undefined &&
+        coveredSubnets(this.keys, key) !== null &&
+        !isCanonicalKey(this.keys, key)
+      ) {
+        return { events: [], skipped: [] };
+      }
       if (lease === undefined && prevNode?.value !== undefined) {
         try {
           lease = this.#lease(prevNode);
@@ -621,9 +652,13 @@ export class EtcdV2LeaseStore implements LeaseStore {
       if (node.dir) {
         throw new FlannelError("SUBNET_KEY_INVALID", `not a subnet key: ${key} (a directory)`);
       }
-      const lease = this.#lease(node);
-      known.set(key, lease);
-      return { events: [{ type: "added", lease }], skipped: [] };
+      const item = this.#entry(node);
+      if ("error" in item) {
+        // No lease (garbage, a non-canonical key): reported; a lease known here keeps its last version.
+        return { events: [], skipped: [item] };
+      }
+      known.set(key, item);
+      return { events: [{ type: "added", lease: item }], skipped: [] };
     } catch (e) {
       return { events: [], skipped: [skippedEntry(key, e)] };
     }
@@ -649,11 +684,14 @@ export class EtcdV2LeaseStore implements LeaseStore {
   }
 
   async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
-    const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+    const key = keyOfLease(this.keys, lease);
     const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
     const classify = (node: V2Node): OwnLeaseState => {
       try {
-        const seen = this.#lease(node);
+        const seen = {
+          ...this.#lease(node),
+          ...(lease.key === undefined ? {} : { key: lease.key }),
+        };
         return sameNode(lease.attrs, seen.attrs)
           ? { type: "present", lease: seen }
           : { type: "taken", lease: seen };

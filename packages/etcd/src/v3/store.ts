@@ -29,9 +29,13 @@ import {
 import { type Clock, systemClock } from "../clock.js";
 import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../keeper.js";
 import {
+  coveredSubnets,
+  decodeEntry,
   decodeLease,
   encodeAttrs,
+  isCanonicalKey,
   isCidrText,
+  keyOfLease,
   leaseKey,
   normalizeAttrs,
   sameNode,
@@ -193,6 +197,14 @@ export class EtcdLeaseStore implements LeaseStore {
   readonly #keepers = new Set<LeaseKeeper>();
   readonly #localWrites = new Set<LocalWrite>();
   #openGrant: SharedGrant | null = null;
+  /** Every grant this store asked for that is not known to be revoked. */
+  readonly #grants = new Set<SharedGrant>();
+  /** Revocations of unused grants on their way; close() waits for them. */
+  readonly #revocations = new Set<Promise<void>>();
+  /** Acquisitions running; close() aborts them and waits for them to settle. */
+  readonly #acquiring = new Set<Promise<unknown>>();
+  /** Aborted by close(): cuts running acquisitions short. */
+  readonly #closing = new AbortController();
   readonly #turns: (() => void)[] = [];
   /** The acquisitions' writes, committed together when they go out in one turn. */
   readonly #batcher: TxnBatcher;
@@ -254,17 +266,13 @@ export class EtcdLeaseStore implements LeaseStore {
 
   /** A stored lease, or why it cannot be read. */
   #decodeOne(kv: KeyValue): Lease | SkippedLeaseEntry {
-    try {
-      return decodeLease(
-        this.keys,
-        kv.key,
-        kv.value.toString(),
-        this.#expirationOf(kv.lease),
-        kv.modRevision,
-      );
-    } catch (e) {
-      return skippedEntry(kv.key, e);
-    }
+    return decodeEntry(
+      this.keys,
+      kv.key,
+      kv.value.toString(),
+      this.#expirationOf(kv.lease),
+      kv.modRevision,
+    );
   }
 
   #decodeAll(kvs: readonly KeyValue[]): { leases: Lease[]; skipped: SkippedLeaseEntry[] } {
@@ -348,12 +356,9 @@ export class EtcdLeaseStore implements LeaseStore {
       const entries: SnapshotEntry[] = [];
       const held: Lease[] = [];
       for (const kv of kvs) {
-        let subnets: { subnet: string; ipv6Subnet: string | null };
-        try {
-          subnets = subnetsOfKey(this.keys, kv.key);
-        } catch {
-          continue; // not a lease key: holds nothing
-        }
+        // What the key covers, however it is spelled (host bits masked).
+        const subnets = coveredSubnets(this.keys, kv.key);
+        if (subnets === null) continue; // not a lease key: holds nothing
         entries.push({ kv, otherSpelling: OTHER_SPELLING.test(kv.value.toString("latin1")) });
         held.push({
           ...subnets,
@@ -393,8 +398,30 @@ export class EtcdLeaseStore implements LeaseStore {
    * @throws FlannelError `OUT_OF_SUBNETS`, `CONFIG_NOT_FOUND`, `CONFIG_INVALID`, `LEASE_INVALID`,
    *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
-  async acquireLease(attrs: LeaseAttrs, options: EtcdAcquireLeaseOptions = {}): Promise<Lease> {
-    this.#begin(options.signal);
+  acquireLease(attrs: LeaseAttrs, options: EtcdAcquireLeaseOptions = {}): Promise<Lease> {
+    try {
+      this.#begin(options.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const acquiring = this.#acquire(attrs, options);
+    this.#acquiring.add(acquiring);
+    const settled = () => this.#acquiring.delete(acquiring);
+    acquiring.then(settled, settled);
+    return acquiring;
+  }
+
+  async #acquire(attrs: LeaseAttrs, callerOptions: EtcdAcquireLeaseOptions): Promise<Lease> {
+    // close() aborts a running acquisition, so it can revoke the grant the acquisition holds.
+    // (A signal of its own: a thousand acquisitions do not pile listeners on the store's one.)
+    const options = {
+      ...callerOptions,
+      signal: AbortSignal.any(
+        callerOptions.signal
+          ? [callerOptions.signal, this.#closing.signal]
+          : [this.#closing.signal],
+      ),
+    };
     let grant: SharedGrant | null = null;
     let used = false;
     const getGrant = (): Promise<Granted> => {
@@ -439,6 +466,13 @@ export class EtcdLeaseStore implements LeaseStore {
           ...(this.#random ? { random: this.#random } : {}),
         },
       );
+    } catch (e) {
+      if (this.#closing.signal.aborted && !callerOptions.signal?.aborted) {
+        throw new FlannelError("STORE_CLOSED", "the etcd store was closed while acquiring", {
+          cause: e,
+        });
+      }
+      throw e;
     } finally {
       const held: SharedGrant | null = grant;
       grant = null;
@@ -465,6 +499,7 @@ export class EtcdLeaseStore implements LeaseStore {
         holders: 0,
         used: 0,
       };
+      this.#grants.add(created);
       const close = () => {
         created.open = false;
         if (this.#openGrant === created) this.#openGrant = null;
@@ -485,14 +520,19 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   #maybeRevokeGrant(shared: SharedGrant): void {
-    if (shared.open || shared.holders > 0 || shared.used > 0) return;
-    shared.used = -1; // revoke once
-    shared.promise
+    if (shared.open || shared.holders > 0) return;
+    // Settled and left by every acquisition: attached to keys, or revoked now (once).
+    this.#grants.delete(shared);
+    if (shared.used !== 0) return;
+    shared.used = -1;
+    const revocation = shared.promise
       .then(({ id }) => {
         this.#expirations.delete(id);
-        return this.#closed ? undefined : this.connection.revoke(id);
+        return this.connection.revoke(id);
       })
       .catch(() => undefined);
+    this.#revocations.add(revocation);
+    void revocation.then(() => this.#revocations.delete(revocation));
   }
 
   /** The decoded lease of a snapshot entry, or `null` when its value cannot be read. */
@@ -580,7 +620,7 @@ export class EtcdLeaseStore implements LeaseStore {
     const compares: TxnCompare[] = [];
     const ops: TxnRequestOp[] = [];
     for (const old of plan.delete) {
-      const key = leaseKey(this.keys, old.subnet, old.ipv6Subnet);
+      const key = keyOfLease(this.keys, old);
       compares.push(compare.modRevision(key, old.revision ?? 0n));
       ops.push(op.delete(key));
     }
@@ -637,6 +677,10 @@ export class EtcdLeaseStore implements LeaseStore {
       return null;
     }
     local.revision = result.revision;
+    // The node's own leases the plan deleted: their etcd leases now carry nothing of theirs.
+    for (const old of plan.delete) {
+      await this.#forgetLease(snapshot.raw.get(keyOfLease(this.keys, old))?.lease ?? 0n);
+    }
     if (
       previousLeaseId !== 0n &&
       previousLeaseId !== leaseId &&
@@ -661,7 +705,7 @@ export class EtcdLeaseStore implements LeaseStore {
   async renewLease(lease: Lease, options: CallOptions = {}): Promise<Lease> {
     this.#begin(options.signal);
     const signal = options.signal;
-    const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+    const key = keyOfLease(this.keys, lease);
     const attrs = normalizeAttrs(lease.attrs);
     const value = encodeAttrs(attrs, "current");
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -675,9 +719,14 @@ export class EtcdLeaseStore implements LeaseStore {
       let id = 0n;
       let expiresAt: number | null = null;
       if (!reservation) {
-        const granted = await this.connection.grant(this.#ttl, signal);
+        // Not abortable: a Grant cut off on its way would leave a lease whose ID nobody knows.
+        const granted = await this.connection.grant(this.#ttl);
         id = granted.id;
         expiresAt = this.#clock.now() + granted.ttl * 1000;
+        if (signal?.aborted) {
+          await this.connection.revoke(id).catch(() => undefined);
+          throwIfAborted(signal);
+        }
       }
       let res: TxnResult;
       try {
@@ -697,7 +746,7 @@ export class EtcdLeaseStore implements LeaseStore {
       }
       if (!reservation) {
         this.#expirations.set(id, expiresAt!);
-        await this.#forgetLease(kv.lease, signal);
+        await this.#forgetLease(kv.lease);
       }
       return {
         subnet: lease.subnet,
@@ -705,6 +754,7 @@ export class EtcdLeaseStore implements LeaseStore {
         attrs,
         expiration: expiresAt === null ? null : new Date(expiresAt),
         revision: res.revision,
+        ...(lease.key === undefined ? {} : { key: lease.key }),
       };
     }
     throw new FlannelError("MAX_RETRIES", `lease ${key} kept changing while renewing it`, {
@@ -742,7 +792,7 @@ export class EtcdLeaseStore implements LeaseStore {
     this.#begin(options.signal);
     const signal = options.signal;
     if (typeof lease !== "string") {
-      const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+      const key = keyOfLease(this.keys, lease);
       for (let attempt = 0; attempt < 5; attempt++) {
         const { kvs } = await this.connection.range(key, { signal });
         const kv = kvs[0];
@@ -771,12 +821,9 @@ export class EtcdLeaseStore implements LeaseStore {
       const { kvs } = await this.connection.range(this.keys.subnets, { prefix: true, signal });
       keys = [];
       for (const kv of kvs) {
-        try {
-          const s = subnetsOfKey(this.keys, kv.key);
-          if (s.subnet === net || s.ipv6Subnet === net) keys.push(kv.key);
-        } catch {
-          // not a lease key
-        }
+        // Every entry whose key covers it, in whatever spelling (host bits masked).
+        const s = coveredSubnets(this.keys, kv.key);
+        if (s !== null && (s.subnet === net || s.ipv6Subnet === net)) keys.push(kv.key);
       }
     } else {
       const key = lease.startsWith("/") ? lease : this.keys.subnets + lease;
@@ -837,7 +884,7 @@ export class EtcdLeaseStore implements LeaseStore {
       const compares: TxnCompare[] = [];
       const ops: TxnRequestOp[] = [];
       for (const old of plan.delete) {
-        const oldKey = leaseKey(this.keys, old.subnet, old.ipv6Subnet);
+        const oldKey = keyOfLease(this.keys, old);
         compares.push(compare.modRevision(oldKey, snapshot.raw.get(oldKey)?.modRevision ?? 0n));
         ops.push(op.delete(oldKey));
       }
@@ -847,9 +894,7 @@ export class EtcdLeaseStore implements LeaseStore {
       const res = await this.connection.txn(compares, ops, [], signal);
       if (!res.succeeded) continue;
       for (const old of plan.delete) {
-        await this.#forgetLease(
-          snapshot.raw.get(leaseKey(this.keys, old.subnet, old.ipv6Subnet))?.lease ?? 0n,
-        );
+        await this.#forgetLease(snapshot.raw.get(keyOfLease(this.keys, old))?.lease ?? 0n);
       }
       if (existing) await this.#forgetLease(existing.lease);
       return {
@@ -963,6 +1008,8 @@ export class EtcdLeaseStore implements LeaseStore {
         else events.push({ type: "added", lease: item });
         continue;
       }
+      // A non-canonical subnet key was never a lease: its end changes no lease.
+      if (coveredSubnets(this.keys, key) !== null && !isCanonicalKey(this.keys, key)) continue;
       // The removed lease as it was (etcd's prev_kv), else just the subnets its key names.
       let lease: Lease | undefined;
       if (ev.prevKv) {
@@ -1008,7 +1055,7 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
-    const key = leaseKey(this.keys, lease.subnet, lease.ipv6Subnet);
+    const key = keyOfLease(this.keys, lease);
     const raw = new RawWatch({
       connection: this.connection,
       key,
@@ -1019,13 +1066,16 @@ export class EtcdLeaseStore implements LeaseStore {
     const state = (kv: KeyValue | undefined): OwnLeaseState => {
       if (kv === undefined) return { type: "absent" };
       try {
-        const seen = decodeLease(
-          this.keys,
-          key,
-          kv.value.toString(),
-          this.#expirationOf(kv.lease),
-          kv.modRevision,
-        );
+        const seen = {
+          ...decodeLease(
+            this.keys,
+            key,
+            kv.value.toString(),
+            this.#expirationOf(kv.lease),
+            kv.modRevision,
+          ),
+          ...(lease.key === undefined ? {} : { key: lease.key }),
+        };
         return sameNode(lease.attrs, seen.attrs)
           ? { type: "present", lease: seen }
           : { type: "taken", lease: seen };
@@ -1049,13 +1099,24 @@ export class EtcdLeaseStore implements LeaseStore {
     }
   }
 
-  /** Ends every watch and keeper and closes the connection; the process can exit. Idempotent. */
+  /**
+   * Ends every watch and keeper, cuts running acquisitions short (they reject with
+   * `STORE_CLOSED`), revokes every etcd lease this store granted that no key hangs on (waiting for
+   * Grants still on their way), and closes the connection; the process can exit. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     for (const keeper of [...this.#keepers]) await keeper.close();
     for (const stop of this.#watches) stop.abort();
     this.#watches.clear();
+    // No grant may outlive the store unattached: let the aborted acquisitions leave theirs, let
+    // every Grant on its way answer (one cut off would leave a lease whose ID nobody knows),
+    // then wait for the revocations of those no key hangs on.
+    await Promise.allSettled([...this.#acquiring]);
+    await Promise.allSettled([...this.#grants].map((g) => g.promise));
+    await Promise.allSettled([...this.#revocations]);
     this.connection.close();
   }
 

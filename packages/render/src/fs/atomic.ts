@@ -38,7 +38,8 @@ function checkMode(mode: number, field: string): number {
  * (existing directories are left alone), like flannel's `os.MkdirAll(dir, 0755)` but without the
  * umask reducing the mode.
  *
- * @throws FlannelError `WRITE_FAILED` (with `errno`)
+ * @throws FlannelError `WRITE_FAILED` (with `errno` and `details.path` naming the directory that
+ *   could not be created: `EROFS` on a read-only file system, `ENOTDIR` under a file, `EACCES`)
  * @example
  * ```ts
  * await makeDirectory("/run/flannel", 0o755);
@@ -51,7 +52,13 @@ export async function makeDirectory(dir: string, mode = 0o755): Promise<void> {
   try {
     first = await mkdir(target, { recursive: true, mode });
   } catch (e) {
-    throw ioError("WRITE_FAILED", "cannot create directory", target, e);
+    const cause = await mkdirFailure(target, mode);
+    throw ioError(
+      "WRITE_FAILED",
+      "cannot create directory",
+      cause?.path ?? target,
+      cause?.error ?? e,
+    );
   }
   if (first === undefined) return;
   // mkdir returns the top-most directory it created; every directory below it is new as well.
@@ -67,6 +74,36 @@ export async function makeDirectory(dir: string, mode = 0o755): Promise<void> {
       throw ioError("WRITE_FAILED", "cannot set the mode of", d, e);
     }
   }
+}
+
+/**
+ * Why creating `target` failed, found one directory at a time from the deepest one that exists:
+ * Node's recursive mkdir reports `ENOENT` for the target when a parent cannot be created (a
+ * read-only file system, a parent that is a file), hiding the real `EROFS` / `ENOTDIR` /
+ * `EACCES`. `null` when every step now succeeds (someone else created them meanwhile).
+ */
+async function mkdirFailure(
+  target: string,
+  mode: number,
+): Promise<{ path: string; error: unknown } | null> {
+  const missing: string[] = [];
+  for (let d = target; ; d = dirname(d)) {
+    try {
+      await lstat(d);
+      break;
+    } catch {
+      missing.push(d);
+    }
+    if (d === dirname(d)) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d, { mode });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "EEXIST") return { path: d, error };
+    }
+  }
+  return null;
 }
 
 /**

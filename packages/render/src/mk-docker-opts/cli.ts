@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { isFlannelError, throwIfAborted } from "@flannel-sdk/core";
+import { errorLine, isFlannelError, throwIfAborted } from "@flannel-sdk/core";
 import { DEFAULT_DOCKER_OPTS_FILE } from "../env/docker-opts.js";
 import { DEFAULT_SUBNET_FILE } from "../env/subnet-env.js";
 import { writeFileAtomic } from "../fs/atomic.js";
@@ -21,8 +21,13 @@ export interface MkDockerOptsArgs {
   readonly combinedKey: string;
   /** `false` with `-m`. */
   readonly ipMasq: boolean;
-  /** `false` with `--no-route-check` (this CLI's only addition to the script's flags). */
+  /** `false` with `--no-route-check` (one of this CLI's two additions to the script's flags). */
   readonly routeCheck: boolean;
+  /**
+   * `true` with `--require-subnet-env`: a missing `-f` file is an error (exit 1, nothing
+   * written) instead of the script's warning-free `DOCKER_OPTS=""`.
+   */
+  readonly requireSubnetEnv: boolean;
 }
 
 /** {@link parseMkDockerOptsArgs}' answer: the flags, or the usage text to print. */
@@ -41,9 +46,10 @@ const FLAGS = new Set(["i", "c", "m", "?", "h"]);
  * Parses a mk-docker-opts command line exactly as the script's `getopts "f:d:icmk:?h"` does under
  * dash: clustered flags (`-ic`), attached or separate arguments (`-kKEY`, `-k KEY`), the last of a
  * repeated option wins, options stop at `--` or at the first non-option word (later words are
- * ignored), and an unknown flag, a missing argument, `-h` or `-?` ask for the usage text. One
- * addition: `--no-route-check` (anywhere among the options) turns off the v0.18+ route check; the
- * script rejects every `--word`, so no command line the script accepts changes meaning.
+ * ignored), and an unknown flag, a missing argument, `-h` or `-?` ask for the usage text. Two
+ * additions, anywhere among the options: `--no-route-check` turns off the v0.18+ route check, and
+ * `--require-subnet-env` makes a missing `-f` file an error; the script rejects every `--word`,
+ * so no command line the script accepts changes meaning.
  *
  * @example
  * ```ts
@@ -59,13 +65,15 @@ export function parseMkDockerOptsArgs(argv: readonly string[]): ParsedMkDockerOp
     combinedKey: "DOCKER_OPTS",
     ipMasq: true,
     routeCheck: true,
+    requireSubnetEnv: false,
   };
   let i = 0;
   while (i < argv.length) {
     const arg = argv[i]!;
     if (arg === "--") break;
-    if (arg === "--no-route-check") {
-      args.routeCheck = false;
+    if (arg === "--no-route-check" || arg === "--require-subnet-env") {
+      if (arg === "--no-route-check") args.routeCheck = false;
+      else args.requireSubnetEnv = true;
       i++;
       continue;
     }
@@ -143,10 +151,12 @@ export interface RunMkDockerOptsOptions {
  * `FLANNEL_IPMASQ` (`Invalid value of FLANNEL_IPMASQ: …`, before the output file is touched), a
  * value or key the output cannot hold, a failed write, or a route conflict (reported after the
  * file is written, as in the script); 2 when the `-f` file exists but cannot be read or uses
- * shell beyond the env-file subset (where dash's `.` fails with 2). Differences from the script
+ * shell beyond the env-file subset (where dash's `.` fails with 2), or expands beyond
+ * `MAX_SHELL_ENV_EXPANSION`. Every message is one line. Differences from the script
  * are listed in docs/decisions.md: `-f` is a path (never looked up in `$PATH`), the output is
  * written atomically (parent directory created), a write error fails, and the route check matches
- * the destination exactly.
+ * the destination exactly. A missing `-f` file gives the script's bytes and status plus one
+ * warning line on stderr, or with `--require-subnet-env` exit 1 without writing.
  *
  * @throws FlannelError `ABORTED` (every other failure is an exit status and a message)
  * @example
@@ -169,11 +179,26 @@ export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<
   const flannelEnv = resolve(cwd, args.flannelEnv);
 
   let subnetEnv: string | null = null;
-  const isFile = await stat(flannelEnv).then(
-    (s) => s.isFile(),
-    () => false,
+  const found = await stat(flannelEnv).then(
+    (s) => (s.isFile() ? "file" : "not a regular file"),
+    () => "not found",
   );
-  if (isFile) {
+  if (found !== "file") {
+    // The script goes on without the file (`[ -f ]`), and so does this CLI unless told not to:
+    // same bytes, same status, but never silently.
+    if (args.requireSubnetEnv) {
+      print(
+        `${argv0}: ${args.flannelEnv}: ${found}: refusing to write docker options without flannel's subnet (--require-subnet-env)\n`,
+      );
+      return 1;
+    }
+    print(
+      `${argv0}: warning: ${args.flannelEnv}: ${found}: ` +
+        (env.FLANNEL_SUBNET
+          ? "the docker options come from FLANNEL_* in the environment\n"
+          : "no FLANNEL_SUBNET, so no --bip: docker would start on its own bridge, outside the flannel network (--require-subnet-env makes this an error)\n"),
+    );
+  } else {
     try {
       subnetEnv = await readFile(flannelEnv, {
         encoding: "utf8",
@@ -200,15 +225,12 @@ export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<
       print(`${e.message}\n`);
       return 1;
     }
-    if (isFlannelError(e, "ENV_SYNTAX")) {
-      print(`${argv0}: ${args.flannelEnv}: ${e.message}\n`);
+    if (isFlannelError(e, "ENV_SYNTAX") || isFlannelError(e, "ENV_TOO_LARGE")) {
+      print(`${argv0}: ${args.flannelEnv}: ${errorLine(e, { code: false })}\n`);
       return 2;
     }
-    if (isFlannelError(e)) {
-      print(`${argv0}: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    print(`${argv0}: ${errorLine(e, { code: false })}\n`);
+    return 1;
   }
 
   try {
@@ -216,8 +238,8 @@ export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
   } catch (e) {
-    if (!isFlannelError(e, "WRITE_FAILED")) throw e;
-    print(`${argv0}: ${e.message}\n`);
+    if (isFlannelError(e, "ABORTED")) throw e;
+    print(`${argv0}: ${errorLine(e, { code: false })}\n`);
     return 1;
   }
 

@@ -12,6 +12,22 @@ export interface ParseShellEnvOptions {
   home?: string;
 }
 
+/**
+ * Most characters the `$NAME` / `${NAME}` / `~` expansions of one env file may produce, all
+ * expansions of the file together: 1 MiB (1,048,576 UTF-16 code units). A real env file expands
+ * a few hundred bytes (`subnet.env`, `docker_opts.env`); Linux passes no single environment
+ * string over 128 KiB (`MAX_ARG_STRLEN`) to a program, and all of them together stay under
+ * `ARG_MAX` (2 MiB with the default stack). Without a bound, 31 lines of `A=$A$A` (241 bytes)
+ * would double a value to a gigabyte. {@link parseShellEnv} refuses a file that goes over with
+ * `ENV_TOO_LARGE`.
+ *
+ * @example
+ * ```ts
+ * MAX_SHELL_ENV_EXPANSION; // 1048576
+ * ```
+ */
+export const MAX_SHELL_ENV_EXPANSION = 1024 * 1024;
+
 /** What sourcing an env file does, as data. */
 export interface ShellEnv {
   /**
@@ -133,6 +149,8 @@ class ShellEnvParser {
   private readonly lines: number[];
   private readonly vars: Map<string, string>;
   private readonly own = new Map<string, string>();
+  /** Characters produced by expansions so far (bounded by MAX_SHELL_ENV_EXPANSION). */
+  private expandedChars = 0;
 
   constructor(
     source: string,
@@ -148,6 +166,20 @@ class ShellEnvParser {
   private fail(message: string, at = this.pos): never {
     const line = this.lines[Math.min(at, this.lines.length - 1)]!;
     throw new FlannelError("ENV_SYNTAX", `line ${line}: ${message}`, { details: { line } });
+  }
+
+  /** Counts an expansion's output against {@link MAX_SHELL_ENV_EXPANSION}. */
+  private expansion(value: string): string {
+    this.expandedChars += value.length;
+    if (this.expandedChars > MAX_SHELL_ENV_EXPANSION) {
+      const line = this.lines[Math.min(this.pos, this.lines.length - 1)]!;
+      throw new FlannelError(
+        "ENV_TOO_LARGE",
+        `line ${line}: the file's expansions exceed ${MAX_SHELL_ENV_EXPANSION} characters (MAX_SHELL_ENV_EXPANSION); no env file needs that much`,
+        { details: { line, limit: MAX_SHELL_ENV_EXPANSION } },
+      );
+    }
+    return value;
   }
 
   run(): ShellEnv {
@@ -219,7 +251,7 @@ class ShellEnvParser {
       if (c === "~" && tildeOk) {
         const next = t[this.pos + 1];
         if (next === undefined || next === "/" || next === ":" || WORD_END.has(next)) {
-          out += this.home;
+          out += this.expansion(this.home);
           expanded = true;
           this.pos++;
           tildeOk = false;
@@ -298,14 +330,14 @@ class ShellEnvParser {
       const name = close < 0 ? "" : t.slice(this.pos + 2, close);
       if (!isShellName(name)) this.fail(`unsupported parameter expansion \`\${…}\``);
       this.pos = close + 1;
-      return this.vars.get(name) ?? "";
+      return this.expansion(this.vars.get(name) ?? "");
     }
     if (isNameStart(next)) {
       let end = this.pos + 2;
       while (isNameChar(t[end])) end++;
       const name = t.slice(this.pos + 1, end);
       this.pos = end;
-      return this.vars.get(name) ?? "";
+      return this.expansion(this.vars.get(name) ?? "");
     }
     if (next === "(") this.fail("unsupported command substitution `$(…)`");
     if (next !== undefined && ((next >= "0" && next <= "9") || SPECIAL_PARAMS.has(next))) {
@@ -370,7 +402,8 @@ class ShellEnvParser {
  * or needs more of the shell (commands, `$(…)`, backquotes, `${x:-y}`, `$1`, redirections,
  * pipes) is refused rather than guessed.
  *
- * @throws FlannelError `ENV_SYNTAX` (with the line number in `details.line`)
+ * @throws FlannelError `ENV_SYNTAX` (with the line number in `details.line`), `ENV_TOO_LARGE`
+ *   when the file's expansions together exceed {@link MAX_SHELL_ENV_EXPANSION} characters
  * @example
  * ```ts
  * parseShellEnv("export FLANNEL_MTU='1450' # vxlan\n").assigned; // { FLANNEL_MTU: "1450" }

@@ -1,7 +1,7 @@
 import { invalidValue } from "../errors.js";
 import { isShellName } from "../shell/parse.js";
 import { describeChar, findForbiddenChar } from "../shell/quote.js";
-import { checkUnitValue } from "./unit-file.js";
+import { checkUnitValue, SYSTEMD_LIMITS } from "./unit-file.js";
 
 /**
  * A reference to an environment variable inside an `Exec*=` command line. `split: true` is the
@@ -83,7 +83,8 @@ export function unitName(name: string, field: string): string {
  * Checks an absolute path for a unit setting (`EnvironmentFile=`, an executable) and escapes its
  * specifiers. Paths with whitespace, quotes, backslashes, `$` or control characters are refused
  * (each setting would read them differently), as are relative paths, `.`/`..` components, `//` and
- * a trailing `/` (systemd would normalize them away).
+ * a trailing `/` (systemd would normalize them away), and paths past systemd's limits
+ * ({@link SYSTEMD_LIMITS}: over 4,095 bytes, or a component over 255 bytes, which systemd ignores).
  *
  * @throws FlannelError `RENDER_INVALID_VALUE`
  * @example
@@ -110,6 +111,23 @@ export function unitPath(path: string, field: string): string {
       .some((c, i, all) => c === "." || c === ".." || (c === "" && i > 0 && all.length > 2))
   ) {
     throw invalidValue(`${field} must be a normalized path: ${JSON.stringify(path)}`, field, path);
+  }
+  // Checked on the path itself: systemd measures it once `%%` is resolved back to `%`.
+  const bytes = Buffer.byteLength(path);
+  if (bytes > SYSTEMD_LIMITS.pathBytes) {
+    throw invalidValue(
+      `${field}: the path is ${bytes} bytes, systemd takes at most ${SYSTEMD_LIMITS.pathBytes} (PATH_MAX) and would ignore it`,
+      field,
+      { bytes, limit: SYSTEMD_LIMITS.pathBytes },
+    );
+  }
+  const long = path.split("/").find((c) => Buffer.byteLength(c) > SYSTEMD_LIMITS.fileNameBytes);
+  if (long !== undefined) {
+    throw invalidValue(
+      `${field}: a path component is ${Buffer.byteLength(long)} bytes, systemd takes at most ${SYSTEMD_LIMITS.fileNameBytes} (NAME_MAX) and would ignore the path`,
+      field,
+      { component: long.slice(0, 64), limit: SYSTEMD_LIMITS.fileNameBytes },
+    );
   }
   return escapeSpecifiers(path);
 }

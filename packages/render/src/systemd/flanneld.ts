@@ -1,4 +1,5 @@
 import { invalidValue } from "../errors.js";
+import { isShellName } from "../shell/parse.js";
 import { quoteEnvValue } from "../shell/quote.js";
 import {
   type ExecWord,
@@ -80,10 +81,17 @@ export interface MkDockerOptsStep {
   path?: string;
   /** `-f`, the subnet file; omitted (the script's default `/run/flannel/subnet.env`) when unset. */
   subnetFile?: string;
-  /** `-k`. Default `DOCKER_NETWORK_OPTIONS`. */
+  /** `-k`: a shell variable name, as mk-docker-opts requires. Default `DOCKER_NETWORK_OPTIONS`. */
   combinedKey?: string;
   /** `-d`. Default `/run/flannel/docker`. */
   output?: string;
+  /**
+   * Adds `--require-subnet-env`: when the subnet file is missing, this package's `mk-docker-opts`
+   * fails (and with it the unit, so a `Requires=` docker does not start on its own bridge) instead
+   * of writing the script's empty options. flannel's script rejects the flag: set it only where
+   * `path` runs this package's CLI (as `installPlan`'s wrapper does). Default false.
+   */
+  requireSubnetEnv?: boolean;
   /** Further flags, e.g. `["--no-route-check"]` for this package's CLI. */
   args?: readonly string[];
 }
@@ -123,8 +131,18 @@ export interface FlanneldUnitOptions {
 function execArgsLine(mk: MkDockerOptsStep): string {
   const words: string[] = [formatExecPath(mk.path ?? GUIDE.mkDockerOptsPath, "", "ExecStartPost")];
   if (mk.subnetFile !== undefined) words.push("-f", formatExecWord(mk.subnetFile, "ExecStartPost"));
-  words.push("-k", formatExecWord(mk.combinedKey ?? GUIDE.dockerOptsKey, "ExecStartPost"));
+  const key = mk.combinedKey ?? GUIDE.dockerOptsKey;
+  // mk-docker-opts' own rule (the script `eval`s it): a unit with another key fails every start.
+  if (!isShellName(key)) {
+    throw invalidValue(
+      `combinedKey: ${JSON.stringify(key)} is not a shell variable name, so mk-docker-opts would refuse it on every start`,
+      "combinedKey",
+      key,
+    );
+  }
+  words.push("-k", formatExecWord(key, "ExecStartPost"));
   words.push("-d", formatExecWord(mk.output ?? GUIDE.dockerOptsFile, "ExecStartPost"));
+  if (mk.requireSubnetEnv === true) words.push("--require-subnet-env");
   for (const a of mk.args ?? []) words.push(formatExecWord(a, "ExecStartPost"));
   return words.join(" ");
 }

@@ -223,10 +223,44 @@ export function checkUnitValue(value: string, field: string): void {
 }
 
 /**
+ * systemd's own limits on what a unit file may hold, checked when rendering (a unit past them
+ * still passes `systemd-analyze verify` with a warning, or fails to load):
+ * - `lineBytes` 1,048,575: the longest line — and the longest directive once `\` continuations
+ *   are joined — systemd reads (`LONG_LINE_MAX`, 1 MiB with its terminator); a longer one makes
+ *   the whole unit fail to load ("No buffer space available").
+ * - `pathBytes` 4,095: the longest path, after specifiers (`%%`) are resolved (`PATH_MAX`, 4,096
+ *   counted with the NUL byte); a longer `EnvironmentFile=` is ignored, a longer `ExecStart=`
+ *   executable leaves the service without a command.
+ * - `fileNameBytes` 255: the longest path component (`NAME_MAX`); a longer one is ignored too.
+ *
+ * @example
+ * ```ts
+ * SYSTEMD_LIMITS.pathBytes; // 4095
+ * ```
+ */
+export const SYSTEMD_LIMITS = {
+  lineBytes: 1_048_575,
+  pathBytes: 4_095,
+  fileNameBytes: 255,
+} as const;
+
+function checkLineBytes(key: string, text: string): void {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > SYSTEMD_LIMITS.lineBytes) {
+    throw invalidValue(
+      `${key}= is ${bytes} bytes: systemd reads at most ${SYSTEMD_LIMITS.lineBytes} per directive (LONG_LINE_MAX) and would not load the unit`,
+      key,
+      { bytes, limit: SYSTEMD_LIMITS.lineBytes },
+    );
+  }
+}
+
+/**
  * A directive entry `Key=value` (one line). `value` is raw unit-file text, checked with
  * {@link checkUnitValue}.
  *
- * @throws FlannelError `RENDER_INVALID_VALUE`
+ * @throws FlannelError `RENDER_INVALID_VALUE` (also for a line over
+ *   {@link SYSTEMD_LIMITS}`.lineBytes`, naming the key)
  * @example
  * ```ts
  * unitDirective("Restart", "always");
@@ -234,6 +268,7 @@ export function checkUnitValue(value: string, field: string): void {
  */
 export function unitDirective(key: string, value: string): UnitFileLine {
   if (!KEY_RE.test(key)) throw invalidValue(`invalid unit key ${JSON.stringify(key)}`, "key", key);
+  checkLineBytes(key, `${key}=${value}`);
   checkUnitValue(value, key);
   return { type: "directive", key, value, raw: `${key}=${value}` };
 }
@@ -243,7 +278,8 @@ export function unitDirective(key: string, value: string): UnitFileLine {
  * guide writes `ExecStart=`: `lines[0]` follows `Key=`, each further line starts with its
  * `indent`. The model's `value` is what systemd reads (the pieces joined by single spaces).
  *
- * @throws FlannelError `RENDER_INVALID_VALUE`
+ * @throws FlannelError `RENDER_INVALID_VALUE` (also when the joined directive is over
+ *   {@link SYSTEMD_LIMITS}`.lineBytes`)
  * @example
  * ```ts
  * unitContinuedDirective("ExecStart", [
@@ -258,6 +294,8 @@ export function unitContinuedDirective(
 ): UnitFileLine {
   if (!KEY_RE.test(key)) throw invalidValue(`invalid unit key ${JSON.stringify(key)}`, "key", key);
   if (lines.length === 0) throw invalidValue(`${key} needs at least one line`, key, lines);
+  // systemd joins the continuation lines before it parses: the whole directive counts.
+  checkLineBytes(key, `${key}=${lines.map((l) => `${l.indent}${l.text}`).join(" ")}`);
   const raw: string[] = [];
   lines.forEach((line, i) => {
     checkUnitValue(line.text, key);
