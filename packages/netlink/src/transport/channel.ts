@@ -5,8 +5,8 @@
  * channel — framing, sequence numbers, windows, errors — is the same for both.
  * @internal
  */
-import { RawNetlinkSocket } from "netlink";
 import { NETLINK_ROUTE } from "../nl/constants.js";
+import { loadNative } from "./native.js";
 
 /** What the channel reports. Every callback is invoked from a socket callback: none may throw. */
 export interface ChannelEvents {
@@ -59,9 +59,10 @@ function errnoOf(e: unknown): { errno: string; message: string } {
 
 /**
  * Opens a rtnetlink socket in this process's (this thread's) network namespace.
- * @throws the socket's ErrnoException (mapped by the caller)
+ * @throws FlannelError `NETLINK_UNSUPPORTED` (no native addon here); the socket's ErrnoException (mapped by the caller)
  */
 export function openLocalChannel(events: ChannelEvents): Channel {
+  const { RawNetlinkSocket } = loadNative();
   const sock = new RawNetlinkSocket(NETLINK_ROUTE, {
     messagePeeking: false,
     msgBufferSize: RECV_BUFFER_BYTES,

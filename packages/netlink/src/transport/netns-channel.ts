@@ -10,7 +10,6 @@
  * @internal
  */
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { FlannelError } from "@flannel-sdk/core";
 import { netlinkError } from "../errors.js";
 import {
@@ -19,6 +18,7 @@ import {
   RECV_BUFFER_BYTES,
   SOCKET_BUFFER_BYTES,
 } from "./channel.js";
+import { nativeModulePath } from "./native.js";
 
 // Frames, both ways: u32le length of what follows, u8 type, u32le id, payload.
 const T_SEND = 1; // → agent: datagram for the kernel
@@ -31,8 +31,8 @@ const T_SEND_ERROR = 4; // ← agent: datagram `id` not sent (JSON)
 const T_FATAL = 5; // ← agent: could not open the socket (JSON)
 
 /**
- * The agent. CommonJS, run with `node -e`; argv[1] is the absolute path of the `netlink`
- * package, argv[2] the socket buffer size, argv[3] the per-datagram receive buffer. Every socket callback is guarded: an exception escaping into the native binding
+ * The agent. CommonJS, run with `node -e`; argv[1] is the absolute path of npm `netlink`'s
+ * raw-socket module, argv[2] the socket buffer size, argv[3] the per-datagram receive buffer. Every socket callback is guarded: an exception escaping into the native binding
  * would abort the agent.
  */
 export const AGENT_SOURCE = `"use strict";
@@ -131,12 +131,6 @@ export function netnsPath(netns: string): string {
   return `/run/netns/${netns}`;
 }
 
-let netlinkEntry: string | null = null;
-function netlinkModulePath(): string {
-  netlinkEntry ??= createRequire(import.meta.url).resolve("netlink");
-  return netlinkEntry;
-}
-
 /**
  * Starts an agent inside the namespace at `path` and resolves once its socket is open.
  * @throws FlannelError `NETLINK_ERROR` (EPERM without CAP_SYS_ADMIN/root, ENOENT for a missing namespace)
@@ -159,7 +153,7 @@ export function openNetnsChannel(
       process.execPath,
       "-e",
       AGENT_SOURCE,
-      netlinkModulePath(),
+      nativeModulePath(),
       String(SOCKET_BUFFER_BYTES),
       String(RECV_BUFFER_BYTES),
     ],
