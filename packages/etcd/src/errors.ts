@@ -16,7 +16,9 @@ export type EtcdErrorCode =
   /** Any other error etcd returned (the message is etcd's). */
   | "ETCD_ERROR"
   /** flanneld flags, `FLANNELD_*` environment or the sysconfig file could not be read. */
-  | "FLANNELD_OPTIONS_INVALID";
+  | "FLANNELD_OPTIONS_INVALID"
+  /** `transport: "grpc"` without its optional peer dependency, npm `etcd3`, installed. */
+  | "ETCD_GRPC_NOT_INSTALLED";
 
 const TLS_PATTERN =
   /certificate|ssl|tls|handshake|x509|self[- ]signed|unknown ca|bad certificate|alert/i;
@@ -90,4 +92,27 @@ export function toEtcdError(e: unknown, operation: string): FlannelError {
     });
   }
   return new FlannelError("ETCD_ERROR", `etcd ${operation}: ${message}`, { cause: e, details });
+}
+
+/** The packages of the gRPC transport: optional peer dependencies, all installed with `etcd3`. */
+const GRPC_MODULES = ["etcd3", "cockatiel", "long", "protobufjs"];
+
+/**
+ * The error of a `"grpc"` connection whose modules could not be loaded: `ETCD_GRPC_NOT_INSTALLED`
+ * naming the package to add when one is missing; any other load failure passes through.
+ * @internal
+ */
+export function grpcMissing(e: unknown): unknown {
+  const code = (e as { code?: unknown })?.code;
+  if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") return e;
+  const text = messageOf(e);
+  const missing =
+    GRPC_MODULES.find((m) => text.includes(`'${m}'`) || text.includes(`"${m}"`)) ?? "etcd3";
+  return new FlannelError(
+    "ETCD_GRPC_NOT_INSTALLED",
+    `transport "grpc" needs npm ${missing}, an optional peer dependency of @flannel-sdk/etcd ` +
+      `that is not installed: run npm install etcd3 (it brings cockatiel, long and protobufjs), ` +
+      `or use transport "http", the default`,
+    { cause: e, details: { missing, install: "npm install etcd3" } },
+  );
 }

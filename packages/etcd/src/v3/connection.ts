@@ -5,7 +5,7 @@
  * (loaded on first use). No flannel logic here.
  */
 import { FlannelError, throwIfAborted } from "@flannel-sdk/core";
-import { toEtcdError } from "../errors.js";
+import { grpcMissing, toEtcdError } from "../errors.js";
 import type { EtcdAuthOptions } from "../options.js";
 import type { TlsMaterial } from "../tls.js";
 import { createGatewayTransport } from "./gateway.js";
@@ -29,7 +29,8 @@ export interface EtcdV3ConnectionOptions {
    * `http`/`https`. `"grpc"`: gRPC through npm `etcd3`, loaded on first use. Default `"http"`,
    * except with both a client certificate and `auth`: etcd refuses gateway requests from a
    * certificate that carries a CommonName while auth is on, so that combination defaults to
-   * `"grpc"`.
+   * `"grpc"`. `"grpc"` needs the optional peer dependency `etcd3` (`npm install etcd3`); without
+   * it the first call fails with `ETCD_GRPC_NOT_INSTALLED`.
    */
   readonly transport?: EtcdV3TransportKind;
   /** Deadline of each unary call. Default 10 s. */
@@ -77,7 +78,10 @@ export class EtcdV3Connection {
   readonly #watches = new Set<() => void>();
   #closed = false;
 
-  /** @throws FlannelError `INVALID_ARGUMENT` (no endpoints, mixed schemes, not a URL) */
+  /**
+   * @throws FlannelError `INVALID_ARGUMENT` (no endpoints, mixed schemes, not a URL); the first
+   * call of a `"grpc"` connection without npm `etcd3` installed fails with `ETCD_GRPC_NOT_INSTALLED`
+   */
   constructor(options: EtcdV3ConnectionOptions) {
     if (options.endpoints.length === 0) {
       throw new FlannelError("INVALID_ARGUMENT", "no etcd endpoints given", { field: "endpoints" });
@@ -104,11 +108,16 @@ export class EtcdV3Connection {
     if (this.transport === "http") {
       this.#wire = createGatewayTransport(settings);
     } else {
-      const loading = import("./grpc.js").then((m) => {
-        const wire = m.createGrpcTransport(settings);
-        if (this.#closed) wire.close();
-        return wire;
-      });
+      const loading = import("./grpc.js").then(
+        (m) => {
+          const wire = m.createGrpcTransport(settings);
+          if (this.#closed) wire.close();
+          return wire;
+        },
+        (e: unknown) => {
+          throw grpcMissing(e);
+        },
+      );
       loading.catch(() => undefined);
       this.#wire = loading;
     }
