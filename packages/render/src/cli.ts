@@ -20,5 +20,6 @@ export async function main(): Promise<void> {
     env: process.env,
     cwd: process.cwd(),
     stderr: (text) => void process.stderr.write(text),
+    stdout: (text) => void process.stdout.write(text),
   });
 }
