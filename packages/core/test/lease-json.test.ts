@@ -184,12 +184,12 @@ describe("parseLeaseAttrs: the Go JSON reader", () => {
   it("reports syntax errors with Go's message and the offset", () => {
     expect(errorOf('{"PublicIP":"10.0.0.1",}')).toMatchObject({
       message:
-        "invalid lease JSON: invalid character '}' looking for beginning of object key string",
-      details: { offset: 23 },
+        "invalid lease JSON: invalid character '}' looking for beginning of object key string (line 1, column 24)",
+      details: { offset: 23, line: 1, column: 24 },
     });
     expect(errorOf('{"PublicIP":"10.0.0.1"')).toMatchObject({
-      message: "invalid lease JSON: unexpected end of JSON input",
-      details: { offset: 22 },
+      message: "invalid lease JSON: unexpected end of JSON input (line 1, column 23)",
+      details: { offset: 22, goMessage: "unexpected end of JSON input" },
     });
   });
 

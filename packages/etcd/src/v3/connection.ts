@@ -74,6 +74,7 @@ export class EtcdV3Connection {
   /** The wire in use: `"http"` (etcd's JSON gateway) or `"grpc"`. */
   readonly transport: EtcdV3TransportKind;
   readonly #timeoutMs: number;
+  readonly #endpoints: readonly string[];
   readonly #wire: V3Transport | Promise<V3Transport>;
   readonly #watches = new Set<() => void>();
   #closed = false;
@@ -95,6 +96,7 @@ export class EtcdV3Connection {
       );
     }
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.#endpoints = options.endpoints;
     this.transport =
       options.transport ?? (options.auth !== undefined && options.tls?.cert ? "grpc" : "http");
     const settings = {
@@ -138,6 +140,7 @@ export class EtcdV3Connection {
   ): Promise<T> {
     if (this.#closed) throw closedError();
     throwIfAborted(signal);
+    const started = Date.now();
     const call = Promise.resolve(this.#wire).then((wire) =>
       fn(wire, { deadline: Date.now() + this.#timeoutMs, signal }),
     );
@@ -152,7 +155,10 @@ export class EtcdV3Connection {
     } catch (e) {
       if (e instanceof FlannelError) throw e;
       if (this.#closed) throw closedError(e);
-      throw toEtcdError(e, operation);
+      throw toEtcdError(e, operation, {
+        endpoints: this.#endpoints,
+        waitedMs: Date.now() - started,
+      });
     } finally {
       if (onAbort) signal?.removeEventListener("abort", onAbort);
       // The RPC may still settle after an abort: keep its rejection from going unhandled.
@@ -337,7 +343,7 @@ export class EtcdV3Connection {
         error: (e) => {
           if (!active) return;
           stop();
-          listener.error(toEtcdError(e, "watch"));
+          listener.error(toEtcdError(e, "watch", { endpoints: this.#endpoints }));
         },
         end: () => {
           if (!active) return;
@@ -347,7 +353,7 @@ export class EtcdV3Connection {
       });
     } catch (e) {
       if (this.#closed) throw closedError(e);
-      throw toEtcdError(e, "watch");
+      throw toEtcdError(e, "watch", { endpoints: this.#endpoints });
     }
     if (this.#closed) {
       handle.cancel();
