@@ -4,28 +4,16 @@
 // what the npm page needs: LICENSE, `repository`, README links that resolve there (absolute, or
 // to a file in the tarball), no source maps (docs/decisions.md, "Tarballs").
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, normalize } from "node:path";
+import { packAll, root } from "./pack-all.mjs";
 
-const root = new URL("..", import.meta.url).pathname;
 const out = mkdtempSync(join(tmpdir(), "flannel-sdk-pack-"));
 const bin = (name) => join(root, "node_modules", ".bin", name);
 let failed = false;
 try {
-  const dirs = ["packages", "examples"].flatMap((parent) =>
-    readdirSync(join(root, parent)).map((dir) => join(root, parent, dir)),
-  );
-  for (const pkgDir of dirs) {
-    const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
-    if (pkg.private) continue;
-    const [{ filename, files }] = JSON.parse(
-      execFileSync("npm", ["pack", "--json", "--silent", "--pack-destination", out], {
-        cwd: pkgDir,
-        encoding: "utf8",
-      }),
-    );
-    const tarball = join(out, filename);
+  for (const { dir: pkgDir, pkg, tarball, files } of packAll(out)) {
     const shipped = new Set(files.map((f) => f.path));
     const problems = [];
     if (!shipped.has("LICENSE")) problems.push("no LICENSE");
