@@ -58,3 +58,6 @@ if (failed) {
   process.exit(1);
 }
 console.log("docs/api matches the sources");
+// Every option listed in its package's README (scripts/readme-options.mjs).
+execFileSync(process.execPath, [join(root, "scripts/readme-options.mjs")], { stdio: "inherit" });
+console.log("every option is in its package's README");

@@ -20,10 +20,9 @@ export async function runDiagnose(
   } catch (e) {
     throw new FlannelError("FLANNELD_OPTIONS_INVALID", `-flannel-version: ${(e as Error).message}`);
   }
-  const o = agentOptions(
-    argv.filter((a) => !/^--?(json|flannel-version=.*)$/.test(a)),
-    env,
-  );
+  const ours = /^--?(json|flannel-version=.*)$/; // the subcommand's own flags
+  const rest = argv.filter((a) => !ours.test(a));
+  const o = agentOptions(rest, env);
   const v3 = new EtcdLeaseStore(o.store);
   const v2 = new EtcdV2LeaseStore(o.store);
   const [store, other] = o.api === "v2" ? [v2, v3] : [v3, v2];

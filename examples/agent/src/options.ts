@@ -28,7 +28,9 @@ export const USAGE = `Usage: flanneld-ts [flags]          run the agent
   -iface=NAME|IP (repeatable), -iface-regex=RE (repeatable), -iface-can-reach=IP, -public-ip=IP
   -ip-masq, -subnet-file=PATH (default /run/flannel/subnet.env)
   -subnet-lease-renew-margin=MINUTES (default 60), -iptables-resync=SECONDS (default 5)
-Every flag may be written -flag or --flag, and set as FLANNELD_<FLAG> (FLANNELD_ETCD_ENDPOINTS).
+  -iptables-forward-rules (default true), -ip-masq-fully-random-disable, -h/--help
+Every flag may be written -flag or --flag, and set as FLANNELD_<FLAG> (FLANNELD_ETCD_ENDPOINTS);
+flanneld's other flags are accepted and ignored with a warning. Bad flags: exit 2.
 `;
 
 /** @throws FlannelError `FLANNELD_OPTIONS_INVALID` */

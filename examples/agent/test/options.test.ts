@@ -1,7 +1,9 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { isFlannelError } from "@flannel-sdk/core";
 import { describe, expect, it, vi } from "vitest";
 import { main } from "../src/cli.js";
-import { agentOptions } from "../src/options.js";
+import { agentOptions, USAGE } from "../src/options.js";
 
 describe("flanneld-ts flags (etcd's flanneld parser)", () => {
   it("takes the install guide's debug command line", () => {
@@ -103,5 +105,53 @@ describe("flanneld-ts failures", () => {
     expect(written.join("")).toBe(
       "flanneld-ts: ETCD_TLS: cannot read the etcd ca file /nonexistent/ca.pem\n",
     );
+  });
+});
+
+describe("flanneld-ts as a process", () => {
+  const bin = fileURLToPath(new URL("../bin/flanneld-ts.js", import.meta.url));
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [bin, ...args], {
+      encoding: "utf8",
+      env: { PATH: "/usr/bin:/bin" },
+    });
+
+  it("--help and -h print the usage, every flag in it, and exit 0", () => {
+    for (const flag of ["--help", "-h"]) {
+      const r = run([flag]);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(USAGE);
+    }
+    for (const flag of [
+      "-etcd-endpoints",
+      "-etcd-prefix",
+      "-etcd-api",
+      "-etcd-cafile",
+      "-etcd-certfile",
+      "-etcd-keyfile",
+      "-etcd-username",
+      "-etcd-password",
+      "-iface",
+      "-iface-regex",
+      "-iface-can-reach",
+      "-public-ip",
+      "-ip-masq",
+      "-subnet-file",
+      "-subnet-lease-renew-margin",
+      "-iptables-resync",
+      "-iptables-forward-rules",
+      "-ip-masq-fully-random-disable",
+      "--json",
+    ]) {
+      expect(USAGE).toContain(flag);
+    }
+  });
+
+  it("a usage error exits 2 with the message and the usage on stderr", () => {
+    const r = run(["-etcd-api=v4"]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("-etcd-api must be v2 or v3");
+    expect(r.stderr).toContain(USAGE);
   });
 });

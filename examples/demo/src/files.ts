@@ -4,11 +4,10 @@
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { NetworkConfig } from "@flannel-sdk/core";
+import { INSTALL_GUIDE, type NetworkConfig } from "@flannel-sdk/core";
 import {
   DEFAULT_DOCKER_OPTS_FILE,
   DEFAULT_SUBNET_FILE,
-  GUIDE,
   type InstallPlan,
   installPlan,
   mkDockerOpts,
@@ -50,13 +49,15 @@ export function nodeFiles(
   etcdPrefix: string,
 ): NodeFiles {
   const tls = etcdEndpoints.every((e) => e.startsWith("https:"));
+  const { etcdCAFile, etcdCertFile, etcdKeyFile } = INSTALL_GUIDE;
   const install = installPlan({
+    flanneld: INSTALL_GUIDE,
     sysconfig: {
       etcdEndpoints,
       etcdPrefix,
       publicIP: node.host.publicIP,
       ipMasq: true,
-      ...(tls ? {} : { etcdCAFile: null, etcdCertFile: null, etcdKeyFile: null }),
+      ...(tls ? { etcdCAFile, etcdCertFile, etcdKeyFile } : {}),
     },
     docker: { mode: "unit" },
   });
@@ -65,10 +66,10 @@ export function nodeFiles(
   const subnetEnv = renderSubnetEnv(env);
   files.push({ path: DEFAULT_SUBNET_FILE, mode: 0o644, content: subnetEnv, origin: "flanneld" });
   files.push({
-    path: GUIDE.dockerOptsFile,
+    path: INSTALL_GUIDE.dockerOptsFile,
     mode: 0o644,
-    content: mkDockerOpts({ subnetEnv, combinedKey: GUIDE.dockerOptsKey }).content,
-    origin: `mk-docker-opts -k ${GUIDE.dockerOptsKey} -d ${GUIDE.dockerOptsFile}`,
+    content: mkDockerOpts({ subnetEnv, combinedKey: INSTALL_GUIDE.dockerOptsKey }).content,
+    origin: `mk-docker-opts -k ${INSTALL_GUIDE.dockerOptsKey} -d ${INSTALL_GUIDE.dockerOptsFile}`,
   });
   files.push({
     path: DEFAULT_DOCKER_OPTS_FILE,

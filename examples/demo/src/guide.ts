@@ -2,11 +2,13 @@
  * The install guide's network (flannel-install-guide.zh.md) and the three demo nodes.
  */
 
+import { INSTALL_GUIDE } from "@flannel-sdk/core";
+
 /** The value the guide writes with `etcdctl mk /kube-centos/network/config '…'`. */
-export const GUIDE_CONFIG = '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';
+export const GUIDE_CONFIG: string = INSTALL_GUIDE.networkConfig;
 
 /** The guide's `FLANNEL_ETCD_PREFIX`. */
-export const GUIDE_PREFIX = "/kube-centos/network";
+export const GUIDE_PREFIX: string = INSTALL_GUIDE.etcdPrefix;
 
 /** One demo host: its name, underlay (public) address and external interface. */
 export interface DemoHost {

@@ -18,6 +18,7 @@ export type {
   VxlanBackendConfig,
   WireguardBackendConfig,
 } from "./config/types.js";
+export { DEFAULT_ETCD_ENDPOINTS, DEFAULT_ETCD_PREFIX, INSTALL_GUIDE } from "./defaults.js";
 export { diagnoseNodeState } from "./diagnose/evaluate.js";
 export type { FormatDiagnosisOptions } from "./diagnose/format.js";
 export { formatDiagnosis } from "./diagnose/format.js";
@@ -72,6 +73,8 @@ export {
   runLeaseAcquisition,
   SUBNET_TTL_SECONDS,
 } from "./lease/acquire.js";
+export type { HostGwBackendData, VxlanBackendData } from "./lease/backend-data.js";
+export { vxlanBackendData } from "./lease/backend-data.js";
 export type { FormatLeaseAttrsOptions, LeaseJsonShape } from "./lease/json.js";
 export { formatLeaseAttrs, parseLeaseAttrs } from "./lease/json.js";
 export type { ReservationInput, ReservationPlan } from "./lease/reserve.js";

@@ -173,21 +173,44 @@ describe("object input", () => {
 
 describe("text input details", () => {
   it("reports syntax errors with Go's wording and the first offending byte", () => {
-    expect(configError(() => parseNetworkConfig('{"Network":é}')).message).toBe(
+    expect(configError(() => parseNetworkConfig('{"Network":é}')).details.goMessage).toBe(
       "invalid character 'Ã' looking for beginning of value",
     );
-    expect(configError(() => parseNetworkConfig("[".repeat(10_001))).message).toBe(
+    expect(configError(() => parseNetworkConfig("[".repeat(10_001))).details.goMessage).toBe(
       "invalid character '[' exceeded max depth",
     );
-    expect(configError(() => parseNetworkConfig('{"a":\u0001}')).message).toBe(
+    expect(configError(() => parseNetworkConfig('{"a":\u0001}')).details.goMessage).toBe(
       "invalid character '\\x01' looking for beginning of value",
+    );
+  });
+
+  it("says the line and column after flannel's message", () => {
+    const text = '{\n  "Network": "10.1.0.0/16",\n  "Backend": nol\n}';
+    expect(configError(() => parseNetworkConfig(text))).toMatchObject({
+      message: "invalid character 'o' in literal null (expecting 'u') (line 3, column 15)",
+      details: {
+        stage: "syntax",
+        goMessage: "invalid character 'o' in literal null (expecting 'u')",
+        line: 3,
+        column: 15,
+        offset: text.indexOf("nol") + 1,
+      },
+    });
+    expect(configError(() => parseNetworkConfig('{"Network":')).message).toBe(
+      "unexpected end of JSON input (line 1, column 12)",
     );
   });
 
   it("keeps a syntax error free of field and marks its stage", () => {
     const e = configError(() => parseNetworkConfig("{"));
     expect(e.field).toBeUndefined();
-    expect(e.details).toEqual({ stage: "syntax" });
+    expect(e.details).toEqual({
+      stage: "syntax",
+      goMessage: "unexpected end of JSON input",
+      offset: 1,
+      line: 1,
+      column: 2,
+    });
   });
 
   it("decodes escapes in keys and in option strings", () => {

@@ -9,6 +9,8 @@ import {
   type LeaseJsonShape,
   parseLeaseAttrs,
   parseMacAddress,
+  type VxlanBackendData,
+  vxlanBackendData,
 } from "../src/index.js";
 import goldenFile from "./golden/lease-attrs.json" with { type: "json" };
 
@@ -184,12 +186,12 @@ describe("parseLeaseAttrs: the Go JSON reader", () => {
   it("reports syntax errors with Go's message and the offset", () => {
     expect(errorOf('{"PublicIP":"10.0.0.1",}')).toMatchObject({
       message:
-        "invalid lease JSON: invalid character '}' looking for beginning of object key string",
-      details: { offset: 23 },
+        "invalid lease JSON: invalid character '}' looking for beginning of object key string (line 1, column 24)",
+      details: { offset: 23, line: 1, column: 24 },
     });
     expect(errorOf('{"PublicIP":"10.0.0.1"')).toMatchObject({
-      message: "invalid lease JSON: unexpected end of JSON input",
-      details: { offset: 22 },
+      message: "invalid lease JSON: unexpected end of JSON input (line 1, column 23)",
+      details: { offset: 22, goMessage: "unexpected end of JSON input" },
     });
   });
 
@@ -333,5 +335,45 @@ describe("formatLeaseAttrs / parseLeaseAttrs: properties", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("typed backend data (vxlanBackendData)", () => {
+  const json =
+    '{"PublicIP":"10.0.0.2","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"1e:38:19:e2:7e:3a"}}';
+
+  it("reads VNI and VtepMAC typed, Go's way, without a cast", () => {
+    const attrs = parseLeaseAttrs(json);
+    const data: VxlanBackendData | null = vxlanBackendData(attrs);
+    expect(data).toEqual({ VNI: 1, VtepMAC: "1e:38:19:e2:7e:3a" });
+    expect(
+      vxlanBackendData(
+        parseLeaseAttrs(
+          '{"PublicIP":"10.0.0.2","BackendType":"vxlan","BackendData":{"vni":7,"vtepmac":"1E:38:19:E2:7E:3A"}}',
+        ),
+      ),
+    ).toEqual({ VNI: 7, VtepMAC: "1e:38:19:e2:7e:3a" });
+    expect(
+      vxlanBackendData(parseLeaseAttrs('{"PublicIP":"10.0.0.2","BackendType":"host-gw"}')),
+    ).toBeNull();
+    expect(
+      vxlanBackendData(
+        parseLeaseAttrs('{"PublicIP":"10.0.0.2","BackendType":"vxlan","BackendData":{"VNI":1}}'),
+      ),
+    ).toBeNull();
+    expect(vxlanBackendData(parseLeaseAttrs(json), 6)).toBeNull();
+  });
+
+  it("writes typed data back byte for byte (flannel's JSON round trip)", () => {
+    const backendData: VxlanBackendData = { VNI: 1, VtepMAC: "1e:38:19:e2:7e:3a" };
+    const text = formatLeaseAttrs({
+      publicIP: "10.0.0.2",
+      publicIPv6: null,
+      backendType: "vxlan",
+      backendData,
+      backendV6Data: null,
+    });
+    expect(text).toBe(json);
+    expect(vxlanBackendData(parseLeaseAttrs(text))).toEqual(backendData);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import {
+  DEFAULT_ETCD_PREFIX,
   type Diagnosis,
   diagnoseNodeState,
   type ExpectedIptablesRule,
@@ -183,7 +184,7 @@ export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeSta
   throwIfAborted(signal);
   const so = signal ? { signal } : {};
   const subnetFile = options.subnetFile ?? DEFAULT_SUBNET_FILE;
-  const prefix = (options.prefix ?? "/coreos.com/network").replace(/\/+$/, "");
+  const prefix = (options.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
   const ipt = options.iptablesSave;
   const [config, leases, subnetEnv, kernel, iptables] = await Promise.all([
     read(() => store.getNetworkConfig(so), signal),

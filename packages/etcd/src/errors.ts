@@ -16,7 +16,9 @@ export type EtcdErrorCode =
   /** Any other error etcd returned (the message is etcd's). */
   | "ETCD_ERROR"
   /** flanneld flags, `FLANNELD_*` environment or the sysconfig file could not be read. */
-  | "FLANNELD_OPTIONS_INVALID";
+  | "FLANNELD_OPTIONS_INVALID"
+  /** `transport: "grpc"` without its optional peer dependency, npm `etcd3`, installed. */
+  | "ETCD_GRPC_NOT_INSTALLED";
 
 const TLS_PATTERN =
   /certificate|ssl|tls|handshake|x509|self[- ]signed|unknown ca|bad certificate|alert/i;
@@ -33,24 +35,53 @@ function messageOf(e: unknown): string {
   return String(e);
 }
 
+/** Where and how long a failed call went, for {@link toEtcdError}'s message. */
+export interface EtcdCallContext {
+  /** The endpoints the call could use (gRPC balances over all of them). */
+  readonly endpoints?: readonly string[];
+  /** How long the call ran before it failed: said for a deadline. */
+  readonly waitedMs?: number;
+}
+
+const DEADLINE = /deadline|timed out|ETIMEDOUT/i;
+
 /**
- * Turns an etcd3 / gRPC / JSON-gateway error into a {@link FlannelError} with an etcd code. A FlannelError passes
- * through unchanged.
+ * Turns an etcd3 / gRPC / JSON-gateway error into a {@link FlannelError} with an etcd code,
+ * whose message names the operation and (given `context.endpoints`) the endpoints, and says how
+ * long a timed-out call waited (`details.waitedMs`). A FlannelError passes through unchanged.
  *
  * @example
  * ```ts
- * try { await kv.range(req); } catch (e) { throw toEtcdError(e, "list leases"); }
+ * try { await kv.range(req); } catch (e) { throw toEtcdError(e, "list leases", { endpoints }); }
  * ```
  */
-export function toEtcdError(e: unknown, operation: string): FlannelError {
+export function toEtcdError(
+  e: unknown,
+  operation: string,
+  context: EtcdCallContext = {},
+): FlannelError {
   if (e instanceof FlannelError) return e;
-  const message = messageOf(e);
   const name = e instanceof Error ? e.constructor.name : "";
-  const details = { operation, etcdError: name || undefined };
+  const timedOut = DEADLINE.test(messageOf(e)) || (e as { grpcCode?: unknown }).grpcCode === 4;
+  const waited =
+    timedOut && context.waitedMs !== undefined
+      ? ` (no answer after ${Math.round(context.waitedMs)} ms)`
+      : "";
+  // grpc-js ends an unreachable-endpoint message with an empty "Resolution note: ".
+  const message = `${messageOf(e).replace(/\s*Resolution note:\s*$/, "")}${waited}`;
+  const endpoints = context.endpoints ?? [];
+  const at = endpoints.length === 0 ? "" : ` at ${endpoints.join(",")}`;
+  const what = `${operation}${at}`;
+  const details = {
+    operation,
+    etcdError: name || undefined,
+    ...(endpoints.length === 0 ? {} : { endpoints }),
+    ...(waited === "" ? {} : { waitedMs: Math.round(context.waitedMs!) }),
+  };
   if (name === "EtcdAuthenticationFailedError" || /authentication failed/i.test(message)) {
     return new FlannelError(
       "ETCD_AUTH_FAILED",
-      `etcd ${operation}: authentication failed (wrong user name or password)`,
+      `etcd ${what}: authentication failed (wrong user name or password)`,
       { cause: e, details },
     );
   }
@@ -61,14 +92,14 @@ export function toEtcdError(e: unknown, operation: string): FlannelError {
   ) {
     return new FlannelError(
       "ETCD_PERMISSION_DENIED",
-      `etcd ${operation}: permission denied (the user's roles do not cover this key)`,
+      `etcd ${what}: permission denied (the user's roles do not cover this key)`,
       { cause: e, details },
     );
   }
   if (TLS_PATTERN.test(message)) {
     return new FlannelError(
       "ETCD_TLS",
-      `etcd ${operation}: TLS handshake failed (check the CA, client certificate and key): ${message}`,
+      `etcd ${what}: TLS handshake failed (check the CA, client certificate and key): ${message}`,
       { cause: e, details },
     );
   }
@@ -83,11 +114,34 @@ export function toEtcdError(e: unknown, operation: string): FlannelError {
       message,
     )
   ) {
-    return new FlannelError("ETCD_UNAVAILABLE", `etcd ${operation}: ${message}`, {
+    return new FlannelError("ETCD_UNAVAILABLE", `etcd ${what}: ${message}`, {
       cause: e,
       details,
       retryable: true,
     });
   }
-  return new FlannelError("ETCD_ERROR", `etcd ${operation}: ${message}`, { cause: e, details });
+  return new FlannelError("ETCD_ERROR", `etcd ${what}: ${message}`, { cause: e, details });
+}
+
+/** The packages of the gRPC transport: optional peer dependencies, all installed with `etcd3`. */
+const GRPC_MODULES = ["etcd3", "cockatiel", "long", "protobufjs"];
+
+/**
+ * The error of a `"grpc"` connection whose modules could not be loaded: `ETCD_GRPC_NOT_INSTALLED`
+ * naming the package to add when one is missing; any other load failure passes through.
+ * @internal
+ */
+export function grpcMissing(e: unknown): unknown {
+  const code = (e as { code?: unknown })?.code;
+  if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") return e;
+  const text = messageOf(e);
+  const missing =
+    GRPC_MODULES.find((m) => text.includes(`'${m}'`) || text.includes(`"${m}"`)) ?? "etcd3";
+  return new FlannelError(
+    "ETCD_GRPC_NOT_INSTALLED",
+    `transport "grpc" needs npm ${missing}, an optional peer dependency of @flannel-sdk/etcd ` +
+      `that is not installed: run npm install etcd3 (it brings cockatiel, long and protobufjs), ` +
+      `or use transport "http", the default`,
+    { cause: e, details: { missing, install: "npm install etcd3" } },
+  );
 }

@@ -223,7 +223,15 @@ export class HttpEndpoints {
         } else if (this.#closed) {
           reject(new FlannelError("STORE_CLOSED", "the etcd store is closed", { cause: e }));
         } else {
-          reject(transportError(e, this.#options.api, call.operation, endpoint, timedOut));
+          reject(
+            transportError(
+              e,
+              this.#options.api,
+              call.operation,
+              endpoint,
+              timedOut ? timeoutMs : 0,
+            ),
+          );
         }
       };
       const onResponse = (res: IncomingMessage) => {
@@ -272,18 +280,31 @@ export class HttpEndpoints {
   }
 }
 
-/** A transport failure as `ETCD_TLS` or `ETCD_UNAVAILABLE` (`details.transport`, `errno`). */
+/**
+ * A transport failure as `ETCD_TLS` or `ETCD_UNAVAILABLE` (`details.transport`, `errno`; a
+ * timeout says how long it waited, `details.timedOut`, `details.timeoutMs`).
+ */
 function transportError(
   e: unknown,
   api: string,
   operation: string,
   endpoint: URL,
-  timedOut: boolean,
+  /** > 0: the request got no answer within this many milliseconds. */
+  timedOutAfterMs: number,
 ): FlannelError {
   const err = e as { code?: string; message?: string };
-  const message = timedOut ? "timed out" : (err.message ?? String(e));
+  const timedOut = timedOutAfterMs > 0;
+  const message = timedOut
+    ? `timed out: no answer after ${timedOutAfterMs} ms`
+    : (err.message ?? String(e));
   const errno = err.code;
-  const details = { operation, endpoint: endpoint.origin, errno, transport: true };
+  const details = {
+    operation,
+    endpoint: endpoint.origin,
+    errno,
+    transport: true,
+    ...(timedOut ? { timedOut, timeoutMs: timedOutAfterMs } : {}),
+  };
   if (
     /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_SSL|ERR_TLS|EPROTO|certificate|handshake/i.test(
       `${errno ?? ""} ${message}`,

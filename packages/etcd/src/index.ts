@@ -11,11 +11,7 @@ export type {
 } from "./flanneld/flags.js";
 export { parseFlanneldFlags } from "./flanneld/flags.js";
 export type { FlanneldEtcdOptions, FlanneldOptionsInput } from "./flanneld/options.js";
-export {
-  etcdOptionsFromFlanneld,
-  GUIDE_EXEC_START,
-  GUIDE_SYSCONFIG_PATH,
-} from "./flanneld/options.js";
+export { etcdOptionsFromFlanneld } from "./flanneld/options.js";
 export type {
   KeepLeaseOptions,
   LeaseKeeperDriver,

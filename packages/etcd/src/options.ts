@@ -1,15 +1,12 @@
 /**
  * Options shared by {@link EtcdLeaseStore} and {@link EtcdV2LeaseStore}.
  */
-import type { AllocationStrategy } from "@flannel-sdk/core";
+import { type AllocationStrategy, DEFAULT_ETCD_ENDPOINTS } from "@flannel-sdk/core";
 import type { Clock } from "./clock.js";
 import type { EtcdTlsOptions } from "./tls.js";
 
-/** flanneld's default `--etcd-endpoints`. */
-export const DEFAULT_ENDPOINTS: readonly string[] = [
-  "http://127.0.0.1:4001",
-  "http://127.0.0.1:2379",
-];
+/** flanneld's default `--etcd-endpoints`: core's `DEFAULT_ETCD_ENDPOINTS`. */
+export const DEFAULT_ENDPOINTS: readonly string[] = DEFAULT_ETCD_ENDPOINTS;
 
 /** flannel's lease TTL: 24 h, in seconds (`subnetTTL`). */
 export const SUBNET_TTL_SECONDS = 86_400;

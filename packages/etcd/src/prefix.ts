@@ -2,9 +2,10 @@
  * Key paths under the flannel prefix, built the way flannel builds them (Go `path.Join`).
  */
 import { posix } from "node:path";
+import { DEFAULT_ETCD_PREFIX } from "@flannel-sdk/core";
 
-/** flanneld's default `--etcd-prefix`. */
-export const DEFAULT_PREFIX = "/coreos.com/network";
+/** flanneld's default `--etcd-prefix`: core's `DEFAULT_ETCD_PREFIX`, the one default of every package. */
+export const DEFAULT_PREFIX: string = DEFAULT_ETCD_PREFIX;
 
 /** The keys a store uses, derived once from the prefix. */
 export interface KeyLayout {

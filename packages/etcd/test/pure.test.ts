@@ -1,8 +1,9 @@
+import { createRequire } from "node:module";
 import { FlannelError } from "@flannel-sdk/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Backoff, sleep } from "../src/clock.js";
-import { toEtcdError } from "../src/errors.js";
+import { grpcMissing, toEtcdError } from "../src/errors.js";
 import { isCidrText, subnetsOfKey } from "../src/lease-codec.js";
 import { keyLayout } from "../src/prefix.js";
 import { sumMetric } from "../src/testing/etcd-server.js";
@@ -123,6 +124,33 @@ describe("error mapping", () => {
     ).toBe("ETCD_ERROR");
     const already = new FlannelError("ABORTED", "x");
     expect(toEtcdError(already, "x")).toBe(already);
+  });
+
+  it('names the package to add when transport "grpc" finds etcd3 missing', async () => {
+    // the errors Node raises for a package that is not installed, ESM and CommonJS
+    const esm = await import("etcd3-not-installed" as string).catch((e: unknown) => e);
+    const cjs = (() => {
+      try {
+        return createRequire(import.meta.url)("cockatiel-not-installed");
+      } catch (e) {
+        return e;
+      }
+    })();
+    for (const [e, missing] of [
+      [esm, "etcd3"],
+      [cjs, "etcd3"],
+    ] as const) {
+      expect(grpcMissing(e)).toMatchObject({
+        code: "ETCD_GRPC_NOT_INSTALLED",
+        message: expect.stringContaining("npm install etcd3"),
+        details: { missing },
+      });
+    }
+    const real = new Error("cannot find module 'cockatiel'");
+    Object.assign(real, { code: "MODULE_NOT_FOUND" });
+    expect(grpcMissing(real)).toMatchObject({ details: { missing: "cockatiel" } });
+    const other = new Error("boom");
+    expect(grpcMissing(other)).toBe(other);
   });
 
   it("refuses half a client certificate and unreadable files with ETCD_TLS", () => {

@@ -14,6 +14,9 @@ import { FlannelError } from "@flannel-sdk/core";
  * - `HANDLE_CLOSED`: the handle was closed.
  * - `BACKEND_UNSUPPORTED`: `registerBackend` was given a backend other than vxlan / host-gw, or
  *   an IPv6-enabled config.
+ * - `NETLINK_UNSUPPORTED`: no rtnetlink here — not Linux (the message and `details.platform`
+ *   name the platform), or the optional native npm `netlink` package is not installed or did not
+ *   load. Everything that needs no socket (the `cmd*` printers, `vxlanIncompatibility`) still works.
  */
 export type NetlinkErrorCode =
   | "NETLINK_ERROR"
@@ -21,7 +24,8 @@ export type NetlinkErrorCode =
   | "INVALID_ARGUMENT"
   | "ABORTED"
   | "HANDLE_CLOSED"
-  | "BACKEND_UNSUPPORTED";
+  | "BACKEND_UNSUPPORTED"
+  | "NETLINK_UNSUPPORTED";
 
 let errnoMap: Map<number, [string, string]> | null = null;
 

@@ -1007,7 +1007,12 @@ export class NetlinkHandle implements AsyncDisposable {
       },
       options.signal,
     );
-    channel.addMembership(RTNLGRP_LINK);
+    try {
+      await channel.addMembership(RTNLGRP_LINK);
+    } catch (e) {
+      channel.close();
+      throw e;
+    }
     sub.attach(channel, options.signal);
     return sub;
   }
@@ -1049,7 +1054,7 @@ function ipv4Broadcast(ip: string, prefixLen: number): string {
  * the current one. Other namespaces are entered by a small agent process (`nsenter`), which
  * needs root.
  *
- * @throws FlannelError `NETLINK_ERROR` (EPERM without root for another namespace; ENOENT for a missing one), `ABORTED`
+ * @throws FlannelError `NETLINK_ERROR` (EPERM without root for another namespace; ENOENT for a missing one), `NETLINK_UNSUPPORTED` (not Linux, or the optional native `netlink` package is missing), `ABORTED`
  * @example
  * ```ts
  * await using h = await openHandle({ netns: "blue" });
@@ -1065,6 +1070,7 @@ export async function openHandle(options: OpenHandleOptions = {}): Promise<Netli
       try {
         return openLocalChannel(events);
       } catch (e) {
+        if (e instanceof FlannelError) throw e;
         const err = e as { code?: string; message?: string };
         throw netlinkError(
           err.code ?? "EIO",

@@ -45,7 +45,7 @@ class FakeKernel {
         k.maxUnacked = Math.max(k.maxUnacked, k.unacked);
         setImmediate(() => k.answer(msgs));
       },
-      addMembership() {},
+      async addMembership() {},
       setActive() {},
       close() {
         k.closed = true;

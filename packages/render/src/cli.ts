@@ -23,6 +23,7 @@ export async function main(): Promise<void> {
       env: process.env,
       cwd: process.cwd(),
       stderr: (text) => void process.stderr.write(text),
+      stdout: (text) => void process.stdout.write(text),
     });
   } catch (e) {
     // Whatever escapes (a bug, an exhausted heap) is still one line and an exit status.

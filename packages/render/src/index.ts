@@ -102,7 +102,6 @@ export type {
 } from "./systemd/flanneld.js";
 export {
   flanneldUnitFile,
-  GUIDE,
   renderFlanneldSysconfig,
   renderFlanneldUnit,
 } from "./systemd/flanneld.js";

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isFlannelError } from "@flannel-sdk/core";
+import { INSTALL_GUIDE, isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { installPlan, renderDockerDropIn, writeInstallPlan } from "../src/index.js";
@@ -14,7 +14,7 @@ const bin = fileURLToPath(new URL("../bin/mk-docker-opts.js", import.meta.url));
 
 describe("installPlan", () => {
   it("plans the guide's files (with Restart=always) and a wrapper for mk-docker-opts", () => {
-    const plan = installPlan();
+    const plan = installPlan({ flanneld: INSTALL_GUIDE, sysconfig: INSTALL_GUIDE });
     expect(plan.files.map((f) => [f.path, f.mode.toString(8)])).toEqual([
       ["/usr/lib/systemd/system/flanneld.service", "644"],
       ["/etc/sysconfig/flanneld", "644"],
@@ -124,6 +124,7 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
     beforeEach(() => {
       root = new UnitRoot();
       for (const exe of [
+        "/usr/bin/flanneld",
         "/usr/bin/flanneld-start",
         "/usr/bin/dockerd-current",
         "/bin/kill",

@@ -139,6 +139,11 @@ describe("parseMkDockerOptsArgs (getopts f:d:icmk:?h)", () => {
       diagnostic: "No arg for -d option",
     });
     expect(parseMkDockerOptsArgs(["-ih"])).toEqual({ ok: false, diagnostic: null });
+    expect(parseMkDockerOptsArgs(["-i", "--help"])).toEqual({
+      ok: false,
+      diagnostic: null,
+      help: true,
+    });
   });
 });
 
@@ -239,6 +244,16 @@ describe("mk-docker-opts CLI (process)", () => {
     it(`${c.name}: same bytes and exit status as mk-docker-opts.sh`, () => {
       checkCase(c, i, dir.path, noIp);
     });
+  });
+
+  it("--help prints the usage, every option in it, to stdout and exits 0", () => {
+    const r = cli(["--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(mkDockerOptsUsage(bin));
+    for (const flag of ["-f", "-d", "-i", "-c", "-k", "-m", "--no-route-check", "--help"]) {
+      expect(r.stdout).toContain(`\t${flag}\t`);
+    }
   });
 
   it("reads a relative -f path from the working directory (the script would search $PATH)", () => {

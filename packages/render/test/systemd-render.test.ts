@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: unit-file text, `${NAME}` is meant literally
 import { readFileSync } from "node:fs";
-import { isFlannelError } from "@flannel-sdk/core";
+import { INSTALL_GUIDE, isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -55,16 +55,29 @@ function attempt<T>(fn: () => T): T | null {
   }
 }
 
-describe("renderers reproduce the install guide", () => {
+describe("renderers reproduce the install guide (core's INSTALL_GUIDE preset)", () => {
   it("flanneld.service: byte for byte with restart on-failure; the default differs only in Restart=", () => {
-    expect(renderFlanneldUnit({ restart: "on-failure" })).toBe(golden("guide/flanneld.service"));
-    expect(renderFlanneldUnit()).toBe(
+    expect(renderFlanneldUnit({ ...INSTALL_GUIDE, restart: "on-failure" })).toBe(
+      golden("guide/flanneld.service"),
+    );
+    expect(renderFlanneldUnit(INSTALL_GUIDE)).toBe(
       golden("guide/flanneld.service").replace("Restart=on-failure\n", "Restart=always\n"),
     );
   });
 
   it("/etc/sysconfig/flanneld", () => {
-    expect(renderFlanneldSysconfig()).toBe(golden("guide/flanneld.sysconfig"));
+    expect(renderFlanneldSysconfig(INSTALL_GUIDE)).toBe(golden("guide/flanneld.sysconfig"));
+  });
+
+  it("without the preset, flanneld's own defaults: no guide prefix, no TLS files for plain HTTP", () => {
+    const sys = renderFlanneldSysconfig({ etcdEndpoints: "http://10.0.0.1:2379" });
+    expect(sys).toContain('FLANNEL_ETCD_ENDPOINTS="http://10.0.0.1:2379"\n');
+    expect(sys).toContain('FLANNEL_ETCD_PREFIX="/coreos.com/network"\n');
+    expect(sys).toContain('FLANNEL_OPTIONS=""\n');
+    expect(renderFlanneldSysconfig()).toContain(
+      'FLANNEL_ETCD_ENDPOINTS="http://127.0.0.1:4001,http://127.0.0.1:2379"\n',
+    );
+    expect(renderFlanneldUnit()).toContain("ExecStart=/usr/bin/flanneld \\\n");
   });
 
   it("docker.service", () => {
@@ -173,7 +186,7 @@ describe.runIf(tierGate("dash", dashMissing))(
         const r = sourceWithDash(text, ["FLANNEL_ETCD_PREFIX", "FLANNEL_OPTIONS", "EVIL"]);
         expect(r.status, r.stderr).toBe(0);
         expect(r.values.get("FLANNEL_ETCD_PREFIX")).toBe(v);
-        expect(r.values.get("FLANNEL_OPTIONS")?.endsWith(` -x=${v}`)).toBe(true);
+        expect(r.values.get("FLANNEL_OPTIONS")).toBe(`-x=${v}`);
         expect(r.values.get("EVIL")).toBeUndefined();
         expect(parseShellEnv(text).assigned.FLANNEL_ETCD_PREFIX).toBe(v);
       }
@@ -213,8 +226,12 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
     };
 
     it("the guide's units, the defaults and the drop-in", () => {
-      verifyClean("flanneld.service", renderFlanneldUnit());
-      verifyClean("flanneld-guide.service", renderFlanneldUnit({ restart: "on-failure" }));
+      verifyClean("flanneld.service", renderFlanneldUnit(INSTALL_GUIDE));
+      verifyClean("flanneld-default.service", renderFlanneldUnit());
+      verifyClean(
+        "flanneld-guide.service",
+        renderFlanneldUnit({ ...INSTALL_GUIDE, restart: "on-failure" }),
+      );
       verifyClean("docker.service", renderDockerUnit());
       const d = root.dump("flanneld.service");
       expect(d.commands.get("ExecStart")).toEqual([
@@ -317,7 +334,7 @@ describe.runIf(tierGate("systemd", systemdMissing()))(
         expect(d.fields.get("Description"), JSON.stringify(v)).toEqual([v]);
         expect(d.commands.get("ExecStart")).toEqual([
           [
-            "/usr/bin/flanneld-start",
+            "/usr/bin/flanneld",
             "-etcd-endpoints=${FLANNEL_ETCD_ENDPOINTS}",
             "-etcd-prefix=${FLANNEL_ETCD_PREFIX}",
             "$FLANNEL_OPTIONS",

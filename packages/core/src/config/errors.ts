@@ -14,10 +14,11 @@ export function configError(
   field: string | undefined,
   stage: ConfigStage,
   cause?: unknown,
+  details: Record<string, unknown> = {},
 ): FlannelError {
   return new FlannelError("CONFIG_INVALID", message, {
     ...(field === undefined ? {} : { field }),
-    details: { stage },
+    details: { stage, ...details },
     ...(cause === undefined ? {} : { cause }),
   });
 }

@@ -8,7 +8,7 @@ import {
   goIP6String,
   parseGoUint,
 } from "../go/decode.js";
-import { foldKey, type GoNode, GoSyntaxError, parseGoJson } from "../go/json.js";
+import { foldKey, type GoNode, GoSyntaxError, parseGoJson, syntaxPosition } from "../go/json.js";
 import { ipv4Mask } from "../ip/ip4net.js";
 import { ipv6Mask } from "../ip/ip6net.js";
 import { formatIPv4 } from "../ip/ipv4.js";
@@ -80,7 +80,10 @@ const FOLDED = new Map<string, ConfigField>(CONFIG_FIELDS.map((f) => [foldKey(f)
  * @param input - the config as JSON text, or as an object.
  * @returns the config with every default filled in and addresses in canonical text.
  * @throws FlannelError `CONFIG_INVALID` with flannel's message, `field` (the offending key in
- *   flannel's spelling, e.g. `"SubnetMin"`, `"Backend.VNI"`) and `details.stage`.
+ *   flannel's spelling, e.g. `"SubnetMin"`, `"Backend.VNI"`) and `details.stage`. Invalid JSON
+ *   text: Go's message followed by the position, `invalid character 'o' in literal null
+ *   (expecting 'u') (line 2, column 14)`, with `details.goMessage` (flanneld's text alone),
+ *   `details.line`, `details.column` and `details.offset`.
  * @example
  * ```ts
  * const config = parseNetworkConfig('{"Network":"172.30.0.0/16","SubnetLen":21,"Backend":{"Type":"vxlan"}}');
@@ -103,7 +106,15 @@ export function parseNetworkConfig(input: string | object): NetworkConfig {
   try {
     root = parseGoJson(text);
   } catch (e) {
-    if (e instanceof GoSyntaxError) throw configError(e.message, undefined, "syntax");
+    if (e instanceof GoSyntaxError) {
+      const { line, column, text: at } = syntaxPosition(text, e.offset);
+      throw configError(`${e.message}${at}`, undefined, "syntax", undefined, {
+        goMessage: e.message,
+        offset: e.offset,
+        line,
+        column,
+      });
+    }
     throw e;
   }
   const raw = decodeConfig(text, root);

@@ -59,6 +59,25 @@ export class GoSyntaxError extends Error {
   }
 }
 
+/**
+ * Where a syntax error is, for people: 1-based `line` and `column` of `offset` in `src` (lines
+ * end at LF; columns count UTF-16 code units, as editors mostly do), and `text`, the suffix the
+ * SDK appends to Go's message: ` (line 3, column 14)`. @internal
+ */
+export function syntaxPosition(
+  src: string,
+  offset: number,
+): { line: number; column: number; text: string } {
+  let line = 1;
+  let start = 0;
+  for (let nl = src.indexOf("\n"); nl !== -1 && nl < offset; nl = src.indexOf("\n", nl + 1)) {
+    line++;
+    start = nl + 1;
+  }
+  const column = offset - start + 1;
+  return { line, column, text: ` (line ${line}, column ${column})` };
+}
+
 // Go's scanner refuses nesting deeper than this (encoding/json maxNestingDepth).
 const MAX_DEPTH = 10_000;
 

@@ -10,6 +10,7 @@ import {
   GoSyntaxError,
   parseGoJson,
   setOwn,
+  syntaxPosition,
   toJsonValue,
 } from "../go/json.js";
 import { goQuote, goStringify } from "../go/json-write.js";
@@ -163,7 +164,13 @@ export function parseLeaseAttrs(json: string): LeaseAttrs {
     root = parseGoJson(json);
   } catch (e) {
     if (e instanceof GoSyntaxError) {
-      throw invalid(`invalid lease JSON: ${e.message}`, undefined, e, { offset: e.offset });
+      const { line, column, text: at } = syntaxPosition(json, e.offset);
+      throw invalid(`invalid lease JSON: ${e.message}${at}`, undefined, e, {
+        goMessage: e.message,
+        offset: e.offset,
+        line,
+        column,
+      });
     }
     throw invalid("invalid lease JSON", undefined, e);
   }

@@ -1,9 +1,9 @@
 import type { VxlanBackendConfig } from "../config/types.js";
 import { printable } from "../errors.js";
-import { foldKey } from "../go/json.js";
 import type { IP4Net } from "../ip/ip4net.js";
 import type { IP6Net } from "../ip/ip6net.js";
 import { type IPFamily, type IPNet, parseCidr } from "../ip/parse.js";
+import { vtepMacField } from "../lease/backend-data.js";
 import type { JsonValue, Lease } from "../lease/types.js";
 import { canonicalMAC, isUnicastMAC } from "../mac.js";
 import {
@@ -42,16 +42,6 @@ export interface VxlanPlanInput extends PlanInput {
 
 /** Bytes the kernel reserves on a vxlan device over its lower device: 50 over IPv4, 70 over IPv6. */
 const VXLAN_HEADROOM: Readonly<Record<IPFamily, number>> = { 4: 50, 6: 70 };
-
-/** Reads `VtepMAC` from vxlan backend data the way Go's `json.Unmarshal` does (case-insensitive keys, last wins). */
-function vtepMacField(data: JsonValue | null | undefined): unknown {
-  if (typeof data !== "object" || data === null || Array.isArray(data)) return undefined;
-  let found: unknown;
-  for (const [key, value] of Object.entries(data as Record<string, JsonValue>)) {
-    if (key === "VtepMAC" || foldKey(key) === "VTEPMAC") found = value;
-  }
-  return found;
-}
 
 function backendDataOf(lease: Lease, family: IPFamily): JsonValue | null | undefined {
   return family === 4 ? lease.attrs?.backendData : lease.attrs?.backendV6Data;

@@ -5,6 +5,7 @@
 import type { AllocationStrategy } from "../allocator/subnet-allocator.js";
 import { parseNetworkConfig } from "../config/parse.js";
 import type { NetworkConfig } from "../config/types.js";
+import { DEFAULT_ETCD_PREFIX } from "../defaults.js";
 import { FlannelError, throwIfAborted } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
@@ -118,7 +119,7 @@ export class MemoryLeaseStore implements LeaseStore {
     this.#timersAllowed = options.clock === undefined;
     this.#random = options.random;
     this.#strategy = options.strategy ?? "hashed";
-    this.#prefix = (options.prefix ?? "/coreos.com/network").replace(/\/+$/, "");
+    this.#prefix = (options.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
     this.#config = options.config === undefined ? null : configText(options.config);
   }
 

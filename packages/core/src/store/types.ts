@@ -1,3 +1,4 @@
+import "../disposable.js";
 import type { NetworkConfig } from "../config/types.js";
 import type { FlannelError } from "../errors.js";
 import type { Lease, LeaseAttrs } from "../lease/types.js";

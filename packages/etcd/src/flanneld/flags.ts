@@ -2,7 +2,7 @@
  * flanneld's command line, parsed with Go `flag` package rules, then filled from `FLANNELD_*`
  * environment variables the way flannel's `flagutil.SetFlagsFromEnv` does.
  */
-import { FlannelError } from "@flannel-sdk/core";
+import { DEFAULT_ETCD_ENDPOINTS, DEFAULT_ETCD_PREFIX, FlannelError } from "@flannel-sdk/core";
 
 /** How a flag takes its value: `bool` flags need none (`-x`, `-x=false`). */
 export type FlanneldFlagKind = "string" | "bool" | "int" | "list";
@@ -10,8 +10,8 @@ type FlagKind = FlanneldFlagKind;
 
 /** flanneld v0.28's flags (reference §8.1) with their kind and default. */
 const FLAGS: Readonly<Record<string, { kind: FlagKind; default: string | boolean | string[] }>> = {
-  "etcd-endpoints": { kind: "string", default: "http://127.0.0.1:4001,http://127.0.0.1:2379" },
-  "etcd-prefix": { kind: "string", default: "/coreos.com/network" },
+  "etcd-endpoints": { kind: "string", default: DEFAULT_ETCD_ENDPOINTS.join(",") },
+  "etcd-prefix": { kind: "string", default: DEFAULT_ETCD_PREFIX },
   "etcd-keyfile": { kind: "string", default: "" },
   "etcd-certfile": { kind: "string", default: "" },
   "etcd-cafile": { kind: "string", default: "" },

@@ -4,21 +4,11 @@
  * install guide's `/etc/sysconfig/flanneld` read by its systemd unit.
  */
 import { readFileSync, statSync } from "node:fs";
-import { FlannelError } from "@flannel-sdk/core";
+import { FlannelError, INSTALL_GUIDE } from "@flannel-sdk/core";
 import type { EtcdAuthOptions, EtcdStoreOptions } from "../options.js";
 import type { EtcdTlsOptions } from "../tls.js";
 import { expandExecStart, parseEnvironmentFile } from "./env-file.js";
 import { type FlanneldFlagValues, parseFlanneldFlags } from "./flags.js";
-
-/**
- * The `ExecStart=` of the install guide's `flanneld.service`: what the variables of
- * `/etc/sysconfig/flanneld` become on flanneld's command line.
- */
-export const GUIDE_EXEC_START =
-  "-etcd-endpoints=${FLANNEL_ETCD_ENDPOINTS} -etcd-prefix=${FLANNEL_ETCD_PREFIX} $FLANNEL_OPTIONS";
-
-/** Where the install guide keeps flanneld's settings. */
-export const GUIDE_SYSCONFIG_PATH = "/etc/sysconfig/flanneld";
 
 /** Input of {@link etcdOptionsFromFlanneld}. */
 export interface FlanneldOptionsInput {
@@ -30,7 +20,11 @@ export interface FlanneldOptionsInput {
   readonly sysconfig?: string;
   /** Path of a sysconfig file to read instead of passing `sysconfig`. */
   readonly sysconfigFile?: string;
-  /** The unit's `ExecStart=` arguments. Default {@link GUIDE_EXEC_START}. */
+  /**
+   * The unit's `ExecStart=` arguments. Default `INSTALL_GUIDE.execStart` (core), which is also
+   * what `@flannel-sdk/render`'s unit passes: `-etcd-endpoints=${FLANNEL_ETCD_ENDPOINTS}
+   * -etcd-prefix=${FLANNEL_ETCD_PREFIX} $FLANNEL_OPTIONS`.
+   */
   readonly execStart?: string;
 }
 
@@ -104,7 +98,7 @@ export function etcdOptionsFromFlanneld(input: FlanneldOptionsInput = {}): Flann
   let env: Record<string, string | undefined> = { ...(input.env ?? {}) };
   if (sysconfigText !== undefined) {
     const vars = parseEnvironmentFile(sysconfigText);
-    const execStart = input.execStart ?? GUIDE_EXEC_START;
+    const execStart = input.execStart ?? INSTALL_GUIDE.execStart;
     for (const m of execStart.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g)) {
       const name = m[1]!;
       if (vars[name] === undefined && env[name] === undefined && m[0].startsWith("${")) {

@@ -590,7 +590,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
           }
           if (!isRetryable(e)) throw e;
           const error = e as FlannelError;
-          if (error.message.endsWith("timed out")) continue;
+          if (error.details.timedOut === true) continue;
           const wait = backoff.next();
           options.onStatus?.({ type: "disconnected", error, retryInMs: wait });
           if (!(await pause(wait))) return;
@@ -730,7 +730,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
           continue;
         }
         if (!isRetryable(e)) return;
-        if ((e as FlannelError).message.endsWith("timed out")) continue;
+        if ((e as FlannelError).details.timedOut === true) continue;
         try {
           await sleep(backoff.next(), { signal, clock: this.#clock });
         } catch {

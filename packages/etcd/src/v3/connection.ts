@@ -5,7 +5,7 @@
  * (loaded on first use). No flannel logic here.
  */
 import { FlannelError, throwIfAborted } from "@flannel-sdk/core";
-import { toEtcdError } from "../errors.js";
+import { grpcMissing, toEtcdError } from "../errors.js";
 import type { EtcdAuthOptions } from "../options.js";
 import type { TlsMaterial } from "../tls.js";
 import { createGatewayTransport } from "./gateway.js";
@@ -29,7 +29,8 @@ export interface EtcdV3ConnectionOptions {
    * `http`/`https`. `"grpc"`: gRPC through npm `etcd3`, loaded on first use. Default `"http"`,
    * except with both a client certificate and `auth`: etcd refuses gateway requests from a
    * certificate that carries a CommonName while auth is on, so that combination defaults to
-   * `"grpc"`.
+   * `"grpc"`. `"grpc"` needs the optional peer dependency `etcd3` (`npm install etcd3`); without
+   * it the first call fails with `ETCD_GRPC_NOT_INSTALLED`.
    */
   readonly transport?: EtcdV3TransportKind;
   /** Deadline of each unary call. Default 10 s. */
@@ -73,11 +74,15 @@ export class EtcdV3Connection {
   /** The wire in use: `"http"` (etcd's JSON gateway) or `"grpc"`. */
   readonly transport: EtcdV3TransportKind;
   readonly #timeoutMs: number;
+  readonly #endpoints: readonly string[];
   readonly #wire: V3Transport | Promise<V3Transport>;
   readonly #watches = new Set<() => void>();
   #closed = false;
 
-  /** @throws FlannelError `INVALID_ARGUMENT` (no endpoints, mixed schemes, not a URL) */
+  /**
+   * @throws FlannelError `INVALID_ARGUMENT` (no endpoints, mixed schemes, not a URL); the first
+   * call of a `"grpc"` connection without npm `etcd3` installed fails with `ETCD_GRPC_NOT_INSTALLED`
+   */
   constructor(options: EtcdV3ConnectionOptions) {
     if (options.endpoints.length === 0) {
       throw new FlannelError("INVALID_ARGUMENT", "no etcd endpoints given", { field: "endpoints" });
@@ -91,6 +96,7 @@ export class EtcdV3Connection {
       );
     }
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.#endpoints = options.endpoints;
     this.transport =
       options.transport ?? (options.auth !== undefined && options.tls?.cert ? "grpc" : "http");
     const settings = {
@@ -104,11 +110,16 @@ export class EtcdV3Connection {
     if (this.transport === "http") {
       this.#wire = createGatewayTransport(settings);
     } else {
-      const loading = import("./grpc.js").then((m) => {
-        const wire = m.createGrpcTransport(settings);
-        if (this.#closed) wire.close();
-        return wire;
-      });
+      const loading = import("./grpc.js").then(
+        (m) => {
+          const wire = m.createGrpcTransport(settings);
+          if (this.#closed) wire.close();
+          return wire;
+        },
+        (e: unknown) => {
+          throw grpcMissing(e);
+        },
+      );
       loading.catch(() => undefined);
       this.#wire = loading;
     }
@@ -129,6 +140,7 @@ export class EtcdV3Connection {
   ): Promise<T> {
     if (this.#closed) throw closedError();
     throwIfAborted(signal);
+    const started = Date.now();
     const call = Promise.resolve(this.#wire).then((wire) =>
       fn(wire, { deadline: Date.now() + this.#timeoutMs, signal }),
     );
@@ -143,7 +155,10 @@ export class EtcdV3Connection {
     } catch (e) {
       if (e instanceof FlannelError) throw e;
       if (this.#closed) throw closedError(e);
-      throw toEtcdError(e, operation);
+      throw toEtcdError(e, operation, {
+        endpoints: this.#endpoints,
+        waitedMs: Date.now() - started,
+      });
     } finally {
       if (onAbort) signal?.removeEventListener("abort", onAbort);
       // The RPC may still settle after an abort: keep its rejection from going unhandled.
@@ -328,7 +343,7 @@ export class EtcdV3Connection {
         error: (e) => {
           if (!active) return;
           stop();
-          listener.error(toEtcdError(e, "watch"));
+          listener.error(toEtcdError(e, "watch", { endpoints: this.#endpoints }));
         },
         end: () => {
           if (!active) return;
@@ -338,7 +353,7 @@ export class EtcdV3Connection {
       });
     } catch (e) {
       if (this.#closed) throw closedError(e);
-      throw toEtcdError(e, "watch");
+      throw toEtcdError(e, "watch", { endpoints: this.#endpoints });
     }
     if (this.#closed) {
       handle.cancel();

@@ -10,7 +10,6 @@
  * @internal
  */
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { FlannelError } from "@flannel-sdk/core";
 import { netlinkError } from "../errors.js";
 import {
@@ -19,6 +18,7 @@ import {
   RECV_BUFFER_BYTES,
   SOCKET_BUFFER_BYTES,
 } from "./channel.js";
+import { nativeModulePath } from "./native.js";
 
 // Frames, both ways: u32le length of what follows, u8 type, u32le id, payload.
 const T_SEND = 1; // → agent: datagram for the kernel
@@ -28,11 +28,12 @@ const T_DATAGRAM = 1; // ← agent: datagram from the kernel
 const T_SOCKET_ERROR = 2; // ← agent: socket error (JSON {code,message})
 const T_READY = 3; // ← agent: socket open
 const T_SEND_ERROR = 4; // ← agent: datagram `id` not sent (JSON)
+const T_JOINED = 6; // ← agent: in multicast group `id` (empty), or why not (JSON)
 const T_FATAL = 5; // ← agent: could not open the socket (JSON)
 
 /**
- * The agent. CommonJS, run with `node -e`; argv[1] is the absolute path of the `netlink`
- * package, argv[2] the socket buffer size, argv[3] the per-datagram receive buffer. Every socket callback is guarded: an exception escaping into the native binding
+ * The agent. CommonJS, run with `node -e`; argv[1] is the absolute path of npm `netlink`'s
+ * raw-socket module, argv[2] the socket buffer size, argv[3] the per-datagram receive buffer. Every socket callback is guarded: an exception escaping into the native binding
  * would abort the agent.
  */
 export const AGENT_SOURCE = `"use strict";
@@ -107,7 +108,7 @@ process.stdin.on("data", (chunk) => {
         }
         drain();
       } else if (type === ${T_JOIN}) {
-        try { sock.addMembership(id); } catch (e) { frame(${T_SOCKET_ERROR}, 0, json(e)); }
+        try { sock.addMembership(id); frame(${T_JOINED}, id, Buffer.alloc(0)); } catch (e) { frame(${T_JOINED}, id, json(e)); }
       }
     }
     pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off);
@@ -129,12 +130,6 @@ export function netnsPath(netns: string): string {
     });
   }
   return `/run/netns/${netns}`;
-}
-
-let netlinkEntry: string | null = null;
-function netlinkModulePath(): string {
-  netlinkEntry ??= createRequire(import.meta.url).resolve("netlink");
-  return netlinkEntry;
 }
 
 /**
@@ -159,7 +154,7 @@ export function openNetnsChannel(
       process.execPath,
       "-e",
       AGENT_SOURCE,
-      netlinkModulePath(),
+      nativeModulePath(),
       String(SOCKET_BUFFER_BYTES),
       String(RECV_BUFFER_BYTES),
     ],
@@ -170,11 +165,16 @@ export function openNetnsChannel(
   let ready = false;
   let dead = false;
   let pending: Buffer = Buffer.alloc(0);
+  const joins = new Map<number, { resolve(): void; reject(e: unknown): void }[]>();
 
   return new Promise<Channel>((resolve, reject) => {
     const fail = (errno: string, message: string) => {
       if (dead) return;
       dead = true;
+      for (const waiters of joins.values()) {
+        for (const w of waiters) w.reject(netlinkError(errno, operation, message, { netns: path }));
+      }
+      joins.clear();
       signal?.removeEventListener("abort", onAbort);
       if (!ready) {
         reject(netlinkError(errno, operation, message, { netns: path }));
@@ -245,12 +245,20 @@ export function openNetnsChannel(
         child.stdin.write(b);
       },
       addMembership(group) {
-        if (dead) return;
+        if (dead) {
+          return Promise.reject(netlinkError("ECONNRESET", operation, "netlink handle closed"));
+        }
+        const joined = new Promise<void>((resolve, reject) => {
+          const waiters = joins.get(group) ?? [];
+          waiters.push({ resolve, reject });
+          joins.set(group, waiters);
+        });
         const h = Buffer.allocUnsafe(9);
         h.writeUInt32LE(5, 0);
         h[4] = T_JOIN;
         h.writeUInt32LE(group, 5);
         child.stdin.write(h);
+        return joined;
       },
       setActive(active) {
         if (dead) return;
@@ -287,7 +295,14 @@ export function openNetnsChannel(
         off += 4 + len;
         try {
           if (type === T_DATAGRAM) events.datagram(payload);
-          else if (type === T_READY) {
+          else if (type === T_JOINED) {
+            const w = joins.get(id)?.shift();
+            if (payload.length === 0) w?.resolve();
+            else {
+              const e = JSON.parse(payload.toString("utf8")) as { code: string; message: string };
+              w?.reject(netlinkError(e.code, operation, e.message, { netns: path }));
+            }
+          } else if (type === T_READY) {
             ready = true;
             signal?.removeEventListener("abort", onAbort);
             channel.setActive(false);

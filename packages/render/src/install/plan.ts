@@ -14,9 +14,9 @@ import { unitPath } from "../systemd/escape.js";
 import {
   type FlanneldSysconfigOptions,
   type FlanneldUnitOptions,
-  GUIDE,
   renderFlanneldSysconfig,
   renderFlanneldUnit,
+  UNIT_DEFAULTS,
 } from "../systemd/flanneld.js";
 
 /** A directory to create. */
@@ -46,7 +46,12 @@ export type DockerInstallMode =
   | ({ readonly mode: "drop-in"; readonly path?: string } & DockerDropInOptions)
   | { readonly mode: "none" };
 
-/** Options of {@link installPlan}; every default follows the install guide. */
+/**
+ * Options of {@link installPlan}. The paths follow the install guide (flannel's RHEL package
+ * layout); the unit and sysconfig take their own defaults (flanneld's: `/usr/bin/flanneld`,
+ * `/coreos.com/network` on loopback, no TLS files) unless given core's `INSTALL_GUIDE`:
+ * `installPlan({ flanneld: INSTALL_GUIDE, sysconfig: INSTALL_GUIDE })` is the guide's node.
+ */
 export interface InstallPlanOptions {
   /** Where `flanneld.service` goes. Default `/usr/lib/systemd/system/flanneld.service`. */
   unitPath?: string;
@@ -101,16 +106,16 @@ export function installPlan(options: InstallPlanOptions = {}): InstallPlan {
       throw invalidArgument(`${path} is planned twice`, "path");
     files.push({ path, mode, content });
   };
-  file(options.unitPath ?? GUIDE.flanneldUnitPath, 0o644, renderFlanneldUnit(flanneld));
+  file(options.unitPath ?? UNIT_DEFAULTS.flanneldUnitPath, 0o644, renderFlanneldUnit(flanneld));
   file(
-    flanneld.sysconfigPath ?? GUIDE.sysconfigPath,
+    flanneld.sysconfigPath ?? UNIT_DEFAULTS.sysconfigPath,
     0o644,
     renderFlanneldSysconfig(options.sysconfig),
   );
 
   const docker = options.docker ?? { mode: "unit" };
   if (docker.mode === "unit") {
-    file(docker.path ?? GUIDE.dockerUnitPath, 0o644, renderDockerUnit(docker));
+    file(docker.path ?? UNIT_DEFAULTS.dockerUnitPath, 0o644, renderDockerUnit(docker));
   } else if (docker.mode === "drop-in") {
     const mk = flanneld.mkDockerOpts ?? {};
     file(
@@ -129,7 +134,9 @@ export function installPlan(options: InstallPlanOptions = {}): InstallPlan {
       ? "/usr/local/bin/mk-docker-opts"
       : options.mkDockerOptsCommand;
   const mkPath =
-    flanneld.mkDockerOpts === null ? null : (flanneld.mkDockerOpts?.path ?? GUIDE.mkDockerOptsPath);
+    flanneld.mkDockerOpts === null
+      ? null
+      : (flanneld.mkDockerOpts?.path ?? UNIT_DEFAULTS.mkDockerOptsPath);
   if (command !== null && mkPath !== null && mkPath !== command) {
     unitPath(command, "mkDockerOptsCommand");
     file(

@@ -35,8 +35,10 @@ export type ParsedMkDockerOptsArgs =
   | { readonly ok: true; readonly args: MkDockerOptsArgs }
   | {
       readonly ok: false;
-      /** getopts' complaint (`Illegal option -x`, `No arg for -f option`), or null for `-h`/`-?`. */
+      /** getopts' complaint (`Illegal option -x`, `No arg for -f option`), or null for `-h`/`-?`/`--help`. */
       readonly diagnostic: string | null;
+      /** `--help`: the usage goes to stdout with exit status 0 (the script has no `--help`). */
+      readonly help?: true;
     };
 
 const WITH_ARG = new Set(["f", "d", "k"]);
@@ -48,8 +50,9 @@ const FLAGS = new Set(["i", "c", "m", "?", "h"]);
  * repeated option wins, options stop at `--` or at the first non-option word (later words are
  * ignored), and an unknown flag, a missing argument, `-h` or `-?` ask for the usage text. Two
  * additions, anywhere among the options: `--no-route-check` turns off the v0.18+ route check, and
- * `--require-subnet-env` makes a missing `-f` file an error; the script rejects every `--word`,
- * so no command line the script accepts changes meaning.
+ * `--require-subnet-env` makes a missing `-f` file an error, and `--help` asks for the usage as a
+ * request (`help: true`); the script rejects every `--word`, so no command line the script
+ * accepts changes meaning.
  *
  * @example
  * ```ts
@@ -71,6 +74,7 @@ export function parseMkDockerOptsArgs(argv: readonly string[]): ParsedMkDockerOp
   while (i < argv.length) {
     const arg = argv[i]!;
     if (arg === "--") break;
+    if (arg === "--help") return { ok: false, diagnostic: null, help: true };
     if (arg === "--no-route-check" || arg === "--require-subnet-env") {
       if (arg === "--no-route-check") args.routeCheck = false;
       else args.requireSubnetEnv = true;
@@ -104,8 +108,8 @@ export function parseMkDockerOptsArgs(argv: readonly string[]): ParsedMkDockerOp
 }
 
 /**
- * The script's usage text, byte for byte (it ends with a blank line); `argv0` stands for the
- * script's `$0`.
+ * The script's usage text (it ends with a blank line) plus this CLI's two additions,
+ * `--no-route-check` and `--help`; `argv0` stands for the script's `$0`.
  *
  * @example
  * ```ts
@@ -114,7 +118,7 @@ export function parseMkDockerOptsArgs(argv: readonly string[]): ParsedMkDockerOp
  */
 export function mkDockerOptsUsage(argv0: string): string {
   return (
-    `${argv0} [-f FLANNEL-ENV-FILE] [-d DOCKER-ENV-FILE] [-i] [-c] [-m] [-k COMBINED-KEY]\n` +
+    `${argv0} [-f FLANNEL-ENV-FILE] [-d DOCKER-ENV-FILE] [-i] [-c] [-m] [-k COMBINED-KEY] [--no-route-check] [--help]\n` +
     "\n" +
     "Generate Docker daemon options based on flannel env file\n" +
     "OPTIONS:\n" +
@@ -124,6 +128,8 @@ export function mkDockerOptsUsage(argv0: string): string {
     "\t-c\tOutput combined Docker options into DOCKER_OPTS var\n" +
     "\t-k\tSet the combined options key to this value (default DOCKER_OPTS=)\n" +
     "\t-m\tDo not output --ip-masq (useful for older Docker version)\n" +
+    "\t--no-route-check\tDo not fail when the routing table already has a route to FLANNEL_SUBNET\n" +
+    "\t--help\tPrint this text to stdout and exit 0 (-h and -? print it to stderr and exit 1, as the script)\n" +
     "\n"
   );
 }
@@ -138,8 +144,10 @@ export interface RunMkDockerOptsOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Directory relative `-f` / `-d` paths are resolved against. Default `process.cwd()`. */
   cwd?: string;
-  /** Receives everything the command prints (it prints only to stderr, like the script). */
+  /** Receives everything the command prints (it prints only to stderr, like the script), but `--help`. */
   stderr?: (text: string) => void;
+  /** Receives the usage asked for with `--help`. Default `process.stdout`. */
+  stdout?: (text: string) => void;
   /** The route check's table source (see {@link CheckRouteConflictOptions}); default `ip route show`. */
   readRoutes?: CheckRouteConflictOptions["readRoutes"];
   signal?: AbortSignal;
@@ -147,7 +155,8 @@ export interface RunMkDockerOptsOptions {
 
 /**
  * mk-docker-opts as a command: the drop-in replacement of flannel's `mk-docker-opts.sh`, usable as
- * flanneld's `ExecStartPost=`. Returns the exit status: 0; 1 for the usage text, an invalid
+ * flanneld's `ExecStartPost=`. Returns the exit status: 0 (also for `--help`, whose usage goes to
+ * stdout); 1 for the usage text on stderr (`-h`, `-?`, a bad option: as the script), an invalid
  * `FLANNEL_IPMASQ` (`Invalid value of FLANNEL_IPMASQ: …`, before the output file is touched), a
  * value or key the output cannot hold, a failed write, or a route conflict (reported after the
  * file is written, as in the script); 2 when the `-f` file exists but cannot be read or uses
@@ -171,6 +180,12 @@ export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<
   const cwd = options.cwd ?? process.cwd();
   const print = options.stderr ?? ((text: string) => void process.stderr.write(text));
   const parsed = parseMkDockerOptsArgs(options.argv);
+  if (!parsed.ok && parsed.help === true) {
+    (options.stdout ?? ((text: string) => void process.stdout.write(text)))(
+      mkDockerOptsUsage(argv0),
+    );
+    return 0;
+  }
   if (!parsed.ok) {
     print((parsed.diagnostic === null ? "" : `${parsed.diagnostic}\n`) + mkDockerOptsUsage(argv0));
     return 1;

@@ -8,7 +8,7 @@ import {
   unitPath,
   unitText,
 } from "./escape.js";
-import { GUIDE, type RestartPolicy, restartValue } from "./flanneld.js";
+import { type RestartPolicy, restartValue, UNIT_DEFAULTS } from "./flanneld.js";
 import {
   buildUnitFile,
   formatUnitFile,
@@ -202,7 +202,7 @@ export function renderDockerDropIn(options: DockerDropInOptions = {}): string {
   ];
   const exec = [
     formatExecPath(options.dockerdPath ?? "/usr/bin/dockerd"),
-    formatExecWord({ env: options.optionsKey ?? GUIDE.dockerOptsKey, split: true }),
+    formatExecWord({ env: options.optionsKey ?? UNIT_DEFAULTS.dockerOptsKey, split: true }),
     ...args.map((w) => formatExecWord(w)),
   ].join(" ");
   return formatUnitFile(
@@ -219,7 +219,7 @@ export function renderDockerDropIn(options: DockerDropInOptions = {}): string {
         entries: [
           [
             "EnvironmentFile",
-            `-${unitPath(options.optionsFile ?? GUIDE.dockerOptsFile, "EnvironmentFile")}`,
+            `-${unitPath(options.optionsFile ?? UNIT_DEFAULTS.dockerOptsFile, "EnvironmentFile")}`,
           ],
           ["ExecStart", ""],
           ["ExecStart", exec],

@@ -1,3 +1,4 @@
+import { DEFAULT_ETCD_ENDPOINTS, DEFAULT_ETCD_PREFIX, INSTALL_GUIDE } from "@flannel-sdk/core";
 import { invalidValue } from "../errors.js";
 import { isShellName } from "../shell/parse.js";
 import { quoteEnvValue } from "../shell/quote.js";
@@ -47,32 +48,21 @@ export function restartValue(value: RestartPolicy, field = "Restart"): string {
 }
 
 /**
- * The install guide's paths and values (flannel v0.11 binary install on a RHEL-style host): the
- * renderers' defaults.
- *
- * @example
- * ```ts
- * await writeFileAtomic(GUIDE.flanneldUnitPath, renderFlanneldUnit());
- * ```
+ * Where the renderers put things by default: the paths of flannel's RHEL package unit (which the
+ * install guide copies) with flanneld itself at `/usr/bin/flanneld` (flannel's release binary).
+ * flanneld's own settings (endpoints, prefix, no TLS) come from core's `DEFAULT_ETCD_*`; the
+ * guide's values are core's `INSTALL_GUIDE`, passed on purpose.
+ * @internal
  */
-export const GUIDE = {
-  flanneldUnitPath: "/usr/lib/systemd/system/flanneld.service",
-  flanneldPath: "/usr/bin/flanneld-start",
-  sysconfigPath: "/etc/sysconfig/flanneld",
-  dockerNetworkPath: "/etc/sysconfig/docker-network",
-  mkDockerOptsPath: "/usr/libexec/flannel/mk-docker-opts.sh",
-  dockerOptsKey: "DOCKER_NETWORK_OPTIONS",
-  dockerOptsFile: "/run/flannel/docker",
-  etcdEndpoints: [
-    "https://172.20.0.113:2379",
-    "https://172.20.0.114:2379",
-    "https://172.20.0.115:2379",
-  ],
-  etcdPrefix: "/kube-centos/network",
-  etcdCAFile: "/etc/kubernetes/ssl/ca.pem",
-  etcdCertFile: "/etc/kubernetes/ssl/kubernetes.pem",
-  etcdKeyFile: "/etc/kubernetes/ssl/kubernetes-key.pem",
-  dockerUnitPath: "/usr/lib/systemd/system/docker.service",
+export const UNIT_DEFAULTS = {
+  flanneldUnitPath: INSTALL_GUIDE.flanneldUnitPath,
+  flanneldPath: "/usr/bin/flanneld",
+  sysconfigPath: INSTALL_GUIDE.sysconfigPath,
+  dockerNetworkPath: INSTALL_GUIDE.dockerNetworkPath,
+  mkDockerOptsPath: INSTALL_GUIDE.mkDockerOptsPath,
+  dockerOptsKey: INSTALL_GUIDE.dockerOptsKey,
+  dockerOptsFile: INSTALL_GUIDE.dockerOptsFile,
+  dockerUnitPath: INSTALL_GUIDE.dockerUnitPath,
 } as const;
 
 /** The `ExecStartPost=` step that turns `subnet.env` into docker options. */
@@ -96,13 +86,17 @@ export interface MkDockerOptsStep {
   args?: readonly string[];
 }
 
-/** Options of {@link renderFlanneldUnit}; every default reproduces the install guide. */
+/**
+ * Options of {@link renderFlanneldUnit}. The defaults are the paths of flannel's RHEL package unit
+ * (which the guide copies) with `/usr/bin/flanneld`; core's `INSTALL_GUIDE` adds the guide's
+ * `flanneldPath` (`renderFlanneldUnit({ ...INSTALL_GUIDE, restart: "on-failure" })` is the guide's unit).
+ */
 export interface FlanneldUnitOptions {
   /** Default `Flanneld overlay address etcd agent`. */
   description?: string;
   /**
-   * The program `ExecStart=` runs. Default the guide's `/usr/bin/flanneld-start` (the wrapper of
-   * the RHEL package); a binary install from the release tarball has `/usr/bin/flanneld`.
+   * The program `ExecStart=` runs. Default `/usr/bin/flanneld` (flannel's release binary); the
+   * guide's RHEL package runs the wrapper `/usr/bin/flanneld-start` (`INSTALL_GUIDE.flanneldPath`).
    */
   flanneldPath?: string;
   /** The sysconfig file (`EnvironmentFile=`, required). Default `/etc/sysconfig/flanneld`. */
@@ -129,9 +123,11 @@ export interface FlanneldUnitOptions {
 }
 
 function execArgsLine(mk: MkDockerOptsStep): string {
-  const words: string[] = [formatExecPath(mk.path ?? GUIDE.mkDockerOptsPath, "", "ExecStartPost")];
+  const words: string[] = [
+    formatExecPath(mk.path ?? UNIT_DEFAULTS.mkDockerOptsPath, "", "ExecStartPost"),
+  ];
   if (mk.subnetFile !== undefined) words.push("-f", formatExecWord(mk.subnetFile, "ExecStartPost"));
-  const key = mk.combinedKey ?? GUIDE.dockerOptsKey;
+  const key = mk.combinedKey ?? UNIT_DEFAULTS.dockerOptsKey;
   // mk-docker-opts' own rule (the script `eval`s it): a unit with another key fails every start.
   if (!isShellName(key)) {
     throw invalidValue(
@@ -141,7 +137,7 @@ function execArgsLine(mk: MkDockerOptsStep): string {
     );
   }
   words.push("-k", formatExecWord(key, "ExecStartPost"));
-  words.push("-d", formatExecWord(mk.output ?? GUIDE.dockerOptsFile, "ExecStartPost"));
+  words.push("-d", formatExecWord(mk.output ?? UNIT_DEFAULTS.dockerOptsFile, "ExecStartPost"));
   if (mk.requireSubnetEnv === true) words.push("--require-subnet-env");
   for (const a of mk.args ?? []) words.push(formatExecWord(a, "ExecStartPost"));
   return words.join(" ");
@@ -175,11 +171,13 @@ export function flanneldUnitFile(options: FlanneldUnitOptions = {}): UnitFile {
     unitDirective("Type", "notify"),
     unitDirective(
       "EnvironmentFile",
-      unitPath(options.sysconfigPath ?? GUIDE.sysconfigPath, "EnvironmentFile"),
+      unitPath(options.sysconfigPath ?? UNIT_DEFAULTS.sysconfigPath, "EnvironmentFile"),
     ),
   ];
   const dockerNetwork =
-    options.dockerNetworkPath === undefined ? GUIDE.dockerNetworkPath : options.dockerNetworkPath;
+    options.dockerNetworkPath === undefined
+      ? UNIT_DEFAULTS.dockerNetworkPath
+      : options.dockerNetworkPath;
   if (dockerNetwork !== null) {
     service.push(
       unitDirective("EnvironmentFile", `-${unitPath(dockerNetwork, "EnvironmentFile")}`),
@@ -193,7 +191,7 @@ export function flanneldUnitFile(options: FlanneldUnitOptions = {}): UnitFile {
   ];
   service.push(
     unitContinuedDirective("ExecStart", [
-      { indent: "", text: formatExecPath(options.flanneldPath ?? GUIDE.flanneldPath) },
+      { indent: "", text: formatExecPath(options.flanneldPath ?? UNIT_DEFAULTS.flanneldPath) },
       ...args.map((w) => ({ indent: "  ", text: formatExecWord(w) })),
     ]),
   );
@@ -223,10 +221,10 @@ export function flanneldUnitFile(options: FlanneldUnitOptions = {}): UnitFile {
 }
 
 /**
- * Renders `flanneld.service`. With no options it is the install guide's unit byte for byte except
- * `Restart=always` (the guide has `on-failure`, which never restarts flanneld after a lease
- * revocation because flanneld then exits 0; pass `restart: "on-failure"` for the guide's exact
- * bytes). `ExecStart=` passes `${FLANNEL_ETCD_ENDPOINTS}`, `${FLANNEL_ETCD_PREFIX}` and
+ * Renders `flanneld.service`. With `{ ...INSTALL_GUIDE }` (core) it is the install guide's unit
+ * byte for byte except `Restart=always` (the guide has `on-failure`, which never restarts flanneld
+ * after a lease revocation because flanneld then exits 0; add `restart: "on-failure"` for the
+ * guide's exact bytes); with no options it runs `/usr/bin/flanneld`. `ExecStart=` passes `${FLANNEL_ETCD_ENDPOINTS}`, `${FLANNEL_ETCD_PREFIX}` and
  * `$FLANNEL_OPTIONS` from the sysconfig file; `ExecStartPost=` runs mk-docker-opts (this package's
  * `mk-docker-opts` bin works there in place of the script).
  *
@@ -241,17 +239,20 @@ export function renderFlanneldUnit(options: FlanneldUnitOptions = {}): string {
   return formatUnitFile(flanneldUnitFile(options));
 }
 
-/** Options of {@link renderFlanneldSysconfig}; every default reproduces the install guide. */
+/**
+ * Options of {@link renderFlanneldSysconfig}. Every default is flanneld's own; core's
+ * `INSTALL_GUIDE` holds the guide's values (`renderFlanneldSysconfig(INSTALL_GUIDE)`).
+ */
 export interface FlanneldSysconfigOptions {
-  /** `FLANNEL_ETCD_ENDPOINTS`, joined with `,`. Default the guide's three endpoints. */
+  /** `FLANNEL_ETCD_ENDPOINTS`, joined with `,`. Default flanneld's `http://127.0.0.1:4001,http://127.0.0.1:2379`. */
   etcdEndpoints?: string | readonly string[];
-  /** `FLANNEL_ETCD_PREFIX`. Default `/kube-centos/network`. */
+  /** `FLANNEL_ETCD_PREFIX`. Default flanneld's `/coreos.com/network`. */
   etcdPrefix?: string;
-  /** `-etcd-cafile=`; `null` leaves it out. Default `/etc/kubernetes/ssl/ca.pem`. */
+  /** `-etcd-cafile=`; absent or `null` leaves it out (the default: no TLS files). */
   etcdCAFile?: string | null;
-  /** `-etcd-certfile=`; `null` leaves it out. Default `/etc/kubernetes/ssl/kubernetes.pem`. */
+  /** `-etcd-certfile=`; absent or `null` leaves it out. */
   etcdCertFile?: string | null;
-  /** `-etcd-keyfile=`; `null` leaves it out. Default `/etc/kubernetes/ssl/kubernetes-key.pem`. */
+  /** `-etcd-keyfile=`; absent or `null` leaves it out. */
   etcdKeyFile?: string | null;
   /** `-iface=` (repeatable: flanneld tries them in order), e.g. `eth2` on a multi-NIC host. */
   iface?: string | readonly string[];
@@ -283,8 +284,9 @@ function optionWord(word: string, field: string): string {
 /**
  * Renders `/etc/sysconfig/flanneld`, the environment file the unit reads: `FLANNEL_ETCD_ENDPOINTS`,
  * `FLANNEL_ETCD_PREFIX` and `FLANNEL_OPTIONS` (the etcd TLS files, `-iface`, `-public-ip`,
- * `-ip-masq`, extra flags), with the guide's comments. With no options it is the guide's file byte
- * for byte. Values are double-quoted with `"`, `\`, `` ` `` and `$` escaped, so `/bin/sh` and
+ * `-ip-masq`, extra flags), with the RHEL package's comments. With no options it points flanneld at
+ * its own defaults (`/coreos.com/network` on loopback, no TLS files); with core's `INSTALL_GUIDE`
+ * it is the guide's file byte for byte. Values are double-quoted with `"`, `\`, `` ` `` and `$` escaped, so `/bin/sh` and
  * systemd's `EnvironmentFile=` both read exactly the intended value; control characters are
  * refused, and `FLANNEL_OPTIONS` words may not contain whitespace or quotes.
  *
@@ -298,7 +300,7 @@ export function renderFlanneldSysconfig(options: FlanneldSysconfigOptions = {}):
   const endpoints =
     typeof options.etcdEndpoints === "string"
       ? [options.etcdEndpoints]
-      : (options.etcdEndpoints ?? GUIDE.etcdEndpoints);
+      : (options.etcdEndpoints ?? DEFAULT_ETCD_ENDPOINTS);
   if (endpoints.length === 0) {
     throw invalidValue("etcdEndpoints must not be empty", "etcdEndpoints", endpoints);
   }
@@ -318,13 +320,12 @@ export function renderFlanneldSysconfig(options: FlanneldSysconfigOptions = {}):
     }
     words.push(optionWord(`-${flag}=${value}`, field));
   };
-  const file = (flag: string, value: string | null | undefined, fallback: string) => {
-    const v = value === undefined ? fallback : value;
-    if (v !== null) flagValue(flag, v, flag);
+  const file = (flag: string, value: string | null | undefined) => {
+    if (value !== undefined && value !== null) flagValue(flag, value, flag);
   };
-  file("etcd-cafile", options.etcdCAFile, GUIDE.etcdCAFile);
-  file("etcd-certfile", options.etcdCertFile, GUIDE.etcdCertFile);
-  file("etcd-keyfile", options.etcdKeyFile, GUIDE.etcdKeyFile);
+  file("etcd-cafile", options.etcdCAFile);
+  file("etcd-certfile", options.etcdCertFile);
+  file("etcd-keyfile", options.etcdKeyFile);
   const ifaces = typeof options.iface === "string" ? [options.iface] : (options.iface ?? []);
   for (const i of ifaces) flagValue("iface", i, "iface");
   if (options.publicIP !== undefined) flagValue("public-ip", options.publicIP, "publicIP");
@@ -349,7 +350,7 @@ export function renderFlanneldSysconfig(options: FlanneldSysconfigOptions = {}):
       "# For address range assignment",
     );
   lines.push(
-    `FLANNEL_ETCD_PREFIX=${quoteEnvValue(options.etcdPrefix ?? GUIDE.etcdPrefix, "FLANNEL_ETCD_PREFIX")}`,
+    `FLANNEL_ETCD_PREFIX=${quoteEnvValue(options.etcdPrefix ?? DEFAULT_ETCD_PREFIX, "FLANNEL_ETCD_PREFIX")}`,
   );
   if (comments) lines.push("", "# Any additional options that you want to pass");
   lines.push(`FLANNEL_OPTIONS=${quoteEnvValue(words.join(" "), "FLANNEL_OPTIONS")}`);
