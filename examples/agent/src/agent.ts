@@ -66,6 +66,10 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     );
     log("I", `Using ${both(ext.publicIP, ext.publicIPv6)} as external address`);
 
+    // DirectRouting: a remote public IP on one of the underlay's on-link subnets (either family)
+    const underlaySubnets = (await h.addrList({ dev: ext.name, signal: stop.signal })).map(
+      (a) => a.cidr,
+    );
     const prev = await previousSubnetFromFile(o.subnetFile, { signal: stop.signal });
     const reg = await registerBackend(h, { config, externalInterface: ext, signal: stop.signal });
     const devices = [reg.device, reg.device6].filter((d) => d !== null);
@@ -88,6 +92,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
           family,
           ownLease: lease,
           leases: watcher.leases,
+          underlaySubnets,
           externalInterface: {
             name: ext.name,
             mtu: ext.mtu,

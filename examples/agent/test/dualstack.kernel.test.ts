@@ -39,21 +39,23 @@ interface Scenario {
   readonly ipv4: boolean;
   /** Which hosts run real flanneld v0.20.2 (the others flanneld-ts), in start order. */
   readonly real: readonly number[];
+  /** vxlan `DirectRouting`: every host is on one L2 segment, so routes go via the public IPs. */
+  readonly directRouting?: boolean;
 }
 
-function scenario({ backend, ipv4, real }: Scenario) {
+function scenario({ backend, ipv4, real, directRouting = false }: Scenario) {
   const vxlan = backend === "vxlan";
   const net6 = `fd${randomBytes(1).toString("hex")}:${randomBytes(2).toString("hex")}::/56`;
   const config = JSON.stringify({
     ...(ipv4 ? { Network: "172.30.0.0/16", SubnetLen: 24 } : { EnableIPv4: false }),
     EnableIPv6: true,
     IPv6Network: net6,
-    Backend: { Type: backend },
+    Backend: { Type: backend, ...(directRouting ? { DirectRouting: true } : {}) },
   });
   const mix = real.length
     ? `hosts ${real.map((i) => i + 1).join(", ")} real flanneld v0.20.2`
     : "flanneld-ts only";
-  const name = `${ipv4 ? "dual stack" : "IPv6-only"} + ${backend}: ${mix}`;
+  const name = `${ipv4 ? "dual stack" : "IPv6-only"} + ${backend}${directRouting ? " DirectRouting" : ""}: ${mix}`;
 
   describe.runIf(run).sequential(name, () => {
     let c: Cluster;
@@ -121,6 +123,8 @@ function scenario({ backend, ipv4, real }: Scenario) {
           });
           const global = dev!.addr_info.filter((a: { scope: string }) => a.scope === "global");
           expect(global, who).toMatchObject([{ local: subnet6IP(h), prefixlen: 128 }]);
+        }
+        if (vxlan && !directRouting) {
           const neigh = ipj(h.ns, "-6", "neigh", "show", "dev", "flannel-v6.1", "nud", "permanent");
           const fdb = bridgej(h.ns, "fdb", "show", "dev", "flannel-v6.1");
           for (const o of others) {
@@ -139,7 +143,12 @@ function scenario({ backend, ipv4, real }: Scenario) {
             );
           }
         } else {
+          const routes4 = ipv4 ? ipj(h.ns, "route", "show") : [];
           for (const o of others) {
+            if (ipv4)
+              expect(routes4, who).toContainEqual(
+                expect.objectContaining({ dst: `${o.subnetIP()}/24`, gateway: o.ip, dev: "eth0" }),
+              );
             expect(routes6, who).toContainEqual(
               expect.objectContaining({ dst: `${subnet6IP(o)}/64`, gateway: o.ip6, dev: "eth0" }),
             );
@@ -190,6 +199,7 @@ function scenario({ backend, ipv4, real }: Scenario) {
 
 scenario({ backend: "vxlan", ipv4: true, real: [0, 2] });
 scenario({ backend: "host-gw", ipv4: true, real: [1, 3] });
+scenario({ backend: "vxlan", ipv4: true, real: [1], directRouting: true });
 // IPv6-only: flanneld-ts only. Real v0.20.2 cannot be a peer there on etcd (docs/decisions.md):
 // every node takes the first lease whose PublicIP is 0.0.0.0 as its own, and the etcd watch marks
 // every lease IPv4-enabled, so a remote lease sends it down the IPv4 path of a device it never
