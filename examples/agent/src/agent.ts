@@ -46,9 +46,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
       signal: stop.signal,
       onError: (e) => log("E", `Couldn't fetch network config: ${e.message}`),
     });
-    const families = ([4, 6] as const).filter((f) =>
-      f === 4 ? config.enableIPv4 : config.enableIPv6,
-    );
+    const families: (4 | 6)[] = config.enableIPv6 ? (config.enableIPv4 ? [4, 6] : [6]) : [4];
     const ext = await selectInterface(h, {
       iface: o.iface,
       ifaceRegex: o.ifaceRegex,
@@ -67,9 +65,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     log("I", `Using ${both(ext.publicIP, ext.publicIPv6)} as external address`);
 
     // DirectRouting: a remote public IP on one of the underlay's on-link subnets (either family)
-    const underlaySubnets = (await h.addrList({ dev: ext.name, signal: stop.signal })).map(
-      (a) => a.cidr,
-    );
+    const underlay = await h.addrList({ dev: ext.name, signal: stop.signal });
     const prev = await previousSubnetFromFile(o.subnetFile, { signal: stop.signal });
     const reg = await registerBackend(h, { config, externalInterface: ext, signal: stop.signal });
     const devices = [reg.device, reg.device6].filter((d) => d !== null);
@@ -92,12 +88,8 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
           family,
           ownLease: lease,
           leases: watcher.leases,
-          underlaySubnets,
-          externalInterface: {
-            name: ext.name,
-            mtu: ext.mtu,
-            address: family === 4 ? ext.address : ext.address6,
-          },
+          underlaySubnets: underlay.map((a) => a.cidr),
+          externalInterface: { ...ext, address: family === 4 ? ext.address : ext.address6 },
         }),
       );
     // Applies run one at a time; one waiting apply serves every caller that came before it starts.

@@ -18,7 +18,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     if (argv[0] === "diagnose") return await runDiagnose(argv.slice(1), env);
     options = agentOptions(argv, env);
   } catch (e) {
-    if (!isFlannelError(e, "FLANNELD_OPTIONS_INVALID")) throw e;
+    if (!isFlannelError(e, "FLANNELD_OPTIONS_INVALID") && !isFlannelError(e, "INVALID_ARGUMENT")) {
+      throw e;
+    }
     process.stderr.write(`flanneld-ts: ${e.message}\n${USAGE}`);
     return EXIT_USAGE;
   }

@@ -3,6 +3,7 @@ import { formatDiagnosis } from "@flannel-sdk/core";
 import { diagnose } from "@flannel-sdk/diagnose";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import { openHandle } from "@flannel-sdk/netlink";
+import { ipMasqFlavorOf } from "@flannel-sdk/render";
 import { agentOptions } from "./options.js";
 
 /** Checks this node with the agent's own flags; 0 when no finding is an error, else 1. */
@@ -11,8 +12,11 @@ export async function runDiagnose(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const json = argv.some((a) => /^--?json$/.test(a));
+  // --flannel-version=V: the rules of flannel V are expected when the node has none of flannel's
+  const version = argv.flatMap((a) => /^--?flannel-version=(.+)$/.exec(a)?.[1] ?? []).pop();
+  const masqFlavor = version === undefined ? "current" : ipMasqFlavorOf(version);
   const o = agentOptions(
-    argv.filter((a) => !/^--?json$/.test(a)),
+    argv.filter((a) => !/^--?(json|flannel-version=.*)$/.test(a)),
     env,
   );
   const v3 = new EtcdLeaseStore(o.store);
@@ -28,6 +32,7 @@ export async function runDiagnose(
       publicIP: o.publicIP,
       iface: o.iface[0] ?? null,
       renewMarginMinutes: o.renewMarginMs / 60_000,
+      masqFlavor,
       prefix: o.store.prefix,
       storeLabel: label(o.api),
       otherApiStore: { label: label(o.api === "v2" ? "v3" : "v2"), store: other },

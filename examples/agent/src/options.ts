@@ -20,7 +20,8 @@ export interface AgentOptions {
 }
 
 export const USAGE = `Usage: flanneld-ts [flags]          run the agent
-       flanneld-ts diagnose [--json] [flags]   check this node (exit 1 on an error finding)
+       flanneld-ts diagnose [--json] [--flannel-version=V] [flags]   check this node (exit 1 on
+         an error finding; with no flannel rule there, expect flannel V's, default flanneld-ts's)
   -etcd-endpoints=URL[,URL]   (default http://127.0.0.1:4001,http://127.0.0.1:2379)
   -etcd-prefix=PATH           (default /coreos.com/network)
   -etcd-api=v3|v2             etcd API of the config and leases (default v3)

@@ -17,6 +17,7 @@ import {
   etcdMissingReason,
   startEtcd,
 } from "@flannel-sdk/etcd/testing";
+import { openHandle } from "@flannel-sdk/netlink";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const BIN = join(ROOT, "node_modules/.bin/flanneld-ts");
@@ -148,14 +149,19 @@ export function notifyMissing(): string | null {
   return null;
 }
 
-/** One flanneld-ts process. */
+/** One node agent process in a host: flanneld-ts, or (interop tier) a real flanneld. */
 export class Agent {
   readonly child: ChildProcess;
   stderr = "";
   readonly exited: Promise<number | null>;
 
-  constructor(host: Host, extraArgs: readonly string[], env: NodeJS.ProcessEnv = {}, bin = BIN) {
-    this.child = spawn("ip", ["netns", "exec", host.ns, bin, ...host.flags(extraArgs)], {
+  /** `argv`: the program and its arguments, run inside `host` with `ip netns exec`. */
+  constructor(
+    host: Host,
+    readonly argv: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+  ) {
+    this.child = spawn("ip", ["netns", "exec", host.ns, ...argv], {
       stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, ...env },
     });
@@ -181,6 +187,17 @@ export class Agent {
 
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then the exit status (SIGKILL after 10 s). */
+  async stop(): Promise<number | null> {
+    this.kill("SIGTERM");
+    const timer = setTimeout(() => this.kill("SIGKILL"), 10_000);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
@@ -230,10 +247,37 @@ export class Host {
     const status = await new Promise<number | null>((resolve) => child.once("close", resolve));
     return { status, stderr, report: stdout === "" ? null : JSON.parse(stdout) };
   }
-  /** Starts flanneld-ts, or another flanneld binary (`bin`) with the same flags. */
-  start(extraArgs: readonly string[], env?: NodeJS.ProcessEnv, bin?: string): Agent {
-    this.agent = new Agent(this, extraArgs, env, bin);
+  start(extraArgs: readonly string[], env?: NodeJS.ProcessEnv): Agent {
+    this.agent = new Agent(this, [BIN, ...this.flags(extraArgs)], env);
     return this.agent;
+  }
+  /**
+   * Starts a real flanneld binary as flannel's docs run it: `-iface=eth0 -ip-masq`, the
+   * fixture's etcd and prefix, this host's subnet file. Ready when it wrote that file.
+   */
+  startReal(binary: string, extraArgs: readonly string[] = []): Agent {
+    this.agent = new Agent(this, [
+      binary,
+      `-etcd-endpoints=http://${ETCD_IP}:${ETCD_PORT}`,
+      `-etcd-prefix=${PREFIX}`,
+      "-iface=eth0",
+      "-ip-masq",
+      `-subnet-file=${this.subnetFile}`,
+      ...extraArgs,
+    ]);
+    return this.agent;
+  }
+  /** docker0 as docker makes it from `--bip`: a bridge holding the subnet's first address. */
+  async docker0(): Promise<void> {
+    await using nl = await openHandle({ netns: this.ns });
+    await nl.ensureBridge({ name: "docker0" });
+    await nl.ifconfigAddress("docker0", this.flannelSubnet());
+  }
+  /** One ping from this host's docker0 address to `to`'s. */
+  pings(to: Host): boolean {
+    const from = this.flannelSubnet().split("/")[0]!;
+    const dst = to.flannelSubnet().split("/")[0]!;
+    return inNs(this.ns, ["ping", "-c", "1", "-W", "1", "-I", from, dst]).status === 0;
   }
   subnetEnv(): string {
     return readFileSync(this.subnetFile, "utf8");

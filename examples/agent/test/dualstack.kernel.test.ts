@@ -8,22 +8,10 @@ import { randomBytes } from "node:crypto";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { openHandle } from "@flannel-sdk/netlink";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  bridgej,
-  Cluster,
-  e2eMissing,
-  eventually,
-  type Host,
-  inNs,
-  ipj,
-  PREFIX,
-} from "./cluster.js";
-import { realFlanneld, realFlanneldMissing } from "./real-flanneld.js";
+import { bridgej, Cluster, eventually, type Host, inNs, ipj, PREFIX } from "./cluster.js";
+import { interopMissing, RealFlannel } from "./real-flanneld.js";
 
-const run = tierGate(
-  "interop (kernel+etcd+flanneld v0.20.2)",
-  e2eMissing() ?? realFlanneldMissing(),
-);
+const run = tierGate("interop (kernel+etcd+flanneld v0.20.2)", interopMissing());
 
 /** `FLANNEL_IPV6_SUBNET` (`fd42::1/64`) → its network address (`fd42::`). */
 const subnet6IP = (h: Host) => env(h, "FLANNEL_IPV6_SUBNET").replace(/1\/\d+$/, "");
@@ -59,27 +47,28 @@ function scenario({ backend, ipv4, real, directRouting = false }: Scenario) {
 
   describe.runIf(run).sequential(name, () => {
     let c: Cluster;
+    let flannel: RealFlannel | undefined;
     const isReal = (h: Host) => real.includes(c.hosts.indexOf(h));
     beforeAll(async () => {
       c = await Cluster.start(4, { enableV2: false, ipv6: true });
-      const bin = realFlanneld();
+      flannel = new RealFlannel();
+      const bin = flannel.flanneld("v0.20.2");
       await c.etcdctl(3, "put", `${PREFIX}/config`, config);
-      // flanneld's own flags for the interface: -iface=eth0 (an IPv6-only flanneld refuses -public-ip)
+      // flanneld-ts with startReal's flags for the interface: -iface=eth0 (an IPv6-only flanneld
+      // refuses -public-ip)
       for (const h of c.hosts) h.identityArgs = ["-iface=eth0"];
       // real nodes first, then the others, one at a time
       const order = [...real, ...c.hosts.keys()].filter((i, k, a) => a.indexOf(i) === k);
       for (const i of order) {
         const h = c.hosts[i]!;
-        await h
-          .start([], {}, real.includes(i) ? bin : undefined)
-          .ready(30_000)
-          .catch((e) => {
-            throw new Error(`${h.ns}: ${e.message}\n${h.agent?.stderr}`);
-          });
+        await (real.includes(i) ? h.startReal(bin) : h.start([])).ready(30_000).catch((e) => {
+          throw new Error(`${h.ns}: ${e.message}\n${h.agent?.stderr}`);
+        });
       }
     }, 120_000);
     afterAll(async () => {
       await c?.close();
+      flannel?.close();
     });
 
     it("subnet.env and the lease in etcd have the same bytes from flanneld v0.20.2 and flanneld-ts", async () => {

@@ -1,46 +1,72 @@
 /**
- * Real flanneld for the interop tier: `flanneld-v0.20.2.xz` from flannel's own tagged source, in
- * `../shared/flannel` beside the checkout (CI), a parent's `shared/flannel`, or `$FLANNEL_SHARED`.
- * Unpacked once per process into a temp dir this module removes on exit.
+ * Real flanneld for the interop tier: the binaries of `../shared/flannel` (beside the repo),
+ * unpacked with `xz -dc` into a temp dir of this run.
  */
-import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { ROOT } from "./cluster.js";
+import { join } from "node:path";
+import { e2eMissing, ROOT } from "./cluster.js";
 
-/** The directory holding flannel's binaries and scripts, or `null`. */
-export function sharedFlannelDir(): string | null {
-  const candidates = [process.env.FLANNEL_SHARED ?? ""];
-  for (let d = ROOT; dirname(d) !== d; d = dirname(d))
-    candidates.push(join(dirname(d), "shared/flannel"));
-  return candidates.find((d) => d !== "" && existsSync(join(d, "flanneld-v0.20.2.xz"))) ?? null;
-}
+/** `../shared/flannel` relative to the repository root, as CI lays it out. */
+export const FLANNEL_DIR = join(ROOT, "../shared/flannel");
 
-/** Why real flanneld v0.20.2 cannot run here, or `null`. */
-export function realFlanneldMissing(): string | null {
-  if (sharedFlannelDir() === null) {
-    return "flanneld-v0.20.2.xz not found in ../shared/flannel (or $FLANNEL_SHARED): put flannel's binaries beside the checkout";
-  }
-  if (spawnSync("sh", ["-c", "command -v xz"]).status !== 0)
+/** The flannel releases the tier runs, and the etcd API each speaks. */
+export const VERSIONS = {
+  "v0.11.0": { api: 2 },
+  "v0.20.2": { api: 3 },
+} as const;
+export type FlannelVersion = keyof typeof VERSIONS;
+
+/** Why the interop tier cannot run, or `null`. */
+export function interopMissing(): string | null {
+  const e2e = e2eMissing();
+  if (e2e !== null) return e2e;
+  if (spawnSync("sh", ["-c", "command -v xz"]).status !== 0) {
     return "xz not found: apt-get install -y xz-utils";
+  }
+  if (spawnSync("sh", ["-c", "command -v sh"]).status !== 0) return "sh not found";
+  for (const v of Object.keys(VERSIONS)) {
+    for (const f of [`flanneld-${v}.xz`, `mk-docker-opts-${v}.sh`]) {
+      if (!existsSync(join(FLANNEL_DIR, f))) {
+        return `${join(FLANNEL_DIR, f)} missing: the real flannel binaries belong in ../shared/flannel beside the repository (flanneld-v0.11.0.xz, flanneld-v0.20.2.xz, mk-docker-opts-v*.sh)`;
+      }
+    }
+  }
   return null;
 }
 
-let unpacked: string | null = null;
+/** The unpacked binaries of one run; `close()` removes them. */
+export class RealFlannel {
+  readonly dir = mkdtempSync(join(tmpdir(), "flannel-interop-bin-"));
 
-/** The path of an unpacked, executable flanneld v0.20.2. */
-export function realFlanneld(): string {
-  if (unpacked !== null) return unpacked;
-  const dir = mkdtempSync(join(tmpdir(), "flannel-real-"));
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  const bin = join(dir, "flanneld");
-  const xz = spawnSync("xz", ["-dc", join(sharedFlannelDir()!, "flanneld-v0.20.2.xz")], {
-    maxBuffer: 1 << 30,
-  });
-  if (xz.status !== 0) throw new Error(`xz -dc failed: ${xz.stderr}`);
-  writeFileSync(bin, xz.stdout);
-  chmodSync(bin, 0o755);
-  unpacked = bin;
-  return bin;
+  /** Path of flanneld `version`, unpacked on first use. */
+  flanneld(version: FlannelVersion): string {
+    const out = join(this.dir, `flanneld-${version}`);
+    if (!existsSync(out)) {
+      const fd = openSync(`${out}.part`, "w", 0o755);
+      try {
+        execFileSync("xz", ["-dc", join(FLANNEL_DIR, `flanneld-${version}.xz`)], {
+          stdio: ["ignore", fd, "pipe"],
+        });
+      } finally {
+        closeSync(fd);
+      }
+      chmodSync(`${out}.part`, 0o755);
+      execFileSync("mv", [`${out}.part`, out]);
+      const r = spawnSync(out, ["--version"], { encoding: "utf8" });
+      const printed = `${r.stdout}${r.stderr}`;
+      if (!printed.includes(version)) throw new Error(`${out} --version printed ${printed}`);
+    }
+    return out;
+  }
+
+  /** That tag's `dist/mk-docker-opts.sh` (run with `sh`, read-only in place). */
+  mkDockerOptsScript(version: FlannelVersion): string {
+    return join(FLANNEL_DIR, `mk-docker-opts-${version}.sh`);
+  }
+
+  close(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }

@@ -29,6 +29,7 @@ export type {
   DiagnoseSeverity,
   Diagnosis,
   ExpectedIptablesRule,
+  IpMasqFlavorRules,
   KernelState,
   NodeState,
   ObservedAddr,

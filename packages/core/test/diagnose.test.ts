@@ -11,6 +11,7 @@ import {
   diagnoseNodeState,
   type ExpectedIptablesRule,
   formatDiagnosis,
+  type IpMasqFlavorRules,
   type KernelState,
   type Lease,
   type NodeState,
@@ -129,8 +130,19 @@ const RULES = (network: string, subnet: string): ExpectedIptablesRule[] => [
   },
 ];
 
-function saved(subnet = "172.30.8.0/24"): string {
-  const rules = RULES("172.30.0.0/16", subnet);
+/** An older flavor: plain rules in the built-in chains, no comment. */
+const OLD = (network: string, subnet: string): ExpectedIptablesRule[] => [
+  { table: "nat", kind: "masq", rule: `-A POSTROUTING -s ${network} -d ${network} -j RETURN` },
+  { table: "nat", kind: "masq", rule: `-A POSTROUTING ! -s ${network} -d ${subnet} -j RETURN` },
+  { table: "filter", kind: "forward", rule: `-A FORWARD -s ${network} -j ACCEPT` },
+];
+
+const FLAVORS = (network: string, subnet: string): IpMasqFlavorRules[] => [
+  { flavor: "old", since: "v0.1.0", until: "v0.1.9", rules: OLD(network, subnet) },
+  { flavor: "new", since: "v0.2.0", until: null, rules: RULES(network, subnet) },
+];
+
+function saved(subnet = "172.30.8.0/24", rules = RULES("172.30.0.0/16", subnet)): string {
   const nat = rules
     .filter((r) => r.table === "nat")
     .map((r) => r.rule.replace(" --random-fully", ""));
@@ -153,7 +165,8 @@ function healthy(): NodeState {
     },
     kernel: { value: kernel() },
     iptables: { value: saved() },
-    expectedRules: RULES,
+    ipMasqFlavors: FLAVORS,
+    masqFlavor: "new",
   };
 }
 
@@ -578,13 +591,83 @@ describe("diagnoseNodeState", () => {
       }),
       ["IPMASQ_RULES_MISSING"],
     );
-    expect(m.findings[0]!.found).toBe("1 of 3 rules present");
+    expect(m.findings[0]!.found).toBe(
+      '1 of 3 rules present; the node has the rules of flavor "new" (flannel v0.2.0 and later)',
+    );
     expectCodes(
       with_((s) => {
         s.iptables = { value: saved() + saved("172.30.99.0/24") };
       }),
       ["IPMASQ_RULES_STALE"],
     );
+  });
+
+  it("ip-masq flavors: checks against the one on the node, else the agent's", () => {
+    const old = saved("172.30.8.0/24", OLD("172.30.0.0/16", "172.30.8.0/24"));
+    const clean = expectCodes(
+      with_((s) => {
+        s.iptables = { value: old };
+      }),
+      [],
+    );
+    expect(clean.checks.find((c) => c.check === "ip-masq")!.detail).toBe(
+      'flavor "old" (flannel v0.1.0 – v0.1.9): 2 masquerade rules for 172.30.8.0/24 and 1 forward rules present',
+    );
+    const one = expectCodes(
+      with_((s) => {
+        s.iptables = { value: old.replace(/^-A POSTROUTING ! -s.*\n/m, "") };
+      }),
+      ["IPMASQ_RULES_MISSING"],
+    );
+    expect(one.findings[0]).toMatchObject({
+      subject: "nat POSTROUTING",
+      expected: "nat: -A POSTROUTING ! -s 172.30.0.0/16 -d 172.30.8.0/24 -j RETURN",
+      found:
+        '1 of 2 rules present; the node has the rules of flavor "old" (flannel v0.1.0 – v0.1.9)',
+    });
+    // nothing of flannel's: the agent's flavor is expected
+    const none = expectCodes(
+      with_((s) => {
+        s.iptables = { value: "*nat\nCOMMIT\n*filter\nCOMMIT\n" };
+        s.masqFlavor = "old";
+      }),
+      ["IPMASQ_RULES_MISSING", "FORWARD_RULES_MISSING"],
+    );
+    expect(none.findings[0]!.found).toBe(
+      '0 of 2 rules present; no flannel rule found; expected flavor "old" (flannel v0.1.0 – v0.1.9), what this node\'s agent installs',
+    );
+    // a tie goes to the agent's flavor: only the forward rule is checked, and both flavors have one
+    expect(
+      diagnoseNodeState(
+        with_((s) => {
+          s.ipMasq = false;
+          s.iptables = { value: old };
+          s.ipMasqFlavors = (n, l) => [
+            { ...FLAVORS(n, l)[0]!, flavor: "older", since: "v0.0.1", until: "v0.0.9" },
+            ...FLAVORS(n, l),
+          ];
+          s.masqFlavor = "old";
+        }),
+      ).checks.find((c) => c.check === "ip-masq")!.detail,
+    ).toBe(
+      'flavor "old" (flannel v0.0.1 – v0.1.9): FLANNEL_IPMASQ=false: no masquerade rules expected and 1 forward rules present',
+    );
+    // an old flavor's leftovers next to the new rules are stale; a hand-written rule is not
+    const stale = expectCodes(
+      with_((s) => {
+        s.iptables = {
+          value: `${saved()}${old}*nat\n-A POSTROUTING -s 10.0.0.0/8 -d 10.0.0.0/8 -j RETURN\nCOMMIT\n`,
+        };
+      }),
+      ["IPMASQ_RULES_STALE", "FORWARD_RULES_STALE"],
+    );
+    expect(stale.findings.map((f) => f.fix)).toEqual([
+      "iptables -t nat -D POSTROUTING -s 172.30.0.0/16 -d 172.30.0.0/16 -j RETURN\niptables -t nat -D POSTROUTING ! -s 172.30.0.0/16 -d 172.30.8.0/24 -j RETURN",
+      "iptables -t filter -D FORWARD -s 172.30.0.0/16 -j ACCEPT",
+    ]);
+  });
+
+  it("ip-masq: unreadable, skipped", () => {
     expectCodes(
       with_((s) => {
         s.iptables = { error: { code: "IPTABLES_FAILED", message: "not found" } };

@@ -7,6 +7,7 @@ import {
   type Diagnosis,
   diagnoseNodeState,
   type ExpectedIptablesRule,
+  type IpMasqFlavorRules,
   isFlannelError,
   type KernelState,
   type LeaseStore,
@@ -20,6 +21,8 @@ import type { NetlinkHandle } from "@flannel-sdk/netlink";
 import {
   DEFAULT_SUBNET_FILE,
   formatIptablesRule,
+  IP_MASQ_FLAVORS,
+  type IpMasqFlavor,
   parseSubnetEnv,
   renderIpMasqRules,
 } from "@flannel-sdk/render";
@@ -47,8 +50,13 @@ export interface DiagnoseOptions {
    * check. Default: run `iptables-save` in the handle's namespace.
    */
   readonly iptablesSave?: string | (() => Promise<string>) | null;
-  /** Which flanneld's rules to expect: `"current"` (v0.20+, default) or `"v0.11"`. */
-  readonly masqFlavor?: "current" | "v0.11";
+  /**
+   * The flavor of flannel's ip-masq rules this node's agent installs (`@flannel-sdk/render`'s
+   * `IpMasqFlavor`; `ipMasqFlavorOf("v0.20.2")` gives a release's). diagnose finds the flavor
+   * the node actually has and checks against it; this one is expected when the node has no
+   * flannel rule at all, and wins a tie. Default `"current"` (what flanneld-ts installs).
+   */
+  readonly masqFlavor?: IpMasqFlavor;
   /** Whether flanneld runs with `-ip-masq`. Default: `FLANNEL_IPMASQ` of subnet.env. */
   readonly ipMasq?: boolean | null;
   /** flanneld's `-subnet-lease-renew-margin` (minutes). Default 60. */
@@ -107,16 +115,17 @@ async function readKernel(h: NetlinkHandle, signal?: AbortSignal): Promise<Kerne
 }
 
 /**
- * flanneld's iptables rules for a network and lease subnet, as iptables-save prints them: what
- * {@link gatherNodeState} passes to core's `diagnoseNodeState` as `expectedRules`.
+ * flanneld's iptables rules of one flavor for a network and lease subnet, as iptables-save
+ * prints them.
  *
+ * @throws FlannelError `INVALID_CIDR`, `INVALID_ARGUMENT` (unknown flavor)
  * @example
  * ```ts
  * expectedRules("current")("172.30.0.0/16", "172.30.8.0/24")[0]!.rule;
  * // '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG'
  * ```
  */
-export function expectedRules(flavor: "current" | "v0.11") {
+export function expectedRules(flavor: IpMasqFlavor) {
   return (network: string, subnet: string): ExpectedIptablesRule[] => {
     const rules = renderIpMasqRules({ network, subnet, flavor });
     return [
@@ -132,6 +141,27 @@ export function expectedRules(flavor: "current" | "v0.11") {
       })),
     ];
   };
+}
+
+/**
+ * Every flavor of flanneld's iptables rules ({@link IP_MASQ_FLAVORS}, oldest first) for a network
+ * and lease subnet: what {@link gatherNodeState} passes to core's `diagnoseNodeState` as
+ * `ipMasqFlavors`, so that it finds which flannel's rules the node has.
+ *
+ * @throws FlannelError `INVALID_CIDR`
+ * @example
+ * ```ts
+ * ipMasqFlavorRules("172.30.0.0/16", "172.30.8.0/24").map((f) => f.flavor);
+ * // ["v0.11", "v0.16.2", "v0.17", "v0.20", "v0.20.2", "v0.21", "current"]
+ * ```
+ */
+export function ipMasqFlavorRules(network: string, subnet: string): IpMasqFlavorRules[] {
+  return IP_MASQ_FLAVORS.map(({ flavor, since, until }) => ({
+    flavor,
+    since,
+    until,
+    rules: expectedRules(flavor)(network, subnet),
+  }));
 }
 
 /**
@@ -203,7 +233,8 @@ export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeSta
     bridge: options.bridge ?? null,
     externalInterface,
     iptables,
-    expectedRules: expectedRules(options.masqFlavor ?? "current"),
+    ipMasqFlavors: ipMasqFlavorRules,
+    masqFlavor: options.masqFlavor ?? "current",
     ipMasq: options.ipMasq ?? null,
     renewMarginMinutes: options.renewMarginMinutes ?? 60,
   };

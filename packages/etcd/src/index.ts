@@ -3,7 +3,12 @@ export type { Clock, TimerHandle } from "./clock.js";
 export { systemClock } from "./clock.js";
 export type { EtcdErrorCode } from "./errors.js";
 export { expandExecStart, parseEnvironmentFile } from "./flanneld/env-file.js";
-export type { FlanneldFlagValues, ParsedFlanneldFlags } from "./flanneld/flags.js";
+export type {
+  FlanneldFlagKind,
+  FlanneldFlagValues,
+  ParsedFlanneldFlags,
+  ParseFlanneldFlagsOptions,
+} from "./flanneld/flags.js";
 export { parseFlanneldFlags } from "./flanneld/flags.js";
 export type { FlanneldEtcdOptions, FlanneldOptionsInput } from "./flanneld/options.js";
 export {

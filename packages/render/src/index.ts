@@ -47,12 +47,19 @@ export {
   missingIptablesRules,
 } from "./iptables/apply.js";
 export type {
+  IpMasqFlavor,
+  IpMasqFlavorInfo,
   IpMasqRules,
   IpMasqRulesOptions,
   IptablesRule,
   IptablesTable,
 } from "./iptables/masq.js";
-export { formatIptablesRule, renderIpMasqRules } from "./iptables/masq.js";
+export {
+  formatIptablesRule,
+  IP_MASQ_FLAVORS,
+  ipMasqFlavorOf,
+  renderIpMasqRules,
+} from "./iptables/masq.js";
 export type {
   MkDockerOptsArgs,
   ParsedMkDockerOptsArgs,

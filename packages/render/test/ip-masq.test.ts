@@ -2,7 +2,14 @@ import { readFileSync } from "node:fs";
 import { isFlannelError } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { formatIptablesRule, type IpMasqRules, renderIpMasqRules } from "../src/index.js";
+import {
+  formatIptablesRule,
+  IP_MASQ_FLAVORS,
+  type IpMasqFlavor,
+  type IpMasqRules,
+  ipMasqFlavorOf,
+  renderIpMasqRules,
+} from "../src/index.js";
 import { kernelMissing, ruleLines, TestNetns } from "./helpers/netns.js";
 
 const golden = (name: string) =>
@@ -40,8 +47,8 @@ describe("renderIpMasqRules (reference §7)", () => {
   });
 
   it("self-contained payload declares the chains; the jump is the only rule that needs -D", () => {
-    expect(renderIpMasqRules(v4).restore).toBe(golden("current-v4-declared.restore"));
-    const existing = golden("current-v4-declared.restore");
+    expect(renderIpMasqRules(v4).restore).toBe(golden("flavor-current-v4.restore"));
+    const existing = golden("flavor-current-v4.restore");
     const again = renderIpMasqRules({ ...v4, existing }).restore.split("\n");
     expect(again.filter((l) => l.startsWith("-D"))).toEqual([
       '-D POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
@@ -58,11 +65,11 @@ describe("renderIpMasqRules (reference §7)", () => {
 
   it("v0.11 flavor: POSTROUTING and FORWARD directly, no chain, no comment", () => {
     const r = renderIpMasqRules({ ...v4, flavor: "v0.11" });
-    expect(r.restore).toBe(golden("v0.11.restore"));
+    expect(r.restore).toBe(golden("flavor-v0.11-v4.restore"));
     expect(r.chains).toEqual([]);
   });
 
-  it("masks host bits and refuses mixed families and IPv6 for v0.11", () => {
+  it("masks host bits and refuses mixed families and unknown flavors", () => {
     expect(
       renderIpMasqRules({ network: "172.30.8.0/16", subnet: "172.30.8.1/24", declareChains: false })
         .restore,
@@ -78,12 +85,94 @@ describe("renderIpMasqRules (reference §7)", () => {
     expect(code(() => renderIpMasqRules({ network: v4.network, subnet: v6.subnet }))).toBe(
       "INVALID_ARGUMENT",
     );
-    expect(code(() => renderIpMasqRules({ ...v6, flavor: "v0.11" }))).toBe("INVALID_ARGUMENT");
+    expect(code(() => renderIpMasqRules({ ...v4, flavor: "v0.12" as IpMasqFlavor }))).toBe(
+      "INVALID_ARGUMENT",
+    );
     expect(
       code(() =>
         renderIpMasqRules({ network: "172.30.0.0/16\n-A INPUT -j DROP", subnet: v4.subnet }),
       ),
     ).toBe("INVALID_CIDR");
+  });
+});
+
+describe("ip-masq flavors: one per flannel release line", () => {
+  const lines = (r: IpMasqRules) => [...r.masq, ...r.forward].map((x) => formatIptablesRule(x));
+
+  for (const { flavor } of IP_MASQ_FLAVORS) {
+    it(`${flavor}: its payload, IPv4 and IPv6 (golden)`, async () => {
+      await expect(renderIpMasqRules({ ...v4, flavor }).restore).toMatchFileSnapshot(
+        `golden/ip-masq/flavor-${flavor}-v4.restore`,
+      );
+      await expect(renderIpMasqRules({ ...v6, flavor }).restore).toMatchFileSnapshot(
+        `golden/ip-masq/flavor-${flavor}-v6.restore`,
+      );
+    });
+  }
+
+  it("every flavor differs from its neighbours (else it would not be one)", () => {
+    const sets = IP_MASQ_FLAVORS.map((f) => renderIpMasqRules({ ...v4, flavor: f.flavor }).restore);
+    expect(new Set(sets).size).toBe(sets.length);
+  });
+
+  it("v0.20.2: flannel v0.20's layout, one -s N -d N RETURN, MASQUERADE before the lease RETURN", () => {
+    const r = renderIpMasqRules({ ...v4, flavor: "v0.20.2", randomFully: false });
+    expect(lines(r)).toEqual([
+      '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+      '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+      '-A FLANNEL-POSTRTG -s 172.30.0.0/16 -d 172.30.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
+      '-A FLANNEL-POSTRTG -s 172.30.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE',
+      '-A FLANNEL-POSTRTG ! -s 172.30.0.0/16 -d 172.30.8.0/24 -m comment --comment "flanneld masq" -j RETURN',
+      '-A FLANNEL-POSTRTG ! -s 172.30.0.0/16 -d 172.30.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE',
+      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+      '-A FLANNEL-FWD -s 172.30.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+      '-A FLANNEL-FWD -d 172.30.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+    ]);
+    // the jumps are inserted at the top of POSTROUTING / FORWARD, as v0.20.2 does
+    expect(r.restore).toContain(
+      '\n-I POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG\n',
+    );
+    expect(r.restore).toContain(
+      '\n-I FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\n',
+    );
+  });
+
+  it('v0.16.2: the IPv4 --random-fully MASQUERADE rule says "flannel masq" (flannel\'s typo), nowhere else', () => {
+    const typo = (o: Partial<Parameters<typeof renderIpMasqRules>[0]>) =>
+      lines(renderIpMasqRules({ ...v4, flavor: "v0.16.2", ...o })).filter((l) =>
+        l.includes('"flannel masq"'),
+      );
+    expect(typo({})).toEqual([
+      '-A POSTROUTING -s 172.30.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flannel masq" -j MASQUERADE --random-fully',
+    ]);
+    expect(typo({ randomFully: false })).toEqual([]);
+    expect(typo(v6)).toEqual([]);
+  });
+
+  it("ipMasqFlavorOf maps every release to its line", () => {
+    const cases: [string, IpMasqFlavor][] = [
+      ["v0.10.0", "v0.11"],
+      ["v0.11.0", "v0.11"],
+      ["0.15.1", "v0.11"],
+      ["v0.16.1", "v0.11"],
+      ["v0.16.3", "v0.16.2"],
+      ["v0.17.0", "v0.17"],
+      ["v0.19.2", "v0.17"],
+      ["v0.20.1", "v0.20"],
+      ["v0.20.2", "v0.20.2"],
+      ["v0.20.2-k3s1.23", "v0.20.2"],
+      ["v0.21.2", "v0.21"],
+      ["v0.21.3", "current"],
+      ["v0.28.9", "current"],
+      ["v1.0.0", "current"],
+    ];
+    for (const [version, flavor] of cases)
+      expect([version, ipMasqFlavorOf(version)]).toEqual([version, flavor]);
+    for (const bad of ["v0.9.1", "latest", ""]) {
+      expect(() => ipMasqFlavorOf(bad)).toThrow(
+        expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+      );
+    }
   });
 });
 
@@ -154,6 +243,25 @@ describe.runIf(tierGate("kernel", kernelMissing()))(
       restore(r);
       restore(renderIpMasqRules({ ...v6, existing: save(6) }));
       expect(ruleLines(save(6))).toEqual(expected(r));
+    });
+
+    it("every flavor, applied twice next to a foreign rule: one copy, the jump where flannel puts it", () => {
+      const foreign = ["-s", "198.51.100.0/24", "-j", "RETURN"];
+      for (const { flavor } of IP_MASQ_FLAVORS) {
+        ns.run(["iptables", "-t", "nat", "-F"]);
+        ns.run(["iptables", "-t", "nat", "-X"]);
+        ns.run(["iptables", "-t", "nat", "-A", "POSTROUTING", ...foreign]);
+        const opts = { ...v4, flavor, forwardRules: false };
+        const r = renderIpMasqRules(opts);
+        restore(r);
+        restore(renderIpMasqRules({ ...opts, existing: save() }));
+        const want = expected(r);
+        const other = `nat -A POSTROUTING ${foreign.join(" ")}`;
+        // an inserted jump lands above the foreign rule, an appended one below it
+        if (r.masq[0]!.insert) want.splice(1, 0, other);
+        else want.unshift(other);
+        expect([flavor, ruleLines(save())]).toEqual([flavor, want]);
+      }
     });
 
     it("v0.11 flavor, applied twice", () => {

@@ -21,6 +21,8 @@ import type {
   DiagnoseFinding,
   DiagnoseSeverity,
   Diagnosis,
+  ExpectedIptablesRule,
+  IpMasqFlavorRules,
   KernelState,
   NodeState,
   ObservedLink,
@@ -122,8 +124,10 @@ const REPROGRAM = `${RESTART} (it programs every lease at start)`;
  * - `bridge`: docker0 (or cni0) holds an address in FLANNEL_SUBNET, with its prefix;
  * - `peers`: each remote lease has its neighbour, FDB entry and route (host-gw: route), as
  *   `planVxlan` / `planHostGw` plan them, and no entry of a lease that is gone remains;
- * - `ip-masq`: with `FLANNEL_IPMASQ=true` flannel's masquerade rules are present, and none for
- *   another subnet remains; flannel's forward rules are present.
+ * - `ip-masq`: the flavor of flannel's rules the node has is found (`ipMasqFlavors`: v0.11's
+ *   plain rules, v0.20's chains, …; none there: the agent's `masqFlavor`) and named; with
+ *   `FLANNEL_IPMASQ=true` its masquerade rules are present, and none for another subnet or of
+ *   another flavor remains; its forward rules are present, and no stale one.
  *
  * Every finding has a code, a severity, what was expected, what was found and a fix. IPv4 only.
  * Pure: pass the state `@flannel-sdk/diagnose`'s `gatherNodeState` reads, or build it.
@@ -891,6 +895,89 @@ function normalizeRule(rule: string): string {
   return rule.replace(/ --random-fully\b/, "").replace(/\s+/g, " ");
 }
 
+const keyOf = (e: ExpectedIptablesRule) => `${e.table} ${normalizeRule(e.rule)}`;
+
+const MULTICAST = new Set(["224.0.0.0/4", "ff00::/8"]);
+const CIDR_WORD = /^[0-9a-f:.]+\/\d+$/i;
+
+/** A rule with its CIDRs (but the multicast ranges) numbered in order: the same rule for any network and lease. */
+function ruleShape(key: string): string {
+  const seen = new Map<string, string>();
+  return key
+    .split(" ")
+    .map((w) => {
+      if (!CIDR_WORD.test(w) || MULTICAST.has(w)) return w;
+      let id = seen.get(w);
+      if (id === undefined) {
+        id = `<${seen.size + 1}>`;
+        seen.set(w, id);
+      }
+      return id;
+    })
+    .join(" ");
+}
+
+/** The flavor diagnose checks against, and the flannel releases it stands for. */
+interface FlavorMatch {
+  readonly flavor: IpMasqFlavorRules;
+  /** Whether any of its (checked) rules is on the node; if not, it is the agent's flavor. */
+  readonly found: boolean;
+  /** `flannel v0.20.2`, `flannel v0.20.0 – v0.20.1`, `flannel v0.21.3 and later`. */
+  readonly versions: string;
+}
+
+/**
+ * Which flavor the node has: the one with the most of its checked rules present; on a tie the
+ * agent's, else the one with the fewest missing (the newer on a tie again). Nothing present: the
+ * agent's. Neighbouring flavors whose checked rules are the same are named together.
+ */
+function matchFlavor(
+  flavors: readonly IpMasqFlavorRules[],
+  saved: ReadonlySet<string>,
+  checked: (e: ExpectedIptablesRule) => boolean,
+  agent: string | null,
+): FlavorMatch {
+  const scored = flavors.map((flavor) => {
+    const keys = flavor.rules.filter(checked).map(keyOf);
+    return { flavor, keys, present: keys.filter((k) => saved.has(k)).length };
+  });
+  const mine = scored.find((s) => s.flavor.flavor === agent) ?? scored[scored.length - 1]!;
+  const best = Math.max(...scored.map((s) => s.present));
+  let chosen = mine;
+  if (best > 0 && mine.present < best) {
+    for (const s of scored) {
+      const missing = s.keys.length - s.present;
+      if (
+        s.present === best &&
+        (chosen.present < best || missing <= chosen.keys.length - chosen.present)
+      ) {
+        chosen = s;
+      }
+    }
+  }
+  const same = (s: (typeof scored)[number]) =>
+    s.keys.length === chosen.keys.length && s.keys.every((k) => chosen.keys.includes(k));
+  let lo = scored.indexOf(chosen);
+  let hi = lo;
+  while (lo > 0 && same(scored[lo - 1]!)) lo--;
+  while (hi < scored.length - 1 && same(scored[hi + 1]!)) hi++;
+  const since = scored[lo]!.flavor.since;
+  const until = scored[hi]!.flavor.until;
+  const versions =
+    until === null
+      ? `flannel ${since} and later`
+      : since === until
+        ? `flannel ${since}`
+        : `flannel ${since} – ${until}`;
+  return { flavor: chosen.flavor, found: best > 0, versions };
+}
+
+/** `nat FLANNEL-POSTRTG`, or `nat POSTROUTING` for the flavors without a chain. */
+function chainOf(rules: readonly ExpectedIptablesRule[]): string {
+  const chains = rules.map((e) => `${e.table} ${e.rule.split(" ")[1]}`);
+  return chains.find((c) => !/ (POSTROUTING|FORWARD)$/.test(c)) ?? chains[0] ?? "";
+}
+
 function checkIptables(
   state: NodeState,
   r: Report,
@@ -913,58 +1000,107 @@ function checkIptables(
     });
     return;
   }
-  if (!state.expectedRules || config.network === null) {
+  const flavors =
+    state.ipMasqFlavors && config.network !== null
+      ? state.ipMasqFlavors(net4(config.network)!.network().toString(), own.toString())
+      : [];
+  if (flavors.length === 0) {
     r.skip("ip-masq", "no rule renderer given");
     return;
   }
-  const saved = savedRules(state.iptables.value);
   const network = net4(config.network)!.network().toString();
-  const expected = state.expectedRules(network, own.toString());
-  const missing = (kind: "masq" | "forward") =>
-    expected.filter((e) => e.kind === kind && !saved.has(`${e.table} ${normalizeRule(e.rule)}`));
-  const missingMasq = ipMasq === true ? missing("masq") : [];
-  if (missingMasq.length > 0) {
-    r.add("ip-masq", "IPMASQ_RULES_MISSING", "error", {
-      subject: "nat FLANNEL-POSTRTG",
-      message:
-        "FLANNEL_IPMASQ=true tells docker not to masquerade (--ip-masq=false), so without flannel's rules containers reach nothing outside the overlay",
-      expected: missingMasq.map((e) => `${e.table}: ${e.rule}`).join("\n"),
-      found: `${expected.filter((e) => e.kind === "masq").length - missingMasq.length} of ${expected.filter((e) => e.kind === "masq").length} rules present`,
-      fix: `${RESTART}, with -ip-masq (it reinstalls the rules); or feed renderIpMasqRules(…).restore to iptables-restore --noflush`,
-    });
-  }
+  const saved = savedRules(state.iptables.value);
+  const match = matchFlavor(
+    flavors,
+    saved,
+    (e) => e.kind === "forward" || ipMasq === true,
+    state.masqFlavor ?? null,
+  );
+  const { flavor } = match;
+  const named = `flavor "${flavor.flavor}" (${match.versions})`;
+  const whose = match.found
+    ? `the node has the rules of ${named}`
+    : `no flannel rule found; expected ${named}, what this node's agent installs`;
+  const expectedOf = (kind: "masq" | "forward") => flavor.rules.filter((e) => e.kind === kind);
+  const missingOf = (kind: "masq" | "forward") =>
+    expectedOf(kind).filter((e) => !saved.has(keyOf(e)));
+  // A saved rule shaped like one of flannel's, of any flavor, that the matched flavor does not
+  // hold. Without flannel's comment it must name this network: `-s N -d N -j RETURN` is a
+  // common hand-written rule too.
+  const staleOf = (kind: "masq" | "forward") => {
+    const table = kind === "masq" ? "nat" : "filter";
+    const shapes = new Set(
+      flavors.flatMap((f) =>
+        f.rules.filter((e) => e.kind === kind).map((e) => ruleShape(keyOf(e))),
+      ),
+    );
+    const wanted = new Set(expectedOf(kind).map(keyOf));
+    return [...saved].filter(
+      (s) =>
+        s.startsWith(`${table} `) &&
+        !wanted.has(s) &&
+        shapes.has(ruleShape(s)) &&
+        (s.includes('--comment "flannel') || s.split(" ").includes(network)),
+    );
+  };
+  const lines = (keys: readonly string[]) =>
+    keys.map((k) => k.replace(/^(nat|filter) /, "$1: ")).join("\n");
+  const deletes = (keys: readonly string[]) =>
+    keys
+      .map((k) => {
+        const [table, ...rule] = k.split(" ");
+        return `iptables -t ${table} ${rule.join(" ").replace(/^-A /, "-D ")}`;
+      })
+      .join("\n");
+
+  let masqNote = `FLANNEL_IPMASQ=${ipMasq}: no masquerade rules expected`;
   if (ipMasq === true) {
-    const wanted = new Set(
-      expected.filter((e) => e.kind === "masq").map((e) => `${e.table} ${normalizeRule(e.rule)}`),
-    );
-    const stale = [...saved].filter(
-      (s) => s.startsWith("nat ") && s.includes('--comment "flanneld masq"') && !wanted.has(s),
-    );
-    if (stale.length > 0) {
-      r.add("ip-masq", "IPMASQ_RULES_STALE", "warning", {
-        subject: "nat FLANNEL-POSTRTG",
-        message: "masquerade rules of another network or subnet remain (a previous lease)",
-        expected: "only the rules of this lease",
-        found: stale.map((s) => s.replace(/^nat /, "nat: ")).join("\n"),
-        fix: stale.map((s) => `iptables -t nat ${s.slice(4).replace(/^-A /, "-D ")}`).join("\n"),
+    const want = expectedOf("masq");
+    const missing = missingOf("masq");
+    if (missing.length > 0) {
+      r.add("ip-masq", "IPMASQ_RULES_MISSING", "error", {
+        subject: chainOf(want),
+        message: `FLANNEL_IPMASQ=true tells docker not to masquerade (--ip-masq=false), so without flannel's rules containers reach nothing outside the overlay; checked against ${named}`,
+        expected: missing.map((e) => `${e.table}: ${e.rule}`).join("\n"),
+        found: `${want.length - missing.length} of ${want.length} rules present; ${whose}`,
+        fix: `${RESTART}, with -ip-masq (it reinstalls the rules); or feed renderIpMasqRules({ …, flavor: "${flavor.flavor}" }).restore to iptables-restore --noflush`,
       });
     }
+    const stale = staleOf("masq");
+    if (stale.length > 0) {
+      r.add("ip-masq", "IPMASQ_RULES_STALE", "warning", {
+        subject: chainOf(want),
+        message: `masquerade rules of another network, subnet or flannel version remain (a previous lease, or a flannel replaced without a reboot); the node's are those of ${named}`,
+        expected: "only the rules of this lease",
+        found: lines(stale),
+        fix: deletes(stale),
+      });
+    }
+    masqNote = `${want.length} masquerade rules for ${own}`;
   }
-  const missingFwd = missing("forward");
+  const wantFwd = expectedOf("forward");
+  const missingFwd = missingOf("forward");
   if (missingFwd.length > 0) {
     r.add("ip-masq", "FORWARD_RULES_MISSING", "warning", {
-      subject: "filter FLANNEL-FWD",
-      message:
-        "flanneld's forward rules are missing: with docker's FORWARD policy DROP, traffic between containers of different nodes is dropped",
+      subject: chainOf(wantFwd),
+      message: `flanneld's forward rules are missing: with docker's FORWARD policy DROP, traffic between containers of different nodes is dropped; checked against ${named}`,
       expected: missingFwd.map((e) => `${e.table}: ${e.rule}`).join("\n"),
-      found: "absent",
+      found: `${wantFwd.length - missingFwd.length} of ${wantFwd.length} rules present; ${whose}`,
       fix: `${RESTART} (it installs them unless -iptables-forward-rules=false)`,
+    });
+  }
+  const staleFwd = staleOf("forward");
+  if (staleFwd.length > 0) {
+    r.add("ip-masq", "FORWARD_RULES_STALE", "warning", {
+      subject: chainOf(wantFwd),
+      message: `forward rules of another network or flannel version remain; the node's are those of ${named}`,
+      expected: "only the forward rules of this network",
+      found: lines(staleFwd),
+      fix: deletes(staleFwd),
     });
   }
   r.ok(
     "ip-masq",
-    ipMasq === true
-      ? `flannel's ${expected.filter((e) => e.kind === "masq").length} masquerade rules for ${own} are present`
-      : `FLANNEL_IPMASQ=${ipMasq}: no masquerade rules expected`,
+    `${match.found ? named : `expected ${named}`}: ${masqNote} and ${wantFwd.length} forward rules present`,
   );
 }

@@ -104,6 +104,21 @@ export interface ExpectedIptablesRule {
   readonly kind: "masq" | "forward";
 }
 
+/**
+ * The rules one flannel release line installs for a network and lease subnet (one flavor of
+ * `@flannel-sdk/render`'s `renderIpMasqRules`): what diagnose looks for in `iptables-save`.
+ */
+export interface IpMasqFlavorRules {
+  /** The flavor's name, e.g. `"v0.20.2"` or `"current"`. */
+  readonly flavor: string;
+  /** The first flannel release that installs these rules, e.g. `"v0.20.2"`. */
+  readonly since: string;
+  /** The last one, or `null` when flannel still installs them. */
+  readonly until: string | null;
+  /** The masquerade and forward rules, in flannel's order. */
+  readonly rules: readonly ExpectedIptablesRule[];
+}
+
 /** A node's state, everything `diagnoseNodeState` compares. Plain data. */
 export interface NodeState {
   /** When the state was read, ms since the epoch: lease expiry is measured from it. */
@@ -136,12 +151,19 @@ export interface NodeState {
   /** `iptables-save` output, the error running it, or `null` when not read. */
   readonly iptables: Read<string> | null;
   /**
-   * The rules flanneld installs for a network and lease subnet (`@flannel-sdk/render`'s
-   * `renderIpMasqRules`); without it the ip-masq check is skipped.
+   * Every flavor of flannel's rules for a network and lease subnet, oldest first
+   * (`@flannel-sdk/render`'s `renderIpMasqRules` over `IP_MASQ_FLAVORS`): diagnose finds which
+   * one the node has and checks against that one. Without it the ip-masq check is skipped.
    */
-  readonly expectedRules?:
-    | ((network: string, subnet: string) => readonly ExpectedIptablesRule[])
+  readonly ipMasqFlavors?:
+    | ((network: string, subnet: string) => readonly IpMasqFlavorRules[])
     | null;
+  /**
+   * The flavor this node's agent installs (flanneld-ts: `"current"`): expected when the node
+   * has no flannel rule at all, and preferred when two flavors match equally well. Default the
+   * newest of `ipMasqFlavors`.
+   */
+  readonly masqFlavor?: string | null;
   /** Whether flanneld runs with `-ip-masq`; default `FLANNEL_IPMASQ` of subnet.env. */
   readonly ipMasq?: boolean | null;
   /** flanneld's `-subnet-lease-renew-margin` in minutes (default 60). */
@@ -213,6 +235,7 @@ export const DIAGNOSE_CODES = [
   "IPMASQ_RULES_MISSING",
   "IPMASQ_RULES_STALE",
   "FORWARD_RULES_MISSING",
+  "FORWARD_RULES_STALE",
 ] as const;
 
 /** A finding code: what {@link DiagnoseFinding} `code` can be. */

@@ -4,7 +4,9 @@
  */
 import { FlannelError } from "@flannel-sdk/core";
 
-type FlagKind = "string" | "bool" | "int" | "list";
+/** How a flag takes its value: `bool` flags need none (`-x`, `-x=false`). */
+export type FlanneldFlagKind = "string" | "bool" | "int" | "list";
+type FlagKind = FlanneldFlagKind;
 
 /** flanneld v0.28's flags (reference §8.1) with their kind and default. */
 const FLAGS: Readonly<Record<string, { kind: FlagKind; default: string | boolean | string[] }>> = {
@@ -66,6 +68,17 @@ export interface ParsedFlanneldFlags {
   readonly warnings: readonly string[];
 }
 
+/** Options of {@link parseFlanneldFlags}. */
+export interface ParseFlanneldFlagsOptions {
+  /**
+   * Flags of a tool that takes flanneld's flags plus its own (e.g. `dry-run: "bool"`): parsed by
+   * the same rules, default `false` / `""` / `[]`, never read from the environment.
+   */
+  readonly extraFlags?: Readonly<Record<string, FlanneldFlagKind>>;
+  /** Refuse a flag that is neither flanneld's nor an extra one (Go's own behaviour). Default false. */
+  readonly strict?: boolean;
+}
+
 function invalid(message: string, field?: string): FlannelError {
   return new FlannelError("FLANNELD_OPTIONS_INVALID", message, field ? { field } : {});
 }
@@ -95,9 +108,10 @@ function envName(flag: string): string {
  * `FLANNELD_<NAME>` (upper case, `-` → `_`) when that is set and not empty.
  *
  * Unknown flags are kept (with a warning) rather than refused, since they are harmless to the
- * etcd settings; flanneld itself would print its usage and exit.
+ * etcd settings; flanneld itself would print its usage and exit (`strict: true` does that).
  *
- * @throws FlannelError `FLANNELD_OPTIONS_INVALID` (a value missing or of the wrong type)
+ * @throws FlannelError `FLANNELD_OPTIONS_INVALID` (a value missing or of the wrong type; with
+ *   `strict`, a flag not defined)
  * @example
  * ```ts
  * parseFlanneldFlags(["-etcd-prefix=/kube-centos/network", "--ip-masq"], {}).values["ip-masq"]; // true
@@ -106,9 +120,14 @@ function envName(flag: string): string {
 export function parseFlanneldFlags(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>> = {},
+  options: ParseFlanneldFlagsOptions = {},
 ): ParsedFlanneldFlags {
   const values: Record<string, string | boolean | string[]> = {};
-  for (const [name, spec] of Object.entries(FLAGS)) {
+  const extra: Record<string, { kind: FlagKind; default: string | boolean | string[] }> = {};
+  for (const [name, kind] of Object.entries(options.extraFlags ?? {})) {
+    extra[name] = { kind, default: kind === "bool" ? false : kind === "list" ? [] : "" };
+  }
+  for (const [name, spec] of [...Object.entries(FLAGS), ...Object.entries(extra)]) {
     values[name] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
   }
   const fromCommandLine = new Set<string>();
@@ -132,8 +151,9 @@ export function parseFlanneldFlags(
     const eq = body.indexOf("=");
     const name = eq < 0 ? body : body.slice(0, eq);
     const inline = eq < 0 ? undefined : body.slice(eq + 1);
-    const spec = FLAGS[name];
+    const spec = extra[name] ?? FLAGS[name];
     if (spec === undefined) {
+      if (options.strict) throw invalid(`flag provided but not defined: -${name}`, name);
       warnings.push(`flag provided but not defined by flanneld v0.28: -${name} (ignored here)`);
       values[name] = inline ?? true;
       fromCommandLine.add(name);

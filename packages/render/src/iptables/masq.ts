@@ -9,6 +9,137 @@ export interface IptablesRule {
   readonly table: IptablesTable;
   readonly chain: string;
   readonly spec: readonly string[];
+  /**
+   * flannel inserts this rule at the top of its chain (`-I`, the jumps of v0.20 – v0.21.2) instead
+   * of appending it; `iptables-save` prints it with `-A` all the same.
+   */
+  readonly insert?: boolean;
+}
+
+/**
+ * A flannel release line whose `-ip-masq` and forward rules differ from the others', named by the
+ * first release that installs them, except the two ends: `"v0.11"` (the install guide's release)
+ * covers v0.10.0 – v0.16.1 and `"current"` covers v0.21.3 and later. {@link IP_MASQ_FLAVORS}
+ * lists each with its releases; {@link ipMasqFlavorOf} maps a flanneld version to its flavor.
+ */
+export type IpMasqFlavor =
+  | "v0.11"
+  | "v0.16.2"
+  | "v0.17"
+  | "v0.20"
+  | "v0.20.2"
+  | "v0.21"
+  | "current";
+
+/** One entry of {@link IP_MASQ_FLAVORS}. */
+export interface IpMasqFlavorInfo {
+  readonly flavor: IpMasqFlavor;
+  /** The first flannel release that installs these rules, e.g. `"v0.20.2"`. */
+  readonly since: string;
+  /** The last one, or `null` when flannel still installs them (checked up to v0.28.9). */
+  readonly until: string | null;
+  /** What sets these rules apart, in a few words. */
+  readonly summary: string;
+}
+
+/**
+ * Every flavor of {@link renderIpMasqRules}, oldest first, with the flannel releases that install
+ * it (read in each tag's `network/iptables.go` / `pkg/…/iptables.go`; v0.11.0 and v0.20.2
+ * checked against the real binaries). IPv6 rules exist from v0.15.0 on, shaped like the IPv4
+ * ones with `ff00::/8` for `224.0.0.0/4`.
+ *
+ * @example
+ * ```ts
+ * IP_MASQ_FLAVORS.find((f) => f.flavor === "v0.20.2")!.until; // "v0.20.2"
+ * ```
+ */
+export const IP_MASQ_FLAVORS: readonly IpMasqFlavorInfo[] = [
+  {
+    flavor: "v0.11",
+    since: "v0.10.0",
+    until: "v0.16.1",
+    summary: "4 rules in nat POSTROUTING, 2 in filter FORWARD, no chain, no comment",
+  },
+  {
+    flavor: "v0.16.2",
+    since: "v0.16.2",
+    until: "v0.16.3",
+    summary:
+      'the v0.11 rules with comments; the IPv4 "--random-fully" MASQUERADE rule is commented "flannel masq"',
+  },
+  {
+    flavor: "v0.17",
+    since: "v0.17.0",
+    until: "v0.19.2",
+    summary: 'the v0.11 rules, each commented "flanneld masq" / "flanneld forward"',
+  },
+  {
+    flavor: "v0.20",
+    since: "v0.20.0",
+    until: "v0.20.1",
+    summary:
+      "chains FLANNEL-POSTRTG / FLANNEL-FWD holding the v0.17 rules, jumps inserted at the top of POSTROUTING / FORWARD",
+  },
+  {
+    flavor: "v0.20.2",
+    since: "v0.20.2",
+    until: "v0.20.2",
+    summary: "v0.20 plus kube-proxy's mark RETURN rule first in FLANNEL-POSTRTG",
+  },
+  {
+    flavor: "v0.21",
+    since: "v0.21.0",
+    until: "v0.21.2",
+    summary:
+      "-s L -d N and -s N -d L RETURN instead of -s N -d N, every RETURN before the MASQUERADEs; jumps inserted",
+  },
+  {
+    flavor: "current",
+    since: "v0.21.3",
+    until: null,
+    summary: "the v0.21 rules with the jumps appended to POSTROUTING / FORWARD",
+  },
+];
+
+const FLAVOR_NAMES = new Set<string>(IP_MASQ_FLAVORS.map((f) => f.flavor));
+
+function parseVersion(text: string): [number, number, number] | null {
+  const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$/.exec(text.trim());
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : null;
+}
+
+function compareVersions(a: [number, number, number], b: [number, number, number]): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}
+
+/**
+ * The flavor of {@link renderIpMasqRules} a flanneld release installs (what `flanneld --version`
+ * prints: `"v0.20.2"`, `"0.20.2"`, `"v0.26.1-k3s1"`).
+ *
+ * @throws FlannelError `INVALID_ARGUMENT` (not a version, or older than v0.10.0, whose rules the
+ * SDK does not model)
+ * @example
+ * ```ts
+ * ipMasqFlavorOf("v0.20.2"); // "v0.20.2"
+ * ipMasqFlavorOf("v0.26.1"); // "current"
+ * ```
+ */
+export function ipMasqFlavorOf(version: string): IpMasqFlavor {
+  const v = parseVersion(version);
+  if (v === null) {
+    throw invalidArgument(`not a flannel version: ${JSON.stringify(version)}`, "version");
+  }
+  let found: IpMasqFlavor | null = null;
+  for (const f of IP_MASQ_FLAVORS) {
+    if (compareVersions(v, parseVersion(f.since)!) >= 0) found = f.flavor;
+  }
+  if (found === null) {
+    throw invalidArgument(
+      `flannel ${version} is older than v0.10.0, the oldest release modelled`,
+      "version",
+    );
+  }
+  return found;
 }
 
 /** Options of {@link renderIpMasqRules}. */
@@ -18,25 +149,27 @@ export interface IpMasqRulesOptions {
   /** This node's lease subnet, same family, e.g. `"172.30.8.0/24"` (`"172.30.8.1/24"` works too). */
   subnet: string;
   /**
-   * `"current"` (default): flannel v0.20+ — dedicated chains `FLANNEL-POSTRTG` / `FLANNEL-FWD`
-   * jumped to from `POSTROUTING` / `FORWARD`, comments, the kube-proxy mark rule. `"v0.11"`: the
-   * four rules appended to `POSTROUTING` and two to `FORWARD`, no chain, no comment (IPv4 only).
+   * Whose rules ({@link IP_MASQ_FLAVORS}). `"current"` (default): flannel v0.21.3+ — chains
+   * `FLANNEL-POSTRTG` / `FLANNEL-FWD` appended to `POSTROUTING` / `FORWARD`, comments, the
+   * kube-proxy mark rule. `"v0.11"`: the four rules appended to `POSTROUTING` and two to
+   * `FORWARD`, no chain, no comment. The others as their entries say.
    */
-  flavor?: "current" | "v0.11";
+  flavor?: IpMasqFlavor;
   /** Append `--random-fully` to the MASQUERADE rules (flannel does when iptables ≥ 1.6.2 and `--ip-masq-fully-random-disable` is not set). Default true. */
   randomFully?: boolean;
   /** Include the forward rules (flanneld's `--iptables-forward-rules`, default true). */
   forwardRules?: boolean;
   /**
    * The current rules, as `iptables-save` prints them: every rule of the set already present gets
-   * a `-D` line before its `-A`, as flannel does, so applying the payload again leaves one copy.
+   * a `-D` line before its `-A` (or `-I`), as flannel does, so applying the payload again leaves
+   * one copy.
    */
   existing?: string;
   /**
    * Start each table with a `:FLANNEL-POSTRTG - [0:0]` / `:FLANNEL-FWD - [0:0]` line, which under
    * `--noflush` creates the chain or flushes it, so the payload stands alone (flannel creates and
    * flushes the chains with separate `iptables -N/-F` calls instead; set false for its exact
-   * bytes). Default true; ignored by the v0.11 flavor.
+   * bytes). Default true; ignored by the flavors without chains (v0.11 – v0.17).
    */
   declareChains?: boolean;
 }
@@ -48,7 +181,7 @@ export interface IpMasqRules {
   readonly masq: readonly IptablesRule[];
   /** The forward rules, table `filter` (empty when `forwardRules` is false). */
   readonly forward: readonly IptablesRule[];
-  /** The chains the rules need (`nat FLANNEL-POSTRTG`, `filter FLANNEL-FWD`; none for v0.11). */
+  /** The chains the rules need (`nat FLANNEL-POSTRTG`, `filter FLANNEL-FWD`; none before v0.20). */
   readonly chains: readonly { readonly table: IptablesTable; readonly chain: string }[];
   /** The `iptables-restore --noflush` input: a `*nat … COMMIT` block, then `*filter … COMMIT`. */
   readonly restore: string;
@@ -70,7 +203,7 @@ const KUBE_PROXY_MARK = "0x4000/0x4000";
  * // '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG'
  * ```
  */
-export function formatIptablesRule(rule: IptablesRule, action: "-A" | "-D" = "-A"): string {
+export function formatIptablesRule(rule: IptablesRule, action: "-A" | "-I" | "-D" = "-A"): string {
   const words = rule.spec.map((w, i) => (i > 0 && rule.spec[i - 1] === "--comment" ? `"${w}"` : w));
   return [action, rule.chain, ...words].join(" ");
 }
@@ -88,22 +221,101 @@ export function savedRules(text: string | undefined): Set<string> {
   return out;
 }
 
+/** How one flavor's rules are shaped. */
+interface FlavorShape {
+  /** In chains FLANNEL-POSTRTG / FLANNEL-FWD (v0.20+), jumped to from POSTROUTING / FORWARD. */
+  readonly chains: boolean;
+  /** The jumps are inserted (`-I`), not appended. */
+  readonly insert: boolean;
+  readonly comment: boolean;
+  /** kube-proxy's mark RETURN rule first in FLANNEL-POSTRTG. */
+  readonly mark: boolean;
+  /** v0.21+: RETURN `-s L -d N` and `-s N -d L`, then every RETURN before the MASQUERADEs. */
+  readonly narrowReturns: boolean;
+  /** v0.16.2 – v0.16.3: the IPv4 `--random-fully` `-s N ! -d 224.0.0.0/4` rule says "flannel masq". */
+  readonly typo: boolean;
+}
+
+const SHAPES: Readonly<Record<IpMasqFlavor, FlavorShape>> = {
+  "v0.11": {
+    chains: false,
+    insert: false,
+    comment: false,
+    mark: false,
+    narrowReturns: false,
+    typo: false,
+  },
+  "v0.16.2": {
+    chains: false,
+    insert: false,
+    comment: true,
+    mark: false,
+    narrowReturns: false,
+    typo: true,
+  },
+  "v0.17": {
+    chains: false,
+    insert: false,
+    comment: true,
+    mark: false,
+    narrowReturns: false,
+    typo: false,
+  },
+  "v0.20": {
+    chains: true,
+    insert: true,
+    comment: true,
+    mark: false,
+    narrowReturns: false,
+    typo: false,
+  },
+  "v0.20.2": {
+    chains: true,
+    insert: true,
+    comment: true,
+    mark: true,
+    narrowReturns: false,
+    typo: false,
+  },
+  "v0.21": {
+    chains: true,
+    insert: true,
+    comment: true,
+    mark: true,
+    narrowReturns: true,
+    typo: false,
+  },
+  current: {
+    chains: true,
+    insert: false,
+    comment: true,
+    mark: true,
+    narrowReturns: true,
+    typo: false,
+  },
+};
+
 /**
- * flannel's ip-masq and forward rules for one address family (reference §7), with the
- * `iptables-restore` payload that installs them. The current flavor, for network N and lease L
- * (comment C = `flanneld masq`): `POSTROUTING -j FLANNEL-POSTRTG`; in `FLANNEL-POSTRTG`: RETURN
- * for kube-proxy's mark `0x4000/0x4000`, `-s L -d N`, `-s N -d L` and `! -s N -d L`; MASQUERADE
- * for `-s N ! -d 224.0.0.0/4` (`ff00::/8` for IPv6) and `! -s N -d N`. Forward rules (comment
- * `flanneld forward`): `FORWARD -j FLANNEL-FWD`, `FLANNEL-FWD -s N -j ACCEPT`, `-d N -j ACCEPT`.
- * The payload lists, per table, `-D` for each rule already in `existing` followed by its `-A`, in
- * rule order, as flannel's `ipTablesCleanAndBuild` does; so the `POSTROUTING` / `FORWARD` jump
- * ends up appended at the end of the built-in chain.
+ * flannel's ip-masq and forward rules for one address family (reference §7), in the flavor of a
+ * flannel release line ({@link IP_MASQ_FLAVORS}), with the `iptables-restore` payload that
+ * installs them. The current flavor, for network N and lease L (comment C = `flanneld masq`):
+ * `POSTROUTING -j FLANNEL-POSTRTG`; in `FLANNEL-POSTRTG`: RETURN for kube-proxy's mark
+ * `0x4000/0x4000`, `-s L -d N`, `-s N -d L` and `! -s N -d L`; MASQUERADE for `-s N ! -d
+ * 224.0.0.0/4` (`ff00::/8` for IPv6) and `! -s N -d N`. Forward rules (comment `flanneld
+ * forward`): `FORWARD -j FLANNEL-FWD`, `FLANNEL-FWD -s N -j ACCEPT`, `-d N -j ACCEPT`. Before
+ * v0.21 the RETURN is one `-s N -d N`, in the order RETURN `-s N -d N`, MASQUERADE `-s N ! -d
+ * 224.0.0.0/4`, RETURN `! -s N -d L`, MASQUERADE `! -s N -d N`; before v0.20 those sit in
+ * `POSTROUTING` / `FORWARD` themselves. The payload lists, per table, `-D` for each rule already
+ * in `existing` followed by its `-A` (`-I` for the jumps flannel v0.20 – v0.21.2 insert), in rule
+ * order, as flannel's `ipTablesCleanAndBuild` does.
  *
- * @throws FlannelError `INVALID_CIDR`, `INVALID_ARGUMENT` (families differ; IPv6 with v0.11)
+ * @throws FlannelError `INVALID_CIDR`, `INVALID_ARGUMENT` (families differ; unknown flavor)
  * @example
  * ```ts
  * const { restore, restoreCommand } = renderIpMasqRules({ network: "172.30.0.0/16", subnet: "172.30.8.0/24" });
  * // spawn(restoreCommand[0], restoreCommand.slice(1)).stdin.end(restore)
+ * const old = renderIpMasqRules({ network: "172.30.0.0/16", subnet: "172.30.8.0/24", flavor: "v0.20.2" });
+ * old.masq.length; // 6
  * ```
  */
 export function renderIpMasqRules(options: IpMasqRulesOptions): IpMasqRules {
@@ -114,63 +326,64 @@ export function renderIpMasqRules(options: IpMasqRulesOptions): IpMasqRules {
   }
   const family = network.family;
   const flavor = options.flavor ?? "current";
-  if (flavor !== "current" && flavor !== "v0.11") {
-    throw invalidArgument(`unknown flavor ${JSON.stringify(flavor)}`, "flavor");
+  if (!FLAVOR_NAMES.has(flavor)) {
+    throw invalidArgument(
+      `unknown flavor ${JSON.stringify(flavor)}: one of ${[...FLAVOR_NAMES].join(", ")}`,
+      "flavor",
+    );
   }
-  if (flavor === "v0.11" && family === 6) {
-    throw invalidArgument("flannel v0.11 has no IPv6 masquerade rules", "flavor");
-  }
+  const shape = SHAPES[flavor];
   const N = network.toString();
   const L = lease.toString();
+  const randomFully = options.randomFully ?? true;
   const multicast = family === 4 ? "224.0.0.0/4" : "ff00::/8";
-  const masqTarget =
-    (options.randomFully ?? true) ? ["MASQUERADE", "--random-fully"] : ["MASQUERADE"];
+  const masqTarget = randomFully ? ["MASQUERADE", "--random-fully"] : ["MASQUERADE"];
   const withForward = options.forwardRules ?? true;
-  const nat = (chain: string, ...spec: string[]): IptablesRule => ({ table: "nat", chain, spec });
-  const filter = (chain: string, ...spec: string[]): IptablesRule => ({
-    table: "filter",
-    chain,
-    spec,
-  });
+  const comment = (text: string) => (shape.comment ? ["-m", "comment", "--comment", text] : []);
+  const C = comment("flanneld masq");
+  const F = comment("flanneld forward");
+  const postrouting = shape.chains ? "FLANNEL-POSTRTG" : "POSTROUTING";
+  const forwardChain = shape.chains ? "FLANNEL-FWD" : "FORWARD";
+  const nat = (...spec: string[]): IptablesRule => ({ table: "nat", chain: postrouting, spec });
+  const ret = (...match: string[]) => nat(...match, ...C, "-j", "RETURN");
+  const masquerade = (match: string[], c = C) => nat(...match, ...c, "-j", ...masqTarget);
+  const toOutside = masquerade(
+    ["-s", N, "!", "-d", multicast],
+    shape.typo && family === 4 && randomFully ? comment("flannel masq") : C,
+  );
+  const fromHost = masquerade(["!", "-s", N, "-d", N]);
 
-  let masq: IptablesRule[];
-  let forward: IptablesRule[];
-  let chains: { table: IptablesTable; chain: string }[];
-  if (flavor === "current") {
-    const C = ["-m", "comment", "--comment", "flanneld masq"];
-    const F = ["-m", "comment", "--comment", "flanneld forward"];
-    masq = [
-      nat("POSTROUTING", ...C, "-j", "FLANNEL-POSTRTG"),
-      nat("FLANNEL-POSTRTG", "-m", "mark", "--mark", KUBE_PROXY_MARK, ...C, "-j", "RETURN"),
-      nat("FLANNEL-POSTRTG", "-s", L, "-d", N, ...C, "-j", "RETURN"),
-      nat("FLANNEL-POSTRTG", "-s", N, "-d", L, ...C, "-j", "RETURN"),
-      nat("FLANNEL-POSTRTG", "!", "-s", N, "-d", L, ...C, "-j", "RETURN"),
-      nat("FLANNEL-POSTRTG", "-s", N, "!", "-d", multicast, ...C, "-j", ...masqTarget),
-      nat("FLANNEL-POSTRTG", "!", "-s", N, "-d", N, ...C, "-j", ...masqTarget),
-    ];
-    forward = withForward
-      ? [
-          filter("FORWARD", ...F, "-j", "FLANNEL-FWD"),
-          filter("FLANNEL-FWD", "-s", N, ...F, "-j", "ACCEPT"),
-          filter("FLANNEL-FWD", "-d", N, ...F, "-j", "ACCEPT"),
-        ]
-      : [];
-    chains = [{ table: "nat", chain: "FLANNEL-POSTRTG" }];
-    if (withForward) chains.push({ table: "filter", chain: "FLANNEL-FWD" });
+  const masq: IptablesRule[] = [];
+  const forward: IptablesRule[] = [];
+  const chains: { table: IptablesTable; chain: string }[] = [];
+  const jump = (table: IptablesTable, chain: string, c: string[], to: string): IptablesRule => ({
+    table,
+    chain,
+    spec: [...c, "-j", to],
+    ...(shape.insert ? { insert: true } : {}),
+  });
+  if (shape.chains) {
+    masq.push(jump("nat", "POSTROUTING", C, postrouting));
+    chains.push({ table: "nat", chain: postrouting });
+  }
+  if (shape.mark) masq.push(ret("-m", "mark", "--mark", KUBE_PROXY_MARK));
+  if (shape.narrowReturns) {
+    masq.push(ret("-s", L, "-d", N), ret("-s", N, "-d", L), ret("!", "-s", N, "-d", L));
+    masq.push(toOutside, fromHost);
   } else {
-    masq = [
-      nat("POSTROUTING", "-s", N, "-d", N, "-j", "RETURN"),
-      nat("POSTROUTING", "-s", N, "!", "-d", multicast, "-j", ...masqTarget),
-      nat("POSTROUTING", "!", "-s", N, "-d", L, "-j", "RETURN"),
-      nat("POSTROUTING", "!", "-s", N, "-d", N, "-j", ...masqTarget),
-    ];
-    forward = withForward
-      ? [filter("FORWARD", "-s", N, "-j", "ACCEPT"), filter("FORWARD", "-d", N, "-j", "ACCEPT")]
-      : [];
-    chains = [];
+    masq.push(ret("-s", N, "-d", N), toOutside, ret("!", "-s", N, "-d", L), fromHost);
+  }
+  if (withForward) {
+    if (shape.chains) {
+      forward.push(jump("filter", "FORWARD", F, forwardChain));
+      chains.push({ table: "filter", chain: forwardChain });
+    }
+    for (const dir of ["-s", "-d"]) {
+      forward.push({ table: "filter", chain: forwardChain, spec: [dir, N, ...F, "-j", "ACCEPT"] });
+    }
   }
 
-  const declare = flavor === "current" && (options.declareChains ?? true);
+  const declare = shape.chains && (options.declareChains ?? true);
   const existing = savedRules(options.existing);
   const block = (table: IptablesTable, rules: readonly IptablesRule[]): string => {
     if (rules.length === 0) return "";
@@ -183,7 +396,7 @@ export function renderIpMasqRules(options: IpMasqRulesOptions): IpMasqRules {
       if (!declared.includes(rule.chain) && existing.has(`${table} ${line}`)) {
         out += `${formatIptablesRule(rule, "-D")}\n`;
       }
-      out += `${line}\n`;
+      out += `${rule.insert ? formatIptablesRule(rule, "-I") : line}\n`;
     }
     return `${out}COMMIT\n`;
   };
