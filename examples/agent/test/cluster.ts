@@ -308,7 +308,8 @@ export class Cluster {
   /** The underlay's IPv6 /64 (a random ULA that exists only inside these namespaces), with `ipv6`. */
   readonly ula = `fd${randomBytes(5)
     .toString("hex")
-    .replace(/(..)(....)(....)/, "$1:$2:$3")}`;
+    .replace(/(..)(....)(....)/, "$1:$2:$3")
+    .replace(/:0+(?=[0-9a-f])/g, ":")}`; // canonical text: no leading zeros in a group
 
   static async start(
     size: number,
