@@ -5,7 +5,6 @@
  */
 import { join } from "node:path";
 import { tierGate } from "@flannel-sdk/core/testing";
-import { openHandle } from "@flannel-sdk/netlink";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   bridgej,
@@ -51,17 +50,7 @@ function scenario({ api, backend }: Scenario) {
           : c.etcdctl(2, "get", key))
       ).trim();
     const vtepMac = (h: Host) => ipj(h.ns, "link", "show", "flannel.1")[0]?.address as string;
-    const ping = (from: Host, to: Host) =>
-      inNs(from.ns, [
-        "ping",
-        "-c",
-        "1",
-        "-W",
-        "1",
-        "-I",
-        from.flannelSubnet().split("/")[0]!,
-        to.flannelSubnet().split("/")[0]!,
-      ]).status === 0;
+    const ping = (from: Host, to: Host) => from.pings(to);
     const allPairsPing = async () => {
       for (const a of c.hosts) {
         for (const b of c.hosts) {
@@ -120,11 +109,7 @@ function scenario({ api, backend }: Scenario) {
           ).toMatchObject([{ local: h.subnetIP(), prefixlen: 32 }]);
         }
         // the guide's `ifconfig docker0 $FLANNEL_SUBNET`, with the netlink helper
-        {
-          await using nl = await openHandle({ netns: h.ns });
-          await nl.ensureBridge({ name: "docker0" });
-          await nl.ifconfigAddress("docker0", h.flannelSubnet());
-        }
+        await h.docker0();
         const [docker0] = ipj(h.ns, "addr", "show", "dev", "docker0");
         expect(docker0!.addr_info[0]).toMatchObject({
           local: h.flannelSubnet().split("/")[0],

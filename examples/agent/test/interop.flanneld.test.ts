@@ -2,17 +2,23 @@
  * The interop tier: real flanneld (v0.11.0 on etcd v2, v0.20.2 on etcd v3) and flanneld-ts in one
  * overlay, on hosts that are network namespaces on one underlay bridge (the agent e2e's fixture,
  * `cluster.ts`). One cluster per {version × backend} cell, its scenarios in order:
- * reservations made before anyone starts, the mixed overlay, files, rolling replacement,
- * diagnose, and (v0.11.0 cells) the upgrade to v0.20.2 on etcd v3. docs/compatibility.md names
- * each test.
+ * reservations made before anyone starts, the mixed overlay, what became of the reservations,
+ * files, the ip-masq rules, diagnose (healthy, then faults), rolling replacement, and (v0.11.0
+ * cells) the upgrade to v0.20.2 on etcd v3. docs/compatibility.md names each test.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Lease, LeaseAttrs, LeaseStore } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
-import { renderSubnetEnv, subnetEnvFromLease } from "@flannel-sdk/render";
+import {
+  formatIptablesRule,
+  ipMasqFlavorOf,
+  renderIpMasqRules,
+  renderSubnetEnv,
+  subnetEnvFromLease,
+} from "@flannel-sdk/render";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Cluster,
@@ -29,15 +35,34 @@ import { type FlannelVersion, interopMissing, RealFlannel, VERSIONS } from "./re
 const run = tierGate("interop", interopMissing());
 const HOSTS = 4;
 const MIGRATE = join(ROOT, "node_modules/.bin/flannel-etcd-migrate");
-/** Traffic to and from a replaced node resumes within this long of its new agent being ready. */
+/** Traffic to and from a replaced node resumes within this long of its old agent's exit. */
 const RESUME_MS = 5_000;
-/**
- * Whether diagnose knows the masquerade rules of flannel v0.11 and v0.20 (issue 11 §2, being
- * built beside this tier). Until then a healthy real node is expected to fail its diagnose.
- */
-const MASQ_FLAVOURS = false;
+/** What the faults of the diagnose tests give; none of them on a healthy node. */
+const FAULT_CODES = [
+  "PEER_ROUTE_MISSING",
+  "PEER_NEIGH_MISSING",
+  "PEER_FDB_MISSING",
+  "IPMASQ_RULES_MISSING",
+  "SUBNET_ENV_SUBNET_MISMATCH",
+  "SUBNET_ENV_NETWORK_MISMATCH",
+  "DEVICE_MISSING",
+  "LEASE_NOT_FOUND",
+];
 
 type Backend = "vxlan" | "host-gw";
+
+/** Whether `text` names a flannel release range (`flannel vA – vB`, `vA`, `vA and later`) holding `version`. */
+function namesRelease(text: string, version: string): boolean {
+  const m = /flannel (v[\d.]+)(?: – (v[\d.]+)| (and later))?/.exec(text);
+  if (!m) return false;
+  const n = (v: string) => v.slice(1).split(".").map(Number);
+  const cmp = (a: number[], b: number[]) =>
+    a[0]! - b[0]! || a[1]! - b[1]! || (a[2] ?? 0) - (b[2] ?? 0);
+  const v = n(version);
+  const lo = n(m[1]!);
+  const hi = m[3] ? null : n(m[2] ?? m[1]!);
+  return cmp(v, lo) >= 0 && (hi === null || cmp(v, hi) <= 0);
+}
 
 let bins: RealFlannel;
 beforeAll(() => {
@@ -211,16 +236,44 @@ function cell(version: FlannelVersion, backend: Backend) {
           ]) {
             const theirs = join(h.dir, "docker.theirs");
             const ours = join(h.dir, "docker.ours");
-            const a = inNs(h.ns, ["sh", script, "-f", h.subnetFile, "-d", theirs, ...args]);
-            const b = inNs(h.ns, [MK_DOCKER_OPTS, "-f", h.subnetFile, "-d", ours, ...args]);
-            const what = `mk-docker-opts ${args.join(" ")}`;
-            expect({ what, status: b.status, stdout: b.stdout }).toEqual({
-              what,
-              status: a.status,
-              stdout: a.stdout,
+            rmSync(theirs, { force: true });
+            rmSync(ours, { force: true });
+            // each program's messages name it by the path it was run as
+            const mk = (prog: string[], out: string) => {
+              const r = inNs(h.ns, [...prog, "-f", h.subnetFile, "-d", out, ...args]);
+              const self = prog.at(-1)!;
+              return {
+                what: `mk-docker-opts ${args.join(" ")}`,
+                status: r.status,
+                stdout: r.stdout.replaceAll(self, "PROG"),
+                stderr: r.stderr.replaceAll(self, "PROG"),
+                file: existsSync(out) ? readFileSync(out, "utf8") : null,
+              };
+            };
+            expect(mk([MK_DOCKER_OPTS], ours)).toEqual(mk(["sh", script], theirs));
+          }
+        }
+      });
+
+      it(`ip-masq: ${version}'s rules are renderIpMasqRules' "${ipMasqFlavorOf(version)}" flavor, rule for rule after iptables-save`, async () => {
+        const cfg = await store.getNetworkConfig();
+        for (const h of real) {
+          const rules = renderIpMasqRules({
+            network: cfg.network!,
+            subnet: `${h.subnetIP()}/24`,
+            flavor: ipMasqFlavorOf(version),
+          });
+          for (const [table, want] of [
+            ["nat", rules.masq],
+            ["filter", rules.forward],
+          ] as const) {
+            const saved = inNs(h.ns, ["iptables-save", "-t", table]).stdout;
+            const got = saved.split("\n").filter((l) => l.startsWith("-A "));
+            expect({ host: h.ns, table, rules: got }).toEqual({
+              host: h.ns,
+              table,
+              rules: want.map((r) => formatIptablesRule(r)),
             });
-            if (a.status === 0)
-              expect(readFileSync(ours, "utf8")).toBe(readFileSync(theirs, "utf8"));
           }
         }
       });
@@ -235,34 +288,38 @@ function cell(version: FlannelVersion, backend: Backend) {
       };
 
       for (const kind of ["flanneld-ts", "real flanneld"] as const) {
-        // pending issue 11 §2 for real nodes: see MASQ_FLAVOURS
-        (kind === "real flanneld" && !MASQ_FLAVOURS ? it.fails : it)(
-          `diagnose: no error and no warning on a healthy ${kind} node`,
-          async () => {
-            // a reservation whose node never came is a lease no node can route to: diagnose
-            // rightly warns REMOTE_LEASE_IGNORED about it, so it goes before the healthy check
-            await store.releaseLease("172.30.202.0-24");
-            for (const h of c.hosts.filter((x) => real.has(x) === (kind === "real flanneld"))) {
-              const d = await h.diagnose(tsArgs);
-              const noisy = (d.report?.findings ?? []).filter(
-                (f: { severity: string }) => f.severity !== "info",
-              );
-              expect({ host: h.ns, noisy, stderr: d.stderr }).toEqual({
-                host: h.ns,
-                noisy: [],
-                stderr: "",
+        it(`diagnose: no error and no warning on a healthy ${kind} node`, async () => {
+          // a reservation whose node never came is a lease no node can route to: diagnose
+          // rightly warns REMOTE_LEASE_IGNORED about it, so it goes before the healthy check
+          await store.releaseLease("172.30.202.0-24");
+          for (const h of c.hosts.filter((x) => real.has(x) === (kind === "real flanneld"))) {
+            const d = await h.diagnose(tsArgs);
+            const noisy = (d.report?.findings ?? []).filter(
+              (f: { severity: string }) => f.severity !== "info",
+            );
+            expect({ host: h.ns, noisy, stderr: d.stderr }).toEqual({
+              host: h.ns,
+              noisy: [],
+              stderr: "",
+            });
+            expect(d.status).toBe(0);
+            if (kind === "real flanneld") {
+              // the ip-masq check names the flannel releases whose rules it found
+              const masq = d.report.checks.find((x: { check: string }) => x.check === "ip-masq");
+              expect(masq.status).toBe("ok");
+              expect({ detail: masq.detail, covers: namesRelease(masq.detail, version) }).toEqual({
+                detail: masq.detail,
+                covers: true,
               });
-              expect(d.status).toBe(0);
             }
-          },
-        );
+          }
+        });
       }
 
       for (const [which, index] of [
         ["a real flanneld node", 0],
         ["a flanneld-ts node", 1],
       ] as const) {
-        const h = () => c.hosts[index]!;
         it(`diagnose on ${which}: each injected fault gives its finding code`, async () => {
           const h = c.hosts[index]!;
           const peer = c.hosts[2]!;
@@ -272,6 +329,7 @@ function cell(version: FlannelVersion, backend: Backend) {
           // the agent must not repair what the test breaks: frozen until the end
           h.agent!.kill("SIGSTOP");
           try {
+            expect(await codes()).toEqual(expect.not.arrayContaining(FAULT_CODES));
             const dst = `${peer.subnetIP()}/24`;
             const [route] = ipj(h.ns, "route", "show", dst);
             sh(`ip route del ${dst}`);
@@ -290,9 +348,16 @@ function cell(version: FlannelVersion, backend: Backend) {
               expect(await codes()).toContain("PEER_FDB_MISSING");
               sh(`bridge fdb append ${mac} dev flannel.1 dst ${peer.ip} self permanent`);
             }
-            expect(await codes()).toEqual(
-              expect.not.arrayContaining([expect.stringMatching(/^PEER_/)]),
-            );
+
+            // the node's own flavour of rules: diagnose finds which one is there
+            const nat = sh("iptables-save -t nat");
+            const masq = nat
+              .split("\n")
+              .find((l) => l.startsWith("-A ") && l.includes("MASQUERADE"))!;
+            sh(`iptables -t nat -D ${masq.slice(3)}`);
+            expect(await codes()).toContain("IPMASQ_RULES_MISSING");
+            writeFileSync(join(h.dir, "nat.rules"), nat);
+            sh(`iptables-restore < ${join(h.dir, "nat.rules")}`);
 
             const env = h.subnetEnv();
             writeFileSync(
@@ -308,6 +373,8 @@ function cell(version: FlannelVersion, backend: Backend) {
             expect(await codes()).toContain("SUBNET_ENV_NETWORK_MISMATCH");
             if (api === 2) await c.etcdctl(2, "set", `${PREFIX}/config`, config);
             else await c.etcdctl(3, "put", `${PREFIX}/config`, config);
+            // every fault so far repaired by hand
+            expect(await codes()).toEqual(expect.not.arrayContaining(FAULT_CODES));
 
             if (backend === "vxlan") {
               sh("ip link del flannel.1");
@@ -319,64 +386,58 @@ function cell(version: FlannelVersion, backend: Backend) {
             h.agent!.kill("SIGKILL");
             await h.agent!.exited;
           }
-          // a fresh agent repairs it all, on the same subnet
+          // a fresh agent repairs the rest, on the same subnet
           if (real.has(h)) startReal(h);
           else startTs(h);
           await ready(h);
           expect(h.subnetIP()).toBe(subnet);
           await allPairsPing();
         });
-
-        // pending issue 11 §2 for real nodes: see MASQ_FLAVOURS
-        (index === 0 && !MASQ_FLAVOURS ? it.fails : it)(
-          `diagnose on ${which}: a deleted masquerade rule gives IPMASQ_RULES_MISSING`,
-          async () => {
-            const node = h();
-            node.agent!.kill("SIGSTOP");
-            try {
-              expect(await codesOn(node)).not.toContain("IPMASQ_RULES_MISSING");
-              const nat = shIn(node, "iptables-save -t nat");
-              const masq = nat
-                .split("\n")
-                .find((l) => l.startsWith("-A ") && l.includes("MASQUERADE"))!;
-              shIn(node, `iptables -t nat -D ${masq.slice(3)}`);
-              try {
-                expect(await codesOn(node)).toContain("IPMASQ_RULES_MISSING");
-              } finally {
-                const saved = join(node.dir, "nat.rules");
-                writeFileSync(saved, nat);
-                shIn(node, `iptables-restore < ${saved}`);
-              }
-            } finally {
-              node.agent!.kill("SIGCONT");
-            }
-          },
-        );
       }
 
-      it("rolling replacement: one node at a time to the other agent, then back; same subnet, traffic resumes within 5 s", async () => {
+      it("rolling replacement: one node at a time to the other agent, then back; same subnet, traffic resumes within 5 s; diagnose names the rules left behind", async () => {
         const subnets = c.hosts.map((h) => h.subnetEnv());
         for (let round = 0; round < 2; round++) {
           for (const h of c.hosts) {
             const wasReal = real.has(h);
+            if (wasReal) expect(realErrors(h)).toEqual([]);
             await h.agent!.stop();
+            const stopped = Date.now();
             if (wasReal) startTs(h);
             else startReal(h);
             await ready(h);
-            const t0 = Date.now();
             await eventually(
               `traffic to and from ${h.ns} after its replacement`,
               () => c.hosts.every((o) => o === h || (h.pings(o) && o.pings(h))),
               RESUME_MS,
             );
-            resumed.push(Date.now() - t0);
+            resumed.push(Date.now() - stopped);
           }
           expect(c.hosts.map((h) => h.subnetEnv())).toEqual(subnets);
         }
         expect([...real]).toEqual(c.hosts.filter((_, i) => realFirst(i)));
         expect((await store.listLeases()).skipped).toEqual([]);
         for (const h of real) expect(realErrors(h)).toEqual([]);
+        // from the old agent's exit to every ping to and from the node answering
         console.log(`${version} ${backend}: traffic resumed after ${resumed.join(", ")} ms`);
+        expect(Math.max(...resumed)).toBeLessThan(RESUME_MS);
+        // Back where they started, every node also holds the other agent's masquerade / forward
+        // rules when those differ (v0.11.0: plain rules beside flanneld-ts's chains; v0.20.2 and
+        // flanneld-ts rebuild the same FLANNEL-POSTRTG / FLANNEL-FWD chains): diagnose says so
+        for (const h of c.hosts) {
+          const findings = (await h.diagnose(tsArgs)).report?.findings ?? [];
+          const noisy = findings
+            .filter((f: { severity: string }) => f.severity !== "info")
+            .map((f: { code: string; severity: string }) => `${f.severity} ${f.code}`)
+            .sort();
+          expect({ host: h.ns, noisy }).toEqual({
+            host: h.ns,
+            noisy:
+              version === "v0.11.0"
+                ? ["warning FORWARD_RULES_STALE", "warning IPMASQ_RULES_STALE"]
+                : [],
+          });
+        }
       });
 
       if (version === "v0.11.0") {

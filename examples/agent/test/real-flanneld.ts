@@ -3,7 +3,17 @@
  * unpacked with `xz -dc` into a temp dir of this run.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { e2eMissing, ROOT } from "./cluster.js";
@@ -13,8 +23,14 @@ export const FLANNEL_DIR = join(ROOT, "../shared/flannel");
 
 /** The flannel releases the tier runs, and the etcd API each speaks. */
 export const VERSIONS = {
-  "v0.11.0": { api: 2 },
-  "v0.20.2": { api: 3 },
+  "v0.11.0": {
+    api: 2,
+    sha256: "de9237befcbc30af033a98fe15d3f16e1799d182bb99a3ba571a3cb0075df6b5",
+  },
+  "v0.20.2": {
+    api: 3,
+    sha256: "e0b260d3be40900e32f58622904328231086d17ae1d9a48ab7da1b14cb1de342",
+  },
 } as const;
 export type FlannelVersion = keyof typeof VERSIONS;
 
@@ -25,7 +41,6 @@ export function interopMissing(): string | null {
   if (spawnSync("sh", ["-c", "command -v xz"]).status !== 0) {
     return "xz not found: apt-get install -y xz-utils";
   }
-  if (spawnSync("sh", ["-c", "command -v sh"]).status !== 0) return "sh not found";
   for (const v of Object.keys(VERSIONS)) {
     for (const f of [`flanneld-${v}.xz`, `mk-docker-opts-${v}.sh`]) {
       if (!existsSync(join(FLANNEL_DIR, f))) {
@@ -52,8 +67,16 @@ export class RealFlannel {
       } finally {
         closeSync(fd);
       }
+      const sum = createHash("sha256")
+        .update(readFileSync(`${out}.part`))
+        .digest("hex");
+      if (sum !== VERSIONS[version].sha256) {
+        throw new Error(
+          `flanneld-${version}.xz unpacks to sha256 ${sum}, not ${VERSIONS[version].sha256} (../shared/flannel/README)`,
+        );
+      }
       chmodSync(`${out}.part`, 0o755);
-      execFileSync("mv", [`${out}.part`, out]);
+      renameSync(`${out}.part`, out);
       const r = spawnSync(out, ["--version"], { encoding: "utf8" });
       const printed = `${r.stdout}${r.stderr}`;
       if (!printed.includes(version)) throw new Error(`${out} --version printed ${printed}`);

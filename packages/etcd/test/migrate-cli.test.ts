@@ -165,6 +165,22 @@ describe.runIf(run)("flannel-etcd-migrate on a real etcd", () => {
     expect(down.stderr).toMatch(/^flannel-etcd-migrate: ETCD_[A-Z_]+: /);
   });
 
+  it("with -etcd-username / -etcd-password on an etcd with v3 auth on: exit 0; a wrong password: exit 1, ETCD_AUTH_FAILED", async () => {
+    await using authEtcd = await startEtcd({ enableV2: true });
+    const url = authEtcd.clientUrl;
+    const prefix = "/kube-centos/network";
+    await etcdctl(["mk", `${prefix}/config`, GUIDE_CONFIG], { api: 2, endpoints: [url] });
+    await etcdctl(["user", "add", "root:rootpw"], { api: 3, endpoints: [url] });
+    await etcdctl(["auth", "enable"], { api: 3, endpoints: [url] });
+    const flags = [`-etcd-endpoints=${url}`, `-etcd-prefix=${prefix}`, "-etcd-username", "root"];
+    const wrong = await cli([...flags, "-etcd-password=nope"]);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/^flannel-etcd-migrate: ETCD_AUTH_FAILED: /);
+    const right = await cli([...flags, "--etcd-password", "rootpw"]);
+    expect(right).toMatchObject({ status: 0, stderr: "" });
+    expect(right.stdout).toContain("created 1, unchanged 0, conflict 0, skipped 0\n");
+  });
+
   it("over mTLS with -etcd-cafile, -etcd-certfile, -etcd-keyfile", async () => {
     const certs = await makeTestCertificates({ clients: ["flanneld"] });
     try {
