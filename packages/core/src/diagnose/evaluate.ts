@@ -12,7 +12,7 @@ import type { Lease } from "../lease/types.js";
 import { canonicalMAC } from "../mac.js";
 import { planToCommands } from "../plan/commands.js";
 import { planHostGw } from "../plan/hostgw.js";
-import type { PlanResult } from "../plan/input.js";
+import { contains, type PlanResult } from "../plan/input.js";
 import type { DataPlanePlan } from "../plan/types.js";
 import { planVxlan } from "../plan/vxlan.js";
 import type {
@@ -142,7 +142,8 @@ const REPROGRAM = `${RESTART} (it programs every lease at start)`;
  *   `FLANNEL_IPMASQ=true` its masquerade rules are present, and none for another subnet or of
  *   another flavor remains; its forward rules are present, and no stale one.
  *
- * Every finding has a code, a severity, what was expected, what was found and a fix. IPv4 only.
+ * Every finding has a code, a severity, what was expected, what was found and a fix. Dual
+ * stack: both families; IPv6-only: `IPV6_ONLY_UNCHECKED` only.
  * Pure: pass the state `@flannel-sdk/diagnose`'s `gatherNodeState` reads, or build it.
  *
  * @example
@@ -793,12 +794,6 @@ function checkBridge(state: NodeState, r: Report, kernel: KernelState, own: IP4N
 }
 
 // ---- peers ---------------------------------------------------------------------------------------
-
-function contains(outer: IPNet, inner: IPNet): boolean {
-  if (outer.family === 4 && inner.family === 4) return outer.contains(inner);
-  if (outer.family === 6 && inner.family === 6) return outer.contains(inner);
-  return false;
-}
 
 function checkPeers(
   r: Report,
