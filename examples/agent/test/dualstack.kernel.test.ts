@@ -29,9 +29,11 @@ interface Scenario {
   readonly real: readonly number[];
   /** vxlan `DirectRouting`: every host is on one L2 segment, so routes go via the public IPs. */
   readonly directRouting?: boolean;
+  /** Also run the interop tier's rolling replacement (each node to the other agent and back). */
+  readonly rolling?: boolean;
 }
 
-function scenario({ backend, ipv4, real, directRouting = false }: Scenario) {
+function scenario({ backend, ipv4, real, directRouting = false, rolling = false }: Scenario) {
   const vxlan = backend === "vxlan";
   const net6 = `fd${randomBytes(1).toString("hex")}:${(randomBytes(2).readUInt16BE() | 0x1000).toString(16)}::/56`;
   const config = JSON.stringify({
@@ -48,32 +50,48 @@ function scenario({ backend, ipv4, real, directRouting = false }: Scenario) {
   describe.runIf(run).sequential(name, () => {
     let c: Cluster;
     let flannel: RealFlannel | undefined;
+    let bin = "";
+    const ping = (from: Host, to: Host, six: boolean) => {
+      const [src, dst] = [from, to].map((h) =>
+        six ? addr(env(h, "FLANNEL_IPV6_SUBNET")) : addr(h.flannelSubnet()),
+      );
+      const argv = ["ping", ...(six ? ["-6"] : []), "-c", "1", "-W", "1", "-I", src!, dst!];
+      return inNs(from.ns, argv).status === 0;
+    };
+    const allPairsPing = async () => {
+      for (const a of c.hosts) {
+        for (const b of c.hosts) {
+          if (a === b) continue;
+          if (ipv4) await eventually(`${a.ns} → ${b.ns} ping`, () => ping(a, b, false), 20_000);
+          await eventually(`${a.ns} → ${b.ns} ping -6`, () => ping(a, b, true), 20_000);
+        }
+      }
+    };
+    /** Starts real flanneld v0.20.2 or flanneld-ts on `h` and waits until it serves. */
+    const startOn = async (h: Host, realNode: boolean) => {
+      await (realNode ? h.startReal(bin) : h.start([])).ready(30_000).catch((e) => {
+        throw new Error(`${h.ns}: ${e.message}\n${h.agent?.stderr}`);
+      });
+      if (realNode) {
+        // v0.20.2 misses a lease created between its lease list and its watch (the interop
+        // tier's start-up gap): let its watch start before the next node leases. Its log
+        // says when the watcher starts, not when the etcd watch is open, hence the margin.
+        await eventually("the watch", () => /atching for new subnet leases/.test(h.agent!.stderr));
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    };
     const isReal = (h: Host) => real.includes(c.hosts.indexOf(h));
     beforeAll(async () => {
       c = await Cluster.start(4, { enableV2: false, ipv6: true });
       flannel = new RealFlannel();
-      const bin = flannel.flanneld("v0.20.2");
+      bin = flannel.flanneld("v0.20.2");
       await c.etcdctl(3, "put", `${PREFIX}/config`, config);
       // flanneld-ts with startReal's flags for the interface: -iface=eth0 (an IPv6-only flanneld
       // refuses -public-ip)
       for (const h of c.hosts) h.identityArgs = ["-iface=eth0"];
       // real nodes first, then the others, one at a time
       const order = [...real, ...c.hosts.keys()].filter((i, k, a) => a.indexOf(i) === k);
-      for (const i of order) {
-        const h = c.hosts[i]!;
-        await (real.includes(i) ? h.startReal(bin) : h.start([])).ready(30_000).catch((e) => {
-          throw new Error(`${h.ns}: ${e.message}\n${h.agent?.stderr}`);
-        });
-        if (real.includes(i)) {
-          // v0.20.2 misses a lease created between its lease list and its watch (the interop
-          // tier's start-up gap): let its watch start before the next node leases. Its log
-          // says when the watcher starts, not when the etcd watch is open, hence the margin.
-          await eventually("the watch", () =>
-            /atching for new subnet leases/.test(h.agent!.stderr),
-          );
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-      }
+      for (const i of order) await startOn(c.hosts[i]!, real.includes(i));
     }, 120_000);
     afterAll(async () => {
       await c?.close();
@@ -177,20 +195,7 @@ function scenario({ backend, ipv4, real, directRouting = false }: Scenario) {
         ]);
         inNs(h.ns, ["ip", "link", "set", "docker0", "up"]);
       }
-      const ping = (from: Host, to: Host, six: boolean) => {
-        const [src, dst] = [from, to].map((h) =>
-          six ? addr(env(h, "FLANNEL_IPV6_SUBNET")) : addr(h.flannelSubnet()),
-        );
-        const argv = ["ping", ...(six ? ["-6"] : []), "-c", "1", "-W", "1", "-I", src!, dst!];
-        return inNs(from.ns, argv).status === 0;
-      };
-      for (const a of c.hosts) {
-        for (const b of c.hosts) {
-          if (a === b) continue;
-          if (ipv4) await eventually(`${a.ns} → ${b.ns} ping`, () => ping(a, b, false), 20_000);
-          await eventually(`${a.ns} → ${b.ns} ping -6`, () => ping(a, b, true), 20_000);
-        }
-      }
+      await allPairsPing();
     });
 
     it("flanneld-ts diagnose: nothing wrong on any host, real or flanneld-ts, in either family", async () => {
@@ -211,10 +216,26 @@ function scenario({ backend, ipv4, real, directRouting = false }: Scenario) {
         }
       }
     });
+
+    if (rolling) {
+      it("rolling replacement in dual stack: each node to the other agent, then back; same subnets, traffic resumes", async () => {
+        for (const round of [0, 1]) {
+          for (const h of c.hosts) {
+            const before = h.subnetEnv();
+            const wasReal = round === 0 ? isReal(h) : !isReal(h);
+            const status = await h.agent!.stop(); // flanneld-ts exits 0; real flanneld's is not checked
+            if (!wasReal) expect(status).toBe(0);
+            await startOn(h, !wasReal);
+            expect(h.subnetEnv(), h.ns).toBe(before);
+            await allPairsPing();
+          }
+        }
+      });
+    }
   });
 }
 
-scenario({ backend: "vxlan", ipv4: true, real: [0, 2] });
+scenario({ backend: "vxlan", ipv4: true, real: [0, 2], rolling: true });
 scenario({ backend: "host-gw", ipv4: true, real: [1, 3] });
 scenario({ backend: "vxlan", ipv4: true, real: [1], directRouting: true });
 // IPv6-only: flanneld-ts only. Real v0.20.2 cannot be a peer there on etcd (docs/decisions.md):
