@@ -2,9 +2,12 @@
 // Benchmark of @flannel-sdk/netlink: applying a 1,000-peer vxlan plan (3,000 kernel objects:
 // neighbour, FDB entry, route per peer) into a fresh network namespace, side by side with
 // `ip -batch` / `bridge -batch` doing the same operations, plus a second apply of the same plan
-// and, for contrast, the cost of one `ip` process per operation on a sample.
+// and, for contrast, the cost of one `ip` process per operation on a sample. With --dual, every
+// peer is dual stack: the IPv4 plan and the IPv6 one (flannel-v6.1 over an IPv6 underlay), 6
+// kernel objects per peer, applied one after the other as the agent does, and the same 6,006
+// operations through `ip -batch` + `bridge -batch`.
 //
-//   npm run bench:netlink -- --peers 1000 [--runs 5] [--json] [--keep-netns NAME]
+//   npm run bench:netlink -- --peers 1000 [--dual] [--runs 5] [--json] [--keep-netns NAME]
 //
 // Needs root (network namespaces). Results: docs/benchmarks.md, "@flannel-sdk/netlink".
 import { execFileSync, spawnSync } from "node:child_process";
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     peers: { type: "string", default: "1000" },
     runs: { type: "string", default: "5" },
     json: { type: "boolean", default: false },
+    dual: { type: "boolean", default: false },
     "keep-netns": { type: "string" },
     "spawn-sample": { type: "string", default: "50" },
   },
@@ -69,42 +73,60 @@ function peer(i) {
   };
 }
 
-function lease(subnet, publicIP, mac) {
+// The IPv6 side of peer i (--dual): overlay fd64::/48 (one /64 each), underlay fd50::/64.
+function peer6(i) {
+  return {
+    subnet: `fd64:0:0:${i.toString(16)}::`,
+    mac: `0a:59:00:${hex((i >> 16) & 255)}:${hex((i >> 8) & 255)}:${hex(i & 255)}`,
+    vtep: `fd50::1:${i.toString(16)}`,
+  };
+}
+
+function lease(subnet, publicIP, mac, v6 = null) {
   return {
     subnet,
-    ipv6Subnet: null,
+    ipv6Subnet: v6 && `${v6.subnet}/64`,
     attrs: {
       publicIP,
-      publicIPv6: null,
+      publicIPv6: v6 === null ? null : v6.vtep,
       backendType: "vxlan",
       backendData: { VNI: 1, VtepMAC: mac },
-      backendV6Data: null,
+      backendV6Data: v6 && { VNI: 1, VtepMAC: v6.mac },
     },
     expiration: new Date(Date.now() + 86_400_000),
   };
 }
 
-// The plan core's planner makes for node 10.250.0.1 from n remote leases.
-function vxlanPlan(n) {
-  const own = lease("10.127.255.0/24", "10.250.0.1", "0a:58:0a:fa:00:01");
+// The plans core's planner makes for node 10.250.0.1 (fd50::1) from n remote leases: IPv4,
+// and with --dual the IPv6 one too.
+function vxlanPlans(n) {
+  const own6 = values.dual
+    ? { subnet: "fd64:0:0:ffff::", mac: "0a:59:0a:fa:00:01", vtep: "fd50::1" }
+    : null;
+  const own = lease("10.127.255.0/24", "10.250.0.1", "0a:58:0a:fa:00:01", own6);
   const leases = [own];
   for (let i = 0; i < n; i++) {
     const p = peer(i);
-    leases.push(lease(`${p.subnet}/24`, p.vtep, p.mac));
+    leases.push(lease(`${p.subnet}/24`, p.vtep, p.mac, values.dual ? peer6(i) : null));
   }
   const config = parseNetworkConfig({
     Network: "10.64.0.0/10",
     SubnetLen: 24,
+    ...(values.dual ? { EnableIPv6: true, IPv6Network: "fd64::/48", IPv6SubnetLen: 64 } : {}),
     Backend: { Type: "vxlan" },
   });
-  const plan = planVxlan({
-    config,
-    ownLease: own,
-    leases,
-    externalInterface: { name: "ul0", mtu: 1500 },
+  return (values.dual ? [4, 6] : [4]).map((family) => {
+    const plan = planVxlan({
+      config,
+      family,
+      ownLease: own,
+      leases,
+      externalInterface: { name: "ul0", mtu: 1500 },
+    });
+    if (plan.neighbors.length !== n || plan.skipped.length !== 0)
+      throw new Error("unexpected plan");
+    return plan;
   });
-  if (plan.neighbors.length !== n || plan.skipped.length !== 0) throw new Error("unexpected plan");
-  return plan;
 }
 
 function freshNetns(name) {
@@ -113,6 +135,7 @@ function freshNetns(name) {
   ip("-n", name, "link", "set", "lo", "up");
   ip("-n", name, "link", "add", "ul0", "type", "veth", "peer", "name", "ul1");
   ip("-n", name, "addr", "add", "10.250.0.1/16", "dev", "ul0");
+  if (values.dual) ip("-n", name, "addr", "add", "fd50::1/64", "dev", "ul0", "nodad");
   ip("-n", name, "link", "set", "ul0", "up");
   ip("-n", name, "link", "set", "ul1", "up");
   return name;
@@ -130,33 +153,46 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-const plan = vxlanPlan(peers);
+const plans = vxlanPlans(peers);
+const plan = plans[0];
+const objects = plans.reduce((n, p) => n + p.neighbors.length + p.fdb.length + p.routes.length, 0);
 const dir = mkdtempSync(join(tmpdir(), "nl-bench-"));
-// The same 3,003 operations as the plan: device, its address and up, then neighbours; FDB
-// entries (bridge); routes last, as flannel orders them.
-const l = plan.link;
+// The same 3,003 operations as the plan (6,006 with --dual): devices, their addresses and up,
+// then neighbours; FDB entries (bridge); routes last, as flannel orders them.
 writeFileSync(
   join(dir, "ip-1.batch"),
-  [
-    `link add ${l.name} address ${l.mac} mtu ${l.mtu} type vxlan id ${l.vni} local ${l.local} dev ${l.lowerDevice} dstport ${l.port} nolearning`,
-    `addr add ${plan.addresses[0].address} dev ${l.name}`,
-    `link set dev ${l.name} up`,
-    ...plan.neighbors.map(
-      (n) => `neigh replace ${n.ip} lladdr ${n.lladdr} dev ${n.dev} nud permanent`,
-    ),
-  ].join("\n") + "\n",
+  plans
+    .flatMap(({ link: l, addresses, neighbors }) => [
+      `link add ${l.name} address ${l.mac} mtu ${l.mtu} type vxlan id ${l.vni} local ${l.local} dev ${l.lowerDevice} dstport ${l.port} nolearning`,
+      `addr add ${addresses[0].address} dev ${l.name}`,
+      `link set dev ${l.name} up`,
+      ...neighbors.map(
+        (n) => `neigh replace ${n.ip} lladdr ${n.lladdr} dev ${n.dev} nud permanent`,
+      ),
+    ])
+    .join("\n") + "\n",
 );
 writeFileSync(
   join(dir, "bridge.batch"),
-  plan.fdb
+  plans
+    .flatMap((p) => p.fdb)
     .map((f) => `fdb replace ${f.lladdr} dev ${f.dev} dst ${f.dst} self permanent`)
     .join("\n") + "\n",
 );
 writeFileSync(
   join(dir, "ip-2.batch"),
-  plan.routes.map((r) => `route replace ${r.dst} via ${r.gateway} dev ${r.dev} onlink`).join("\n") +
-    "\n",
+  plans
+    .flatMap((p) => p.routes)
+    .map((r) => `route replace ${r.dst} via ${r.gateway} dev ${r.dev} onlink`)
+    .join("\n") + "\n",
 );
+
+/** Applies every plan (IPv4, then IPv6), as the agent does; the changes of all. */
+async function applyAll(h) {
+  let changes = 0;
+  for (const p of plans) changes += (await h.applyPlan(p)).changes.length;
+  return changes;
+}
 
 async function runApply(name) {
   freshNetns(name);
@@ -165,18 +201,12 @@ async function runApply(name) {
   const openMs = performance.now() - t0;
   try {
     const t1 = performance.now();
-    const first = await h.applyPlan(plan);
+    const applyChanges = await applyAll(h);
     const applyMs = performance.now() - t1;
     const t2 = performance.now();
-    const second = await h.applyPlan(plan);
+    const reapplyChanges = await applyAll(h);
     const reapplyMs = performance.now() - t2;
-    return {
-      openMs,
-      applyMs,
-      applyChanges: first.changes.length,
-      reapplyMs,
-      reapplyChanges: second.changes.length,
-    };
+    return { openMs, applyMs, applyChanges, reapplyMs, reapplyChanges };
   } finally {
     h.close();
   }
@@ -233,8 +263,7 @@ try {
   try {
     reapplyStats = await measure(
       async () => {
-        const rep = await h.applyPlan(plan);
-        if (rep.changes.length !== 0) throw new Error("re-apply changed something");
+        if ((await applyAll(h)) !== 0) throw new Error("re-apply changed something");
       },
       { min_samples: 10, max_samples: 30, min_cpu_time: 200e6 },
     );
@@ -268,6 +297,8 @@ try {
 
   const out = {
     peers,
+    dual: values.dual,
+    objects,
     applyMs: Number(median(results.map((x) => x.applyMs)).toFixed(1)),
     ipBatchMs: Number(median(ipBatch).toFixed(1)),
     reapplyMs: Number(median(results.map((x) => x.reapplyMs)).toFixed(1)),
@@ -277,7 +308,7 @@ try {
     `re-apply (mitata, ${reapplyStats.samples.length} samples): p50 ${(reapplyStats.p50 / 1e6).toFixed(1)} ms, min ${(reapplyStats.min / 1e6).toFixed(1)} ms, p99 ${(reapplyStats.p99 / 1e6).toFixed(1)} ms`,
   );
   log(
-    `one ip process per operation: ${spawnPerOpMs.toFixed(2)} ms/op on ${sample.length} ops → ~${((spawnPerOpMs * plan.neighbors.length * 3 + 0) / 1000).toFixed(1)} s for ${plan.neighbors.length * 3} ops`,
+    `one ip process per operation: ${spawnPerOpMs.toFixed(2)} ms/op on ${sample.length} ops → ~${((spawnPerOpMs * objects) / 1000).toFixed(1)} s for ${objects} ops`,
   );
   log(
     `handle open (netns agent start): median ${median(results.map((x) => x.openMs)).toFixed(1)} ms, not in applyMs`,

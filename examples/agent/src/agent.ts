@@ -2,7 +2,13 @@
 import { setMaxListeners } from "node:events";
 import { LeaseWatcher, planHostGw, planVxlan, waitForNetworkConfig } from "@flannel-sdk/core";
 import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeper } from "@flannel-sdk/etcd";
-import { openHandle, registerBackend, selectInterface, superviseLink } from "@flannel-sdk/netlink";
+import {
+  keepDataPlane,
+  openHandle,
+  registerBackend,
+  selectInterface,
+  superviseLink,
+} from "@flannel-sdk/netlink";
 import {
   deleteIpMasqRules,
   keepIpMasqRules,
@@ -42,103 +48,88 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     closers.unshift(() => store.close());
     const h = await openHandle({ signal: stop.signal });
     closers.unshift(() => h.close());
+    const config = await waitForNetworkConfig(store, {
+      signal: stop.signal,
+      onError: (e) => log("E", `Couldn't fetch network config: ${e.message}`),
+    });
+    const families: (4 | 6)[] = config.enableIPv6 ? (config.enableIPv4 ? [4, 6] : [6]) : [4];
     const ext = await selectInterface(h, {
       iface: o.iface,
       ifaceRegex: o.ifaceRegex,
       ifaceCanReach: o.ifaceCanReach,
       publicIP: o.publicIP,
+      publicIPv6: o.publicIPv6,
+      enableIPv4: config.enableIPv4,
+      enableIPv6: config.enableIPv6,
       signal: stop.signal,
     });
-    log("I", `Using interface with name ${ext.name} and address ${ext.address}`);
-    log("I", `Using ${ext.publicIP} as external address`);
+    const both = (a: string | null, b: string | null) => [a, b].filter((x) => x && x !== "0.0.0.0");
+    log(
+      "I",
+      `Using interface with name ${ext.name} and address ${both(ext.address, ext.address6)}`,
+    );
+    log("I", `Using ${both(ext.publicIP, ext.publicIPv6)} as external address`);
 
-    const config = await waitForNetworkConfig(store, {
-      signal: stop.signal,
-      onError: (e) => log("E", `Couldn't fetch network config: ${e.message}`),
-    });
+    // DirectRouting: a remote public IP on one of the underlay's on-link subnets (either family)
+    const underlay = await h.addrList({ dev: ext.name, signal: stop.signal });
     const prev = await previousSubnetFromFile(o.subnetFile, { signal: stop.signal });
-    const { attrs, device } = await registerBackend(h, {
-      config,
-      externalInterface: ext,
-      signal: stop.signal,
-    });
-    if (device)
-      log("I", `VXLAN device ${device.link.name} ${device.action}, VtepMAC ${device.link.mac}`);
-    const lease = await store.acquireLease(attrs, {
+    const reg = await registerBackend(h, { config, externalInterface: ext, signal: stop.signal });
+    const devices = [reg.device, reg.device6].filter((d) => d !== null);
+    for (const d of devices)
+      log("I", `VXLAN device ${d.link.name} ${d.action}, VtepMAC ${d.link.mac}`);
+    const lease = await store.acquireLease(reg.attrs, {
       previousSubnet: prev.subnet,
+      previousIPv6Subnet: prev.ipv6Subnet,
       onNote: (note) => log("I", note),
       signal: stop.signal,
     });
-    log("I", `Lease acquired: ${lease.subnet}`);
+    log("I", `Lease acquired: ${lease.subnet}${lease.ipv6Subnet ? `, ${lease.ipv6Subnet}` : ""}`);
 
-    // Every remote lease, kept from the watch; the whole data plane is re-planned from it.
+    // Every remote lease, kept from the watch; the whole data plane is re-planned from it, per family.
     const watcher = new LeaseWatcher({ ownLease: lease });
-    const plan = (leases = watcher.leases) =>
-      (config.backend.type === "vxlan" ? planVxlan : planHostGw)({
-        config,
-        ownLease: lease,
-        leases,
-        externalInterface: { name: ext.name, mtu: ext.mtu, address: ext.address },
-      });
-    // Applies run one at a time; one waiting apply serves every caller that came before it starts.
-    let applying: Promise<unknown> = Promise.resolve();
-    let waiting: Promise<void> | null = null;
-    let skipped = new Set<string>(); // an unusable lease is logged when it becomes unusable
-    const applyNow = () => {
-      if (waiting) return waiting;
-      const run = applying.then(async () => {
-        waiting = null;
-        const p = plan();
-        const now = new Set(p.skipped.map((s) => s.message));
-        for (const message of now) if (!skipped.has(message)) log("W", message);
-        skipped = now;
-        const report = await h.applyPlan(p, { signal: stop.signal });
-        for (const c of report.changes) log("I", `${c.object} ${c.action}: ${c.command}`);
-      });
-      waiting = run;
-      applying = run.catch(() => {});
-      return run;
+    const plans = (leases = watcher.leases) =>
+      families.map((family) =>
+        (config.backend.type === "vxlan" ? planVxlan : planHostGw)({
+          config,
+          family,
+          ownLease: lease,
+          leases,
+          underlaySubnets: underlay.map((a) => a.cidr),
+          externalInterface: { ...ext, address: family === 4 ? ext.address : ext.address6 },
+        }),
+      );
+    const dp = keepDataPlane(h, {
+      plan: plans,
+      onChange: (c) => log("I", `${c.object} ${c.action}: ${c.command}`),
+      onSkipped: (s) => log("W", s.message),
+      signal: stop.signal,
+    });
+    const failed = (e: unknown) => {
+      if (!stop.signal.aborted) log("E", `Failed to program the data plane: ${text(e)}`);
     };
-    const apply = () =>
-      applyNow().catch((e) => {
-        if (!stop.signal.aborted) log("E", `Failed to program the data plane: ${text(e)}`);
-      });
-    // A lease event changes only what it touches (no kernel read); a failed step reads it all.
-    const step = (touched: ReturnType<LeaseWatcher["apply"]>["touched"]) => {
-      const run = applying.then(async () => {
-        const { before, after } = touched; // an unusable lease is logged by the next full apply
-        const r = await h.applyPlanChange(plan(before), plan(after), { signal: stop.signal });
-        for (const c of r.changes) log("I", `${c.object} ${c.action}: ${c.command}`);
-      });
-      applying = run.catch(() => {});
-      return run.catch(() => apply());
-    };
-    await applyNow();
+    const apply = () => dp.apply().catch(failed);
+    await dp.apply();
 
     await writeSubnetEnv(
       o.subnetFile,
-      subnetEnvFromLease(config, lease, { mtu: plan([]).mtu, ipMasq: o.ipMasq }),
+      subnetEnvFromLease(config, lease, { mtu: plans([])[0]!.mtu, ipMasq: o.ipMasq }),
     );
     log("I", `Wrote subnet file to ${o.subnetFile}`);
     // subnet.env first, as flanneld v0.20 writes it while its rules go in; READY=1 after both
-    if (o.ipMasq) {
-      const network = config.network as string;
-      if (
-        prev.network &&
-        prev.subnet &&
-        (prev.network !== network || prev.subnet !== lease.subnet)
-      ) {
-        log("I", `Deleting the masq rules of the previous subnet ${prev.subnet}`);
-        await deleteIpMasqRules({
-          network: prev.network,
-          subnet: prev.subnet,
-          signal: stop.signal,
-        });
+
+    for (const f of o.ipMasq ? families : []) {
+      const [network, subnet] =
+        f === 4 ? [config.network, lease.subnet] : [config.ipv6Network, lease.ipv6Subnet];
+      const [was, wasSubnet] =
+        f === 4 ? [prev.network, prev.subnet] : [prev.ipv6Network, prev.ipv6Subnet];
+      if (was && wasSubnet && (was !== network || wasSubnet !== subnet)) {
+        log("I", `Deleting the masq rules of the previous subnet ${wasSubnet}`);
+        await deleteIpMasqRules({ network: was, subnet: wasSubnet, signal: stop.signal });
       }
-      log("I", "Setting up masking rules");
+      log("I", `Setting up masking rules (IPv${f})`);
       const masq = await keepIpMasqRules({
-        network,
-        subnet: lease.subnet,
+        network: network as string,
+        subnet: subnet as string,
         forwardRules: o.forwardRules,
         randomFully: o.randomFully,
         resyncSeconds: o.iptablesResync,
@@ -155,10 +146,10 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
       (e) => log("W", `Failed to notify systemd the process is ready: ${text(e)}`),
     );
 
-    if (device) {
+    for (const device of devices) {
       const sup = await superviseLink(h, {
         name: device.link.name,
-        recreate: () => applyNow(),
+        recreate: () => dp.apply(),
         signal: stop.signal,
         onEvent: (e) =>
           e.type === "failed"
@@ -195,9 +186,12 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
         for await (const result of store.watchLeases({ signal: stop.signal })) {
           const batch = watcher.apply(result);
           for (const { type, lease: l } of batch.events) {
-            log("I", `Subnet ${type}: ${l.subnet} via ${l.attrs.publicIP}`);
+            log(
+              "I",
+              `Subnet ${type}: ${l.subnet} ${l.ipv6Subnet ?? ""} via ${l.attrs.publicIP} ${l.attrs.publicIPv6 ?? ""}`,
+            );
           }
-          await (result.type === "snapshot" ? apply() : step(batch.touched));
+          await (result.type === "snapshot" ? dp.apply() : dp.step(batch.touched)).catch(failed);
         }
         throw new Error("the watch ended");
       })().catch((e) => {

@@ -9,6 +9,7 @@ export interface AgentOptions {
   readonly ifaceRegex: readonly string[];
   readonly ifaceCanReach: string | null;
   readonly publicIP: string | null;
+  readonly publicIPv6: string | null;
   readonly ipMasq: boolean;
   readonly subnetFile: string;
   readonly renewMarginMs: number;
@@ -25,7 +26,7 @@ export const USAGE = `Usage: flanneld-ts [flags]          run the agent
   -etcd-prefix=PATH           (default /coreos.com/network)
   -etcd-api=v3|v2             etcd API of the config and leases (default v3)
   -etcd-cafile/-etcd-certfile/-etcd-keyfile=FILE, -etcd-username/-etcd-password=TEXT
-  -iface=NAME|IP (repeatable), -iface-regex=RE (repeatable), -iface-can-reach=IP, -public-ip=IP
+  -iface=NAME|IP (repeatable), -iface-regex=RE (repeatable), -iface-can-reach=IP, -public-ip=IP, -public-ipv6=IP
   -ip-masq, -subnet-file=PATH (default /run/flannel/subnet.env)
   -subnet-lease-renew-margin=MINUTES (default 60), -iptables-resync=SECONDS (default 5)
   -iptables-forward-rules (default true), -ip-masq-fully-random-disable, -h/--help
@@ -60,6 +61,7 @@ export function agentOptions(argv: readonly string[], env: NodeJS.ProcessEnv): A
     ifaceRegex: f["iface-regex"] as readonly string[],
     ifaceCanReach: (f["iface-can-reach"] as string) || null,
     publicIP: o.publicIP,
+    publicIPv6: o.publicIPv6,
     ipMasq: f["ip-masq"] === true,
     subnetFile: o.subnetFile,
     renewMarginMs: o.renewMarginMs,

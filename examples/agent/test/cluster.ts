@@ -204,11 +204,17 @@ export class Agent {
 /** A host: namespace, underlay address, subnet file. */
 export class Host {
   agent: Agent | null = null;
+  /** How the host names its public address (`-public-ip=<ip>` unless a test changes it). */
+  identityArgs: string[];
   constructor(
     readonly ns: string,
     readonly ip: string,
     readonly dir: string,
-  ) {}
+    /** The host's IPv6 underlay address, when the cluster was started with `ipv6`. */
+    readonly ip6: string | null = null,
+  ) {
+    this.identityArgs = [`-public-ip=${ip}`];
+  }
   get subnetFile(): string {
     return join(this.dir, "subnet.env");
   }
@@ -217,7 +223,7 @@ export class Host {
     return [
       `-etcd-endpoints=http://${ETCD_IP}:${ETCD_PORT}`,
       `-etcd-prefix=${PREFIX}`,
-      `-public-ip=${this.ip}`,
+      ...this.identityArgs,
       "-ip-masq",
       `--subnet-file=${this.subnetFile}`,
       ...extraArgs,
@@ -299,7 +305,16 @@ export class Cluster {
   #sockets = new Set<import("node:net").Socket>();
   #offExit: () => void = () => {};
 
-  static async start(size: number, options: { enableV2: boolean }): Promise<Cluster> {
+  /** The underlay's IPv6 /64 (a random ULA that exists only inside these namespaces), with `ipv6`. */
+  readonly ula = `fd${randomBytes(5)
+    .toString("hex")
+    .replace(/(..)(....)(....)/, "$1:$2:$3")
+    .replace(/:0+(?=[0-9a-f])/g, ":")}`; // canonical text: no leading zeros in a group
+
+  static async start(
+    size: number,
+    options: { enableV2: boolean; ipv6?: boolean },
+  ): Promise<Cluster> {
     const c = new Cluster();
     // A test process that dies without its afterAll must not leave agents or namespaces behind.
     const onExit = () => c.#destroySync();
@@ -314,10 +329,12 @@ export class Cluster {
     return c;
   }
 
-  async #start(size: number, options: { enableV2: boolean }): Promise<void> {
+  async #start(size: number, options: { enableV2: boolean; ipv6?: boolean }): Promise<void> {
     this.#netns(this.switchNs);
     ip("-n", this.switchNs, "link", "add", "br0", "type", "bridge");
     ip("-n", this.switchNs, "addr", "add", `${ETCD_IP}/24`, "dev", "br0");
+    if (options.ipv6)
+      ip("-n", this.switchNs, "addr", "add", `${this.ula}::100/64`, "dev", "br0", "nodad");
     ip("-n", this.switchNs, "link", "set", "br0", "up");
     for (let i = 1; i <= size; i++) {
       const ns = `${this.prefix}-h${i}`;
@@ -341,9 +358,14 @@ export class Cluster {
       ip("-n", ns, "addr", "add", `${addr}/24`, "dev", "eth0");
       ip("-n", ns, "link", "set", "eth0", "up");
       ip("-n", ns, "route", "add", "default", "via", ETCD_IP);
+      const addr6 = options.ipv6 ? `${this.ula}::${10 + i}` : null;
+      if (addr6 !== null) {
+        ip("-n", ns, "addr", "add", `${addr6}/64`, "dev", "eth0", "nodad");
+        ip("-n", ns, "-6", "route", "add", "default", "via", `${this.ula}::100`);
+      }
       const dir = join(this.tmp, `h${i}`);
       mkdirSync(dir);
-      this.hosts.push(new Host(ns, addr, dir));
+      this.hosts.push(new Host(ns, addr, dir, addr6));
     }
     this.etcd = await startEtcd({ enableV2: options.enableV2 });
     // etcd listens on the root namespace's loopback; the switch namespace reaches it through a

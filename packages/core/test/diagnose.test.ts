@@ -715,6 +715,100 @@ describe("diagnoseNodeState", () => {
     expectCodes(state, []);
   });
 
+  it("dual stack: the IPv6 side (flannel-v6.1, its /128, neighbour, FDB, route) is checked like the IPv4 one", () => {
+    const v6 = (l: Lease, sn: string, ip6: string, mac: string): Lease => ({
+      ...l,
+      ipv6Subnet: sn,
+      attrs: { ...l.attrs, publicIPv6: ip6, backendV6Data: { VNI: 1, VtepMAC: mac } },
+    });
+    const dual = (
+      k: Mutable<KernelState> & { [K in keyof KernelState]: KernelState[K][number][] },
+      s: Mutable<NodeState>,
+    ) => {
+      s.config = {
+        value: parseNetworkConfig(
+          '{"Network":"172.30.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fd42::/56","Backend":{"Type":"vxlan"}}',
+        ),
+      };
+      s.leases = {
+        value: {
+          leases: [
+            v6(OWN, "fd42:0:0:8::/64", "fd99::1", "0e:00:00:00:06:01"),
+            v6(PEER, "fd42:0:0:9::/64", "fd99::2", "0e:00:00:00:06:02"),
+          ],
+          skipped: [],
+        },
+      };
+      k.links.push({
+        index: 5,
+        name: "flannel-v6.1",
+        kind: "vxlan",
+        mtu: 1430,
+        mac: "0e:00:00:00:06:01",
+        up: true,
+        vxlan: { vni: 1, local: "fd99::1", lowerIndex: 2 },
+      });
+      k.addrs.push({ family: 6, dev: "flannel-v6.1", ip: "fd42:0:0:8::", prefixLen: 128 });
+      k.routes.push({
+        family: 6,
+        dst: "fd42:0:0:9::/64",
+        gateway: "fd42:0:0:9::",
+        dev: "flannel-v6.1",
+        table: 254,
+        onlink: true,
+      });
+      k.neighs.push({
+        family: 6,
+        dev: "flannel-v6.1",
+        ip: "fd42:0:0:9::",
+        lladdr: "0e:00:00:00:06:02",
+        permanent: true,
+      });
+      k.fdb.push({
+        dev: "flannel-v6.1",
+        lladdr: "0e:00:00:00:06:02",
+        dst: "fd99::2",
+        self: true,
+        permanent: true,
+      });
+    };
+    expectCodes(
+      with_((s, k) => dual(k, s)),
+      [],
+    );
+    const broken = expectCodes(
+      with_((s, k) => {
+        dual(k, s);
+        k.neighs.pop();
+        k.routes.pop();
+        k.addrs.pop();
+      }),
+      ["DEVICE_ADDRESS_MISSING", "PEER_NEIGH_MISSING", "PEER_ROUTE_MISSING"],
+    );
+    expect(broken.findings.map((f) => f.subject)).toEqual([
+      "flannel-v6.1",
+      "neighbour fd42:0:0:9:: on flannel-v6.1 (node fd99::2)",
+      "route fd42:0:0:9::/64 (node fd99::2)",
+    ]);
+    expect(broken.findings[2]!.fix).toContain(
+      "ip -6 route replace fd42:0:0:9::/64 via fd42:0:0:9:: dev flannel-v6.1 onlink",
+    );
+  });
+
+  it("IPv6-only: a warning that it is not checked, never a false error", () => {
+    const d = expectCodes(
+      with_((s) => {
+        s.config = {
+          value: parseNetworkConfig(
+            '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd42::/56","Backend":{"Type":"vxlan"}}',
+          ),
+        };
+      }),
+      ["IPV6_ONLY_UNCHECKED"],
+    );
+    expect(d.ok).toBe(true);
+  });
+
   it("every finding code is produced by one of these cases", () => {
     expect(DIAGNOSE_CODES.filter((c) => !seen.has(c))).toEqual([]);
   });

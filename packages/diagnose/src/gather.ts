@@ -106,13 +106,21 @@ async function readSubnetFile(path: string, signal?: AbortSignal): Promise<Subne
   return { network: env.network, subnet: env.subnet, mtu: env.mtu, ipMasq: env.ipMasq };
 }
 
-/** One snapshot (five dumps, names resolved from its one link dump): diagnose checks IPv4. */
 async function readKernel(h: NetlinkHandle, signal?: AbortSignal): Promise<KernelState> {
-  const { links, addrs, routes, neighs, fdb } = await h.snapshot({
-    family: 4,
-    ...(signal ? { signal } : {}),
-  });
-  return { links, addrs, routes, neighs, fdb };
+  // one snapshot per family (five dumps each, names resolved from its link dump); a dual-stack
+  // node's IPv6 side is checked like its IPv4 one
+  const so = signal ? { signal } : {};
+  const [v4, v6] = await Promise.all([
+    h.snapshot({ family: 4, ...so }),
+    h.snapshot({ family: 6, ...so }),
+  ]);
+  return {
+    links: v4.links,
+    addrs: [...v4.addrs, ...v6.addrs],
+    routes: [...v4.routes, ...v6.routes],
+    neighs: [...v4.neighs, ...v6.neighs],
+    fdb: v4.fdb,
+  };
 }
 
 /**

@@ -16,6 +16,8 @@ export type { OpenHandleOptions } from "./handle.js";
 export { NetlinkHandle, openHandle, vxlanIncompatibility } from "./handle.js";
 export type { ExternalInterface, SelectInterfaceOptions } from "./iface.js";
 export { preferredAddress, selectInterface } from "./iface.js";
+export type { DataPlaneKeeper, KeepDataPlaneOptions } from "./keeper.js";
+export { keepDataPlane } from "./keeper.js";
 export type { LinkEvent } from "./subscription.js";
 export { LinkSubscription } from "./subscription.js";
 export type { LinkSupervisorEvent, SuperviseLinkOptions } from "./supervisor.js";

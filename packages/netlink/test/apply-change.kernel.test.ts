@@ -1,5 +1,6 @@
+import { type Lease, parseNetworkConfig, planVxlan } from "@flannel-sdk/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { openHandle } from "../src/index.js";
+import { keepDataPlane, openHandle } from "../src/index.js";
 import { vxlanPlan } from "./fixtures.js";
 import { inNs, kernelTier, Netns } from "./helpers/kernel.js";
 
@@ -59,5 +60,54 @@ describe.runIf(run)("applyPlanChange", () => {
     const step = await h.applyPlanChange(a, b);
     expect(step.changes[0]).toMatchObject({ object: "link", action: "create" });
     expect((await h.applyPlan(b, { dryRun: true })).changes).toEqual([]);
+  });
+});
+
+describe.runIf(run)("keepDataPlane", () => {
+  const config = parseNetworkConfig('{"Network":"10.64.0.0/16","Backend":{"Type":"vxlan"}}');
+  const lease = (i: number, mac = i): Lease => ({
+    subnet: `10.64.${i}.0/24`,
+    ipv6Subnet: null,
+    expiration: null,
+    attrs: {
+      publicIP: `10.250.${i === 1 ? 0 : 1}.${i}`,
+      publicIPv6: null,
+      backendType: "vxlan",
+      backendData: { VNI: 1, VtepMAC: `0a:58:0a:40:${mac.toString(16).padStart(2, "0")}:00` },
+      backendV6Data: null,
+    },
+  });
+  const ownLease = lease(1);
+
+  it("applies the whole plan, steps a watch batch without reading the kernel, and never loses an apply", async () => {
+    const ns = underlay();
+    await using h = await openHandle({ netns: ns });
+    let known = [lease(2), lease(3)];
+    const plan = (leases: readonly Lease[] = known) => [
+      planVxlan({ config, ownLease, leases, externalInterface: { name: "ul0", mtu: 1500 } }),
+    ];
+    const changes: string[] = [];
+    const skipped: string[] = [];
+    const dp = keepDataPlane(h, {
+      plan,
+      onChange: (c) => changes.push(c.command),
+      onSkipped: (s) => skipped.push(s.message),
+    });
+    // two callers while one waits: one apply
+    const [a, b] = [dp.apply(), dp.apply()];
+    expect(a).toBe(b);
+    await a;
+    expect(changes).toHaveLength(3 + 3 * 2); // create, address, up; per lease neighbour, FDB, route
+    // a batch: lease 3 goes, lease 4 comes, lease 9 is unusable (another backend)
+    const odd = { ...lease(9), attrs: { ...lease(9).attrs, backendType: "host-gw" } };
+    known = [lease(2), lease(4), odd];
+    changes.length = 0;
+    await dp.step({ before: [lease(3)], after: [lease(4), odd] });
+    expect(changes).toHaveLength(6);
+    expect(changes.filter((c) => c.includes("10.64.3.0") && / del /.test(c))).toHaveLength(2);
+    expect(skipped).toEqual([]); // a step leaves that to the next full apply
+    await dp.apply();
+    expect(skipped).toHaveLength(1);
+    expect((await h.applyPlan(plan()[0]!, { dryRun: true })).changes).toEqual([]);
   });
 });

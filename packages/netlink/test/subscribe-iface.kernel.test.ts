@@ -123,4 +123,59 @@ describe.runIf(run)("selectInterface (flanneld §8.2)", () => {
     expect(isFlannelError(e, "INTERFACE_NOT_FOUND")).toBe(true);
     expect(e.message).toBe("unable to find default route");
   });
+
+  it("IPv6 and dual stack in flanneld v0.20.2's order", async () => {
+    const { ns, h } = await node();
+    await using _ = h;
+    inNs(ns, "addr", "add", "fd99::10/64", "dev", "eth0", "nodad");
+    inNs(ns, "addr", "add", "fd98::10/64", "dev", "eth1", "nodad");
+    const v6 = { enableIPv4: false, enableIPv6: true } as const;
+    const both = { enableIPv6: true } as const;
+    // default route: the v6 one alone, then both, which must leave by the same interface
+    const noV6Default = await selectInterface(h, v6).catch((e) => e);
+    expect(noV6Default.message).toBe("unable to find default v6 route");
+    inNs(ns, "-6", "route", "add", "default", "via", "fd98::1", "dev", "eth1");
+    expect(await selectInterface(h, v6)).toMatchObject({
+      name: "eth1",
+      address: null,
+      publicIP: "0.0.0.0",
+      address6: "fd98::10",
+      publicIPv6: "fd98::10",
+    });
+    const split = await selectInterface(h, both).catch((e) => e);
+    expect(split.message).toBe(
+      "v6 default route interface eth1 must be the same with v4 default route interface eth0",
+    );
+    // -iface with an IPv6 address; the other family from the same interface
+    expect(await selectInterface(h, { ...both, iface: ["fd99::10"] })).toMatchObject({
+      name: "eth0",
+      address: "10.250.0.10",
+      address6: "fd99::10",
+    });
+    // -iface-regex: in dual stack one address of each family on one interface
+    expect(await selectInterface(h, { ...both, ifaceRegex: ["^(10\\.251|fd98)"] })).toMatchObject({
+      name: "eth1",
+      address: "10.251.0.10",
+      address6: "fd98::10",
+    });
+    // -iface-can-reach with an IPv6 address
+    expect(await selectInterface(h, { ...v6, ifaceCanReach: "fd98::99" })).toMatchObject({
+      name: "eth1",
+      address6: "fd98::10",
+    });
+    // -public-ipv6 alone selects the interface holding it; -public-ipv6 overrides the identity
+    expect(await selectInterface(h, { ...v6, publicIPv6: "fd99::10" })).toMatchObject({
+      name: "eth0",
+      publicIPv6: "fd99::10",
+    });
+    expect(
+      await selectInterface(h, { ...both, iface: ["eth1"], publicIPv6: "2001:db8::9" }),
+    ).toMatchObject({ name: "eth1", address6: "fd98::10", publicIPv6: "2001:db8::9" });
+    const mismatch = await selectInterface(h, {
+      ...both,
+      iface: ["10.251.0.10"],
+      publicIPv6: "fd99::10",
+    }).catch((e) => e);
+    expect(mismatch.message).toBe("v6 interface eth0 must be the same with v4 interface eth1");
+  });
 });

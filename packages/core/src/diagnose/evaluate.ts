@@ -6,12 +6,13 @@
 import type { NetworkConfig } from "../config/types.js";
 import { isFlannelError } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
+import { type IPNet, parseNetOrNull } from "../ip/parse.js";
 import { isLeaseCompatible } from "../lease/acquire.js";
 import type { Lease } from "../lease/types.js";
 import { canonicalMAC } from "../mac.js";
 import { planToCommands } from "../plan/commands.js";
 import { planHostGw } from "../plan/hostgw.js";
-import type { PlanResult } from "../plan/input.js";
+import { contains, type PlanResult } from "../plan/input.js";
 import type { DataPlanePlan } from "../plan/types.js";
 import { planVxlan } from "../plan/vxlan.js";
 import type {
@@ -52,6 +53,11 @@ function net4(text: string | null | undefined): IP4Net | null {
   }
 }
 
+/** A network of the plan's family, or `null`. */
+function netOf(text: string | null | undefined, family: 4 | 6): IPNet | null {
+  return parseNetOrNull(text, family);
+}
+
 /** `172.30.8.0/24` → `172.30.8.1/24` (what flanneld writes as FLANNEL_SUBNET). */
 function firstHost(subnet: IP4Net): string {
   return new IP4Net((subnet.ip + 1) >>> 0, subnet.prefixLen).toString();
@@ -85,7 +91,11 @@ class Report {
   }
 
   ok(check: DiagnoseCheck, detail: string): void {
-    if (!this.#status.has(check)) this.#status.set(check, { check, status: "ok", detail });
+    const was = this.#status.get(check);
+    // a dual-stack node reports each family's device / peers: the details join
+    if (was?.status === "ok")
+      this.#status.set(check, { ...was, detail: `${was.detail}; ${detail}` });
+    else if (was === undefined) this.#status.set(check, { check, status: "ok", detail });
   }
 
   skip(check: DiagnoseCheck, detail: string): void {
@@ -124,12 +134,16 @@ const REPROGRAM = `${RESTART} (it programs every lease at start)`;
  * - `bridge`: docker0 (or cni0) holds an address in FLANNEL_SUBNET, with its prefix;
  * - `peers`: each remote lease has its neighbour, FDB entry and route (host-gw: route), as
  *   `planVxlan` / `planHostGw` plan them, and no entry of a lease that is gone remains;
+ * - dual stack: the IPv6 side's `device` (`flannel-v6.<VNI>`, /128, `BackendV6Data`'s VtepMAC)
+ *   and `peers` likewise; an IPv6-only network gets the warning `IPV6_ONLY_UNCHECKED` and no
+ *   other check;
  * - `ip-masq`: the flavor of flannel's rules the node has is found (`ipMasqFlavors`: v0.11's
  *   plain rules, v0.20's chains, …; none there: the agent's `masqFlavor`) and named; with
  *   `FLANNEL_IPMASQ=true` its masquerade rules are present, and none for another subnet or of
  *   another flavor remains; its forward rules are present, and no stale one.
  *
- * Every finding has a code, a severity, what was expected, what was found and a fix. IPv4 only.
+ * Every finding has a code, a severity, what was expected, what was found and a fix. Dual
+ * stack: both families; IPv6-only: `IPV6_ONLY_UNCHECKED` only.
  * Pure: pass the state `@flannel-sdk/diagnose`'s `gatherNodeState` reads, or build it.
  *
  * @example
@@ -168,6 +182,18 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     return done();
   }
   node.backend = config.backend.type;
+  if (!config.enableIPv4) {
+    r.add("config", "IPV6_ONLY_UNCHECKED", "warning", {
+      subject: state.configKey,
+      message:
+        "an IPv6-only network (EnableIPv4 false): diagnose identifies a node by its IPv4 lease and does not check IPv6-only nodes yet",
+      expected: "a network with IPv4 enabled",
+      found: "EnableIPv4 false",
+      fix: "check the node by hand: ip -6 route, ip -6 neigh, bridge fdb, ip6tables-save",
+    });
+    for (const c of CHECKS) if (c !== "config") r.skip(c, "IPv6-only networks are not checked");
+    return done();
+  }
   const kernel = state.kernel !== null && "value" in state.kernel ? state.kernel.value : null;
   if (state.kernel !== null && "error" in state.kernel) {
     r.add("device", "KERNEL_UNREADABLE", "error", {
@@ -266,7 +292,14 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
   let plan: PlanResult | null = null;
   if (config.backend.type === "vxlan" || config.backend.type === "host-gw") {
     try {
-      const input = { config, ownLease: own, leases, externalInterface: ext, publicIP };
+      const input = {
+        config,
+        ownLease: own,
+        leases,
+        externalInterface: ext,
+        publicIP,
+        underlaySubnets: underlayOf(kernel, ext.name),
+      };
       plan = config.backend.type === "vxlan" ? planVxlan(input) : planHostGw(input);
     } catch (e) {
       r.add("peers", "PLAN_INVALID", "error", {
@@ -308,6 +341,7 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     node.bridge = checkBridge(state, r, kernel, ownNet);
     if (plan !== null) checkPeers(r, kernel, plan, leases);
     else r.skip("peers", "no plan");
+    if (plan !== null && config.enableIPv6) checkIPv6(r, kernel, config, own, leases, ext);
   }
 
   checkIptables(state, r, config, ownNet, env);
@@ -535,6 +569,59 @@ function externalInterface(
   return { name: "eth0", mtu: env?.mtu != null ? env.mtu + overhead : 1500 };
 }
 
+// ---- the IPv6 side of a dual-stack node ---------------------------------------------------------
+
+/** DirectRouting's on-link subnets: the external interface's addresses, both families. */
+function underlayOf(kernel: KernelState | null, iface: string): string[] {
+  return (kernel?.addrs ?? []).filter((a) => a.dev === iface).map((a) => `${a.ip}/${a.prefixLen}`);
+}
+
+/** Plans the IPv6 family as flanneld would and checks its device and peers like the IPv4 ones. */
+function checkIPv6(
+  r: Report,
+  kernel: KernelState,
+  config: NetworkConfig,
+  own: Lease,
+  leases: readonly Lease[],
+  ext: { name: string; mtu: number },
+): void {
+  let plan: PlanResult;
+  try {
+    const input = {
+      config,
+      family: 6 as const,
+      ownLease: own,
+      leases,
+      externalInterface: { name: ext.name, mtu: ext.mtu },
+      underlaySubnets: underlayOf(kernel, ext.name),
+    };
+    plan = config.backend.type === "vxlan" ? planVxlan(input) : planHostGw(input);
+  } catch (e) {
+    r.add("peers", "PLAN_INVALID", "error", {
+      subject: `lease ${own.subnet} (IPv6 ${own.ipv6Subnet ?? "none"})`,
+      message: "the node's own lease cannot be planned for IPv6",
+      expected: "an IPv6 subnet, PublicIPv6 and BackendV6Data in the lease",
+      found: isFlannelError(e) ? e.message : String(e),
+      fix: `${RESTART} (it registers both families)`,
+    });
+    return;
+  }
+  for (const s of plan.skipped) {
+    r.add("peers", "REMOTE_LEASE_IGNORED", "warning", {
+      subject: `lease ${s.lease.ipv6Subnet ?? s.lease.subnet} (${s.lease.attrs.publicIPv6 ?? "no PublicIPv6"})`,
+      message: "a remote lease gets no IPv6 route: its node's IPv6 side is unreachable from here",
+      expected: `a lease this node can program (${config.backend.type}, IPv6)`,
+      found: `${s.reason}: ${s.message}`,
+      fix: "fix or delete that lease; its node's flanneld rewrites it when it restarts",
+    });
+  }
+  if (plan.link !== null) {
+    const link = kernel.links.find((l) => l.name === plan.link!.name) ?? null;
+    checkDevice(r, kernel, plan, own, link, ext);
+  }
+  checkPeers(r, kernel, plan, leases);
+}
+
 // ---- device ------------------------------------------------------------------------------------
 
 function checkDevice(
@@ -594,26 +681,29 @@ function checkDevice(
     });
   }
   const wantAddr = plan.addresses[0]!;
-  const network = net4(wantAddr.exclusiveWithin ?? null);
-  const addrs = kernel.addrs.filter((a) => a.family === 4 && a.dev === want.name);
-  const wantCidr = net4(wantAddr.address)!;
-  if (!addrs.some((a) => a.ip === wantCidr.ipString && a.prefixLen === 32)) {
+  const fam = plan.family;
+  const host = fam === 4 ? 32 : 128;
+  const network = netOf(wantAddr.exclusiveWithin ?? null, fam);
+  const addrs = kernel.addrs.filter((a) => a.family === fam && a.dev === want.name);
+  const wantCidr = netOf(wantAddr.address, fam)!;
+  if (!addrs.some((a) => a.ip === wantCidr.ipString && a.prefixLen === host)) {
     r.add("device", "DEVICE_ADDRESS_MISSING", "error", {
       subject: want.name,
       message: `${want.name} lacks the lease's network address: replies from this node to other subnets leave with the wrong source`,
       expected: `${wantAddr.address} on ${want.name}`,
       found:
         addrs.length === 0
-          ? "no IPv4 address"
+          ? `no IPv${fam} address`
           : addrs.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
       fix: `ip addr add ${wantAddr.address} dev ${want.name}`,
     });
   }
   const extra = addrs.filter(
     (a) =>
-      !(a.ip === wantCidr.ipString && a.prefixLen === 32) &&
+      !(a.ip === wantCidr.ipString && a.prefixLen === host) &&
       network !== null &&
-      network.contains(a.ip),
+      netOf(`${a.ip}/${host}`, fam) !== null &&
+      contains(network, netOf(`${a.ip}/${host}`, fam)!),
   );
   if (extra.length > 0) {
     r.add("device", "DEVICE_ADDRESS_EXTRA", "warning", {
@@ -624,7 +714,8 @@ function checkDevice(
       fix: extra.map((a) => `ip addr del ${a.ip}/${a.prefixLen} dev ${want.name}`).join("; "),
     });
   }
-  const published = (own.attrs.backendData as { VtepMAC?: unknown } | null)?.VtepMAC;
+  const data = fam === 4 ? own.attrs.backendData : own.attrs.backendV6Data;
+  const published = (data as { VtepMAC?: unknown } | null)?.VtepMAC;
   const vtep = typeof published === "string" ? published : null;
   if (vtep !== null && !sameMAC(vtep, link.mac)) {
     r.add("device", "VTEP_MAC_MISMATCH", "error", {
@@ -641,9 +732,9 @@ function checkDevice(
     r.add("device", "DEVICE_MTU_MISMATCH", over ? "error" : "warning", {
       subject: want.name,
       message: over
-        ? `${want.name}'s MTU leaves no room for the 50-byte vxlan header on ${ext.name}: large packets are dropped`
+        ? `${want.name}'s MTU leaves no room for the ${fam === 4 ? 50 : 70}-byte vxlan header on ${ext.name}: large packets are dropped`
         : `${want.name}'s MTU is below what flanneld sets (and reports as FLANNEL_MTU)`,
-      expected: `mtu ${want.mtu} (${ext.name} ${ext.mtu} − 50)`,
+      expected: `mtu ${want.mtu} (${ext.name} ${ext.mtu} − ${fam === 4 ? 50 : 70})`,
       found: `mtu ${link.mtu}`,
       fix: `ip link set ${want.name} mtu ${want.mtu}`,
     });
@@ -711,11 +802,13 @@ function checkPeers(
   leases: readonly Lease[],
 ): void {
   const owned = new Set(plan.owned.devices);
-  const network = net4(plan.owned.network)!;
+  const fam = plan.family;
+  const network = netOf(plan.owned.network, fam)!;
   const byIP = new Map<string, string>();
   for (const l of leases) {
-    const n = net4(l.subnet);
-    if (n !== null) byIP.set(n.ipString, l.attrs.publicIP);
+    const n = netOf(fam === 4 ? l.subnet : l.ipv6Subnet, fam);
+    const p = fam === 4 ? l.attrs.publicIP : l.attrs.publicIPv6;
+    if (n !== null && p !== null) byIP.set(n.ipString, p);
   }
   const nodeOf = (subnetIP: string) => {
     const p = byIP.get(subnetIP);
@@ -735,7 +828,7 @@ function checkPeers(
 
   // neighbours
   for (const n of plan.neighbors) {
-    const cur = kernel.neighs.find((x) => x.family === 4 && x.dev === n.dev && x.ip === n.ip);
+    const cur = kernel.neighs.find((x) => x.family === fam && x.dev === n.dev && x.ip === n.ip);
     const subject = `neighbour ${n.ip} on ${n.dev}${nodeOf(n.ip)}`;
     if (cur === undefined || cur.lladdr === null) {
       problems++;
@@ -788,9 +881,11 @@ function checkPeers(
   for (const rt of plan.routes) {
     const cur = kernel.routes.find(
       (x) =>
-        x.family === 4 && (x.table ?? MAIN_TABLE) === (rt.table ?? MAIN_TABLE) && x.dst === rt.dst,
+        x.family === fam &&
+        (x.table ?? MAIN_TABLE) === (rt.table ?? MAIN_TABLE) &&
+        x.dst === rt.dst,
     );
-    const subject = `route ${rt.dst}${nodeOf(net4(rt.dst)!.ipString)}`;
+    const subject = `route ${rt.dst}${nodeOf(netOf(rt.dst, fam)!.ipString)}`;
     const text = `${rt.dst}${rt.gateway ? ` via ${rt.gateway}` : ""}${rt.dev ? ` dev ${rt.dev}` : ""}${rt.onlink ? " onlink" : ""}`;
     if (cur === undefined) {
       problems++;
@@ -823,7 +918,7 @@ function checkPeers(
   const wantNeigh = new Set(plan.neighbors.map((n) => `${n.dev}|${n.ip}`));
   for (const n of kernel.neighs) {
     if (
-      n.family !== 4 ||
+      n.family !== fam ||
       !n.permanent ||
       !vxlanDevs.has(n.dev) ||
       wantNeigh.has(`${n.dev}|${n.ip}`)
@@ -855,10 +950,10 @@ function checkPeers(
   }
   const wantRoute = new Set(plan.routes.map((x) => x.dst));
   for (const x of kernel.routes) {
-    if (x.family !== 4 || x.table !== MAIN_TABLE || x.gateway === null) continue;
+    if (x.family !== fam || x.table !== MAIN_TABLE || x.gateway === null) continue;
     if (x.dev === null || !owned.has(x.dev) || wantRoute.has(x.dst)) continue;
-    const dst = net4(x.dst);
-    if (dst === null || !network.contains(dst)) continue;
+    const dst = netOf(x.dst, fam);
+    if (dst === null || !contains(network, dst)) continue;
     problems++;
     r.add("peers", "PEER_ROUTE_STALE", "warning", {
       subject: `route ${x.dst}`,

@@ -126,7 +126,8 @@ export function compareNets(a: IPNet, b: IPNet): number {
   return a.family - b.family;
 }
 
-function contains(outer: IPNet, inner: IPNet): boolean {
+/** @internal `inner` lies inside `outer` (same family). */
+export function contains(outer: IPNet, inner: IPNet): boolean {
   if (outer.family === 4 && inner.family === 4) return outer.contains(inner);
   if (outer.family === 6 && inner.family === 6) return outer.contains(inner);
   return false;
