@@ -62,6 +62,7 @@ export {
 } from "./iptables/masq.js";
 export type {
   MkDockerOptsArgs,
+  MkDockerOptsUsageOptions,
   ParsedMkDockerOptsArgs,
   RunMkDockerOptsOptions,
 } from "./mk-docker-opts/cli.js";

@@ -250,8 +250,18 @@ describe("mk-docker-opts CLI (process)", () => {
     const r = cli(["--help"]);
     expect(r.status).toBe(0);
     expect(r.stderr).toBe("");
-    expect(r.stdout).toBe(mkDockerOptsUsage(bin));
-    for (const flag of ["-f", "-d", "-i", "-c", "-k", "-m", "--no-route-check", "--help"]) {
+    expect(r.stdout).toBe(mkDockerOptsUsage(bin, { additions: true }));
+    for (const flag of [
+      "-f",
+      "-d",
+      "-i",
+      "-c",
+      "-k",
+      "-m",
+      "--no-route-check",
+      "--require-subnet-env",
+      "--help",
+    ]) {
       expect(r.stdout).toContain(`\t${flag}\t`);
     }
   });

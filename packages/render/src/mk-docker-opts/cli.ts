@@ -107,18 +107,31 @@ export function parseMkDockerOptsArgs(argv: readonly string[]): ParsedMkDockerOp
   return { ok: true, args };
 }
 
+/** Options of {@link mkDockerOptsUsage}. */
+export interface MkDockerOptsUsageOptions {
+  /**
+   * Add this CLI's own options (`--no-route-check`, `--require-subnet-env`, `--help`), as
+   * `--help` prints them. Default false: the script's text byte for byte, as a usage error prints
+   * it (a drop-in's stderr is the script's).
+   */
+  readonly additions?: boolean;
+}
+
 /**
- * The script's usage text (it ends with a blank line) plus this CLI's two additions,
- * `--no-route-check` and `--help`; `argv0` stands for the script's `$0`.
+ * The script's usage text (it ends with a blank line), `argv0` standing for the script's `$0`;
+ * with `additions`, plus the options only this CLI has.
  *
  * @example
  * ```ts
  * process.stderr.write(mkDockerOptsUsage("/usr/libexec/flannel/mk-docker-opts.sh"));
+ * process.stdout.write(mkDockerOptsUsage("mk-docker-opts", { additions: true })); // --help
  * ```
  */
-export function mkDockerOptsUsage(argv0: string): string {
+export function mkDockerOptsUsage(argv0: string, options: MkDockerOptsUsageOptions = {}): string {
+  const more = options.additions === true;
   return (
-    `${argv0} [-f FLANNEL-ENV-FILE] [-d DOCKER-ENV-FILE] [-i] [-c] [-m] [-k COMBINED-KEY] [--no-route-check] [--help]\n` +
+    `${argv0} [-f FLANNEL-ENV-FILE] [-d DOCKER-ENV-FILE] [-i] [-c] [-m] [-k COMBINED-KEY]` +
+    (more ? " [--no-route-check] [--require-subnet-env] [--help]\n" : "\n") +
     "\n" +
     "Generate Docker daemon options based on flannel env file\n" +
     "OPTIONS:\n" +
@@ -128,8 +141,11 @@ export function mkDockerOptsUsage(argv0: string): string {
     "\t-c\tOutput combined Docker options into DOCKER_OPTS var\n" +
     "\t-k\tSet the combined options key to this value (default DOCKER_OPTS=)\n" +
     "\t-m\tDo not output --ip-masq (useful for older Docker version)\n" +
-    "\t--no-route-check\tDo not fail when the routing table already has a route to FLANNEL_SUBNET\n" +
-    "\t--help\tPrint this text to stdout and exit 0 (-h and -? print it to stderr and exit 1, as the script)\n" +
+    (more
+      ? "\t--no-route-check\tDo not fail when the routing table already has a route to FLANNEL_SUBNET\n" +
+        "\t--require-subnet-env\tExit 1, writing nothing, when the flannel env file is missing (the script writes empty options)\n" +
+        "\t--help\tPrint this text to stdout and exit 0 (-h and -? print the script's text to stderr and exit 1, as the script)\n"
+      : "") +
     "\n"
   );
 }
@@ -182,7 +198,7 @@ export async function runMkDockerOpts(options: RunMkDockerOptsOptions): Promise<
   const parsed = parseMkDockerOptsArgs(options.argv);
   if (!parsed.ok && parsed.help === true) {
     (options.stdout ?? ((text: string) => void process.stdout.write(text)))(
-      mkDockerOptsUsage(argv0),
+      mkDockerOptsUsage(argv0, { additions: true }),
     );
     return 0;
   }
