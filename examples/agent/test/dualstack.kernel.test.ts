@@ -211,8 +211,15 @@ function scenario({ backend, ipv4, real, directRouting = false, rolling = false 
           expect(d.report.findings.map((f: { code: string }) => f.code)).toEqual([
             "IPV6_ONLY_UNCHECKED",
           ]);
-        } else if (vxlan) {
-          expect(JSON.stringify(d.report.checks), who).toContain("flannel-v6.1: vxlan id 1, up");
+        } else {
+          if (vxlan)
+            expect(JSON.stringify(d.report.checks), who).toContain("flannel-v6.1: vxlan id 1, up");
+          // ip6tables too: both families' masquerade and forward rules, not even a warning
+          const masq = d.report.checks.find((x: { check: string }) => x.check === "ip-masq");
+          expect(masq, who).toMatchObject({ status: "ok" });
+          expect(masq.detail, who).toMatch(
+            /; ip6tables flavor "[^"]+" .*: \d masquerade rules for fd/,
+          );
         }
       }
     });

@@ -140,7 +140,9 @@ const REPROGRAM = `${RESTART} (it programs every lease at start)`;
  * - `ip-masq`: the flavor of flannel's rules the node has is found (`ipMasqFlavors`: v0.11's
  *   plain rules, v0.20's chains, …; none there: the agent's `masqFlavor`) and named; with
  *   `FLANNEL_IPMASQ=true` its masquerade rules are present, and none for another subnet or of
- *   another flavor remains; its forward rules are present, and no stale one.
+ *   another flavor remains; its forward rules are present, and no stale one. A network with
+ *   IPv6 gets the same check of `ip6tables-save` (`ip6tables`), its own flavor found in the IPv6
+ *   network and lease; its findings name ip6tables.
  *
  * Every finding has a code, a severity, what was expected, what was found and a fix. Dual
  * stack: both families; IPv6-only: `IPV6_ONLY_UNCHECKED` only.
@@ -344,7 +346,30 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     if (plan !== null && config.enableIPv6) checkIPv6(r, kernel, config, own, leases, ext);
   }
 
-  checkIptables(state, r, config, ownNet, env);
+  checkIptables(
+    state,
+    r,
+    {
+      family: 4,
+      saved: state.iptables,
+      network: net4(config.network)?.network().toString() ?? null,
+      subnet: ownNet.toString(),
+    },
+    env,
+  );
+  if (config.enableIPv6) {
+    checkIptables(
+      state,
+      r,
+      {
+        family: 6,
+        saved: state.ip6tables ?? null,
+        network: netOf(config.ipv6Network, 6)?.network().toString() ?? null,
+        subnet: netOf(own.ipv6Subnet, 6)?.network().toString() ?? null,
+      },
+      env,
+    );
+  }
   return done();
 }
 
@@ -1099,36 +1124,49 @@ function chainOf(rules: readonly ExpectedIptablesRule[]): string {
   return chains.find((c) => !/ (POSTROUTING|FORWARD)$/.test(c)) ?? chains[0] ?? "";
 }
 
+/** One family's ip-masq check: its `iptables-save` / `ip6tables-save` and its network and lease. */
+interface IptablesFamily {
+  readonly family: 4 | 6;
+  readonly saved: NodeState["iptables"];
+  /** The network and this node's lease subnet of the family, or `null` when unknown. */
+  readonly network: string | null;
+  readonly subnet: string | null;
+}
+
 function checkIptables(
   state: NodeState,
   r: Report,
-  config: NetworkConfig,
-  own: IP4Net,
+  { family, saved: read, network, subnet }: IptablesFamily,
   env: SubnetEnvValues | null,
 ): void {
   const ipMasq = state.ipMasq ?? env?.ipMasq ?? null;
-  if (state.iptables === null) {
-    r.skip("ip-masq", "iptables-save was not run");
+  // the IPv4 side reads as it always has; the IPv6 side names ip6tables everywhere
+  const tool = family === 4 ? "iptables" : "ip6tables";
+  const v6 = family === 6 ? "IPv6 " : "";
+  const tag = family === 4 ? "" : "ip6tables ";
+  if (read === null || read === undefined) {
+    r.skip("ip-masq", `${tool}-save was not run`);
     return;
   }
-  if ("error" in state.iptables) {
+  if ("error" in read) {
     r.add("ip-masq", "IPTABLES_UNREADABLE", "warning", {
-      subject: "iptables-save",
-      message: "the iptables rules could not be read",
-      expected: "iptables-save output",
-      found: `${state.iptables.error.code}: ${state.iptables.error.message}`,
+      subject: `${tool}-save`,
+      message: `the ${v6}iptables rules could not be read`,
+      expected: `${tool}-save output`,
+      found: `${read.error.code}: ${read.error.message}`,
       fix: "run diagnose as root; apt-get install -y iptables",
     });
     return;
   }
-  const network = config.network === null ? null : net4(config.network)!.network().toString();
   const flavors =
-    state.ipMasqFlavors && network !== null ? state.ipMasqFlavors(network, own.toString()) : [];
-  if (flavors.length === 0 || network === null) {
+    state.ipMasqFlavors && network !== null && subnet !== null
+      ? state.ipMasqFlavors(network, subnet)
+      : [];
+  if (flavors.length === 0 || network === null || subnet === null) {
     r.skip("ip-masq", "no rule renderer given");
     return;
   }
-  const dump = savedRules(state.iptables.value);
+  const dump = savedRules(read.value);
   const saved = new Map(dump.map((s) => [s.key, s.line] as const));
   const match = matchFlavor(
     flavors,
@@ -1166,12 +1204,12 @@ function checkIptables(
       .map(([, line]) => line);
   };
   const lines = (rules: readonly string[]) =>
-    rules.map((k) => k.replace(/^(nat|filter) /, "$1: ")).join("\n");
+    rules.map((k) => `${tag}${k.replace(/^(nat|filter) /, "$1: ")}`).join("\n");
   const deletes = (rules: readonly string[]) =>
     rules
       .map((k) => {
         const [table, ...rule] = k.split(" ");
-        return `iptables -t ${table} ${rule.join(" ").replace(/^-A /, "-D ")}`;
+        return `${tool} -t ${table} ${rule.join(" ").replace(/^-A /, "-D ")}`;
       })
       .join("\n");
 
@@ -1181,32 +1219,32 @@ function checkIptables(
     const missing = missingOf("masq");
     if (missing.length > 0) {
       r.add("ip-masq", "IPMASQ_RULES_MISSING", "error", {
-        subject: chainOf(want),
-        message: `FLANNEL_IPMASQ=true tells docker not to masquerade (--ip-masq=false), so without flannel's rules containers reach nothing outside the overlay; checked against ${named}`,
-        expected: missing.map((e) => `${e.table}: ${e.rule}`).join("\n"),
+        subject: `${tag}${chainOf(want)}`,
+        message: `FLANNEL_IPMASQ=true tells docker not to masquerade (--ip-masq=false), so without flannel's ${v6}rules containers reach nothing outside the overlay; checked against ${named}`,
+        expected: missing.map((e) => `${tag}${e.table}: ${e.rule}`).join("\n"),
         found: `${want.length - missing.length} of ${want.length} rules present; ${whose}`,
-        fix: `${RESTART}, with -ip-masq (it reinstalls the rules); or feed renderIpMasqRules({ …, flavor: "${flavor.flavor}" }).restore to iptables-restore --noflush`,
+        fix: `${RESTART}, with -ip-masq (it reinstalls the rules); or feed renderIpMasqRules({ …, flavor: "${flavor.flavor}" }).restore to ${tool}-restore --noflush`,
       });
     }
     const stale = staleOf("masq");
     if (stale.length > 0) {
       r.add("ip-masq", "IPMASQ_RULES_STALE", "warning", {
-        subject: chainOf(want),
-        message: `masquerade rules of another network, subnet or flannel version remain (a previous lease, or a flannel replaced without a reboot); the node's are those of ${named}`,
+        subject: `${tag}${chainOf(want)}`,
+        message: `${v6}masquerade rules of another network, subnet or flannel version remain (a previous lease, or a flannel replaced without a reboot); the node's are those of ${named}`,
         expected: "only the rules of this lease",
         found: lines(stale),
         fix: deletes(stale),
       });
     }
-    masqNote = `${want.length} masquerade rules for ${own}`;
+    masqNote = `${want.length} masquerade rules for ${subnet}`;
   }
   const wantFwd = expectedOf("forward");
   const missingFwd = missingOf("forward");
   if (missingFwd.length > 0) {
     r.add("ip-masq", "FORWARD_RULES_MISSING", "warning", {
-      subject: chainOf(wantFwd),
-      message: `flanneld's forward rules are missing: with docker's FORWARD policy DROP, traffic between containers of different nodes is dropped; checked against ${named}`,
-      expected: missingFwd.map((e) => `${e.table}: ${e.rule}`).join("\n"),
+      subject: `${tag}${chainOf(wantFwd)}`,
+      message: `flanneld's ${v6}forward rules are missing: with docker's FORWARD policy DROP, traffic between containers of different nodes is dropped; checked against ${named}`,
+      expected: missingFwd.map((e) => `${tag}${e.table}: ${e.rule}`).join("\n"),
       found: `${wantFwd.length - missingFwd.length} of ${wantFwd.length} rules present; ${whose}`,
       fix: `${RESTART} (it installs them unless -iptables-forward-rules=false)`,
     });
@@ -1214,8 +1252,8 @@ function checkIptables(
   const staleFwd = staleOf("forward");
   if (staleFwd.length > 0) {
     r.add("ip-masq", "FORWARD_RULES_STALE", "warning", {
-      subject: chainOf(wantFwd),
-      message: `forward rules of another network or flannel version remain; the node's are those of ${named}`,
+      subject: `${tag}${chainOf(wantFwd)}`,
+      message: `${v6}forward rules of another network or flannel version remain; the node's are those of ${named}`,
       expected: "only the forward rules of this network",
       found: lines(staleFwd),
       fix: deletes(staleFwd),
@@ -1223,6 +1261,6 @@ function checkIptables(
   }
   r.ok(
     "ip-masq",
-    `${match.found ? named : `expected ${named}`}: ${masqNote} and ${wantFwd.length} forward rules present`,
+    `${tag}${match.found ? named : `expected ${named}`}: ${masqNote} and ${wantFwd.length} forward rules present`,
   );
 }

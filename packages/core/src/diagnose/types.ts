@@ -151,6 +151,11 @@ export interface NodeState {
   /** `iptables-save` output, the error running it, or `null` when not read. */
   readonly iptables: Read<string> | null;
   /**
+   * `ip6tables-save` output, the error running it, or `null` when not read (the IPv6 ip-masq
+   * check of a network with `EnableIPv6` is skipped).
+   */
+  readonly ip6tables?: Read<string> | null;
+  /**
    * Every flavor of flannel's rules for a network and lease subnet, oldest first
    * (`@flannel-sdk/render`'s `renderIpMasqRules` over `IP_MASQ_FLAVORS`): diagnose finds which
    * one the node has and checks against that one. Without it the ip-masq check is skipped.
