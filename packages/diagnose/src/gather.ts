@@ -109,7 +109,14 @@ async function readSubnetFile(path: string, signal?: AbortSignal): Promise<Subne
     throw e;
   }
   const env = parseSubnetEnv(text);
-  return { network: env.network, subnet: env.subnet, mtu: env.mtu, ipMasq: env.ipMasq };
+  return {
+    network: env.network,
+    subnet: env.subnet,
+    ipv6Network: env.ipv6Network,
+    ipv6Subnet: env.ipv6Subnet,
+    mtu: env.mtu,
+    ipMasq: env.ipMasq,
+  };
 }
 
 async function readKernel(h: NetlinkHandle, signal?: AbortSignal): Promise<KernelState> {

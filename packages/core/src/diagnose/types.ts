@@ -27,6 +27,10 @@ export interface SubnetEnvState {
 export interface SubnetEnvValues {
   readonly network: string | null;
   readonly subnet: string | null;
+  /** `FLANNEL_IPV6_NETWORK`, `null` when absent; not compared when `undefined` (not read). */
+  readonly ipv6Network?: string | null;
+  /** `FLANNEL_IPV6_SUBNET`, `null` when absent; not compared when `undefined` (not read). */
+  readonly ipv6Subnet?: string | null;
   readonly mtu: number | null;
   readonly ipMasq: boolean | null;
 }
@@ -202,7 +206,6 @@ export const DIAGNOSE_CODES = [
   "CONFIG_WRONG_API",
   "CONFIG_INVALID",
   "BACKEND_UNSUPPORTED",
-  "IPV6_ONLY_UNCHECKED",
   "NODE_UNKNOWN",
   "LEASE_NOT_FOUND",
   "LEASE_EXPIRING",
