@@ -187,6 +187,44 @@ function with_(
 
 const codes = (d: Diagnosis) => d.findings.map((f) => f.code);
 const seen = new Set<DiagnoseCode>();
+/** A dual-stack node's IPv6 side (fd99::1 / fd42:0:0:8::/64), its peer fd99::2 at fd42:0:0:9::/64. */
+function ipv6Side(
+  k: Mutable<KernelState> & { [K in keyof KernelState]: KernelState[K][number][] },
+): void {
+  k.links.push({
+    index: 5,
+    name: "flannel-v6.1",
+    kind: "vxlan",
+    mtu: 1430,
+    mac: "0e:00:00:00:06:01",
+    up: true,
+    vxlan: { vni: 1, local: "fd99::1", lowerIndex: 2 },
+  });
+  k.addrs.push({ family: 6, dev: "flannel-v6.1", ip: "fd42:0:0:8::", prefixLen: 128 });
+  k.routes.push({
+    family: 6,
+    dst: "fd42:0:0:9::/64",
+    gateway: "fd42:0:0:9::",
+    dev: "flannel-v6.1",
+    table: 254,
+    onlink: true,
+  });
+  k.neighs.push({
+    family: 6,
+    dev: "flannel-v6.1",
+    ip: "fd42:0:0:9::",
+    lladdr: "0e:00:00:00:06:02",
+    permanent: true,
+  });
+  k.fdb.push({
+    dev: "flannel-v6.1",
+    lladdr: "0e:00:00:00:06:02",
+    dst: "fd99::2",
+    self: true,
+    permanent: true,
+  });
+}
+
 function expectCodes(state: NodeState, want: DiagnoseCode[]): Diagnosis {
   const d = diagnoseNodeState(state);
   expect(codes(d), formatDiagnosis(d)).toEqual(want);
@@ -740,38 +778,7 @@ describe("diagnoseNodeState", () => {
           skipped: [],
         },
       };
-      k.links.push({
-        index: 5,
-        name: "flannel-v6.1",
-        kind: "vxlan",
-        mtu: 1430,
-        mac: "0e:00:00:00:06:01",
-        up: true,
-        vxlan: { vni: 1, local: "fd99::1", lowerIndex: 2 },
-      });
-      k.addrs.push({ family: 6, dev: "flannel-v6.1", ip: "fd42:0:0:8::", prefixLen: 128 });
-      k.routes.push({
-        family: 6,
-        dst: "fd42:0:0:9::/64",
-        gateway: "fd42:0:0:9::",
-        dev: "flannel-v6.1",
-        table: 254,
-        onlink: true,
-      });
-      k.neighs.push({
-        family: 6,
-        dev: "flannel-v6.1",
-        ip: "fd42:0:0:9::",
-        lladdr: "0e:00:00:00:06:02",
-        permanent: true,
-      });
-      k.fdb.push({
-        dev: "flannel-v6.1",
-        lladdr: "0e:00:00:00:06:02",
-        dst: "fd99::2",
-        self: true,
-        permanent: true,
-      });
+      ipv6Side(k);
     };
     expectCodes(
       with_((s, k) => dual(k, s)),
@@ -848,38 +855,7 @@ describe("diagnoseNodeState", () => {
       k.neighs.splice(0, k.neighs.length);
       k.fdb.splice(0, k.fdb.length);
       k.addrs.push({ family: 6, dev: "eth0", ip: "fd99::1", prefixLen: 64 });
-      k.links.push({
-        index: 5,
-        name: "flannel-v6.1",
-        kind: "vxlan",
-        mtu: 1430,
-        mac: "0e:00:00:00:06:01",
-        up: true,
-        vxlan: { vni: 1, local: "fd99::1", lowerIndex: 2 },
-      });
-      k.addrs.push({ family: 6, dev: "flannel-v6.1", ip: "fd42:0:0:8::", prefixLen: 128 });
-      k.routes.push({
-        family: 6,
-        dst: "fd42:0:0:9::/64",
-        gateway: "fd42:0:0:9::",
-        dev: "flannel-v6.1",
-        table: 254,
-        onlink: true,
-      });
-      k.neighs.push({
-        family: 6,
-        dev: "flannel-v6.1",
-        ip: "fd42:0:0:9::",
-        lladdr: "0e:00:00:00:06:02",
-        permanent: true,
-      });
-      k.fdb.push({
-        dev: "flannel-v6.1",
-        lladdr: "0e:00:00:00:06:02",
-        dst: "fd99::2",
-        self: true,
-        permanent: true,
-      });
+      ipv6Side(k);
     };
     const clean = expectCodes(
       with_((s, k) => v6only(k, s)),
