@@ -208,11 +208,30 @@ function scenario({ backend, ipv4, real, directRouting = false, rolling = false 
         expect(errors, `${who}: ${d.stderr}`).toEqual([]);
         expect(d.status, who).toBe(0);
         if (!ipv4) {
-          expect(d.report.findings.map((f: { code: string }) => f.code)).toEqual([
-            "IPV6_ONLY_UNCHECKED",
-          ]);
-        } else if (vxlan) {
-          expect(JSON.stringify(d.report.checks), who).toContain("flannel-v6.1: vxlan id 1, up");
+          // IPv6-only: checked like the IPv6 side of a dual-stack node, and clean
+          expect(d.report.findings, who).toEqual([]);
+          expect(d.report.node, who).toMatchObject({
+            publicIP: h.ip6,
+            subnet: `${subnet6IP(h)}/64`,
+          });
+          const detail = (check: string) =>
+            d.report.checks.find((x: { check: string }) => x.check === check)?.detail;
+          expect(detail("subnet-env"), who).toContain(
+            `FLANNEL_IPV6_SUBNET=${env(h, "FLANNEL_IPV6_SUBNET")}`,
+          );
+          if (vxlan) expect(detail("device"), who).toContain("flannel-v6.1: vxlan id 1, up");
+          expect(detail("ip-masq"), who).toMatch(
+            /^ip6tables flavor "current" .*: 7 masquerade rules for fd/,
+          );
+        } else {
+          if (vxlan)
+            expect(JSON.stringify(d.report.checks), who).toContain("flannel-v6.1: vxlan id 1, up");
+          // ip6tables too: both families' masquerade and forward rules, not even a warning
+          const masq = d.report.checks.find((x: { check: string }) => x.check === "ip-masq");
+          expect(masq, who).toMatchObject({ status: "ok" });
+          expect(masq.detail, who).toMatch(
+            /; ip6tables flavor "[^"]+" .*: \d masquerade rules for fd/,
+          );
         }
       }
     });

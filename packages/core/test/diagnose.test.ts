@@ -16,6 +16,7 @@ import {
   type Lease,
   type NodeState,
   parseNetworkConfig,
+  type SubnetEnvValues,
 } from "../src/index.js";
 
 const NOW = Date.UTC(2025, 0, 1);
@@ -186,6 +187,44 @@ function with_(
 
 const codes = (d: Diagnosis) => d.findings.map((f) => f.code);
 const seen = new Set<DiagnoseCode>();
+/** A dual-stack node's IPv6 side (fd99::1 / fd42:0:0:8::/64), its peer fd99::2 at fd42:0:0:9::/64. */
+function ipv6Side(
+  k: Mutable<KernelState> & { [K in keyof KernelState]: KernelState[K][number][] },
+): void {
+  k.links.push({
+    index: 5,
+    name: "flannel-v6.1",
+    kind: "vxlan",
+    mtu: 1430,
+    mac: "0e:00:00:00:06:01",
+    up: true,
+    vxlan: { vni: 1, local: "fd99::1", lowerIndex: 2 },
+  });
+  k.addrs.push({ family: 6, dev: "flannel-v6.1", ip: "fd42:0:0:8::", prefixLen: 128 });
+  k.routes.push({
+    family: 6,
+    dst: "fd42:0:0:9::/64",
+    gateway: "fd42:0:0:9::",
+    dev: "flannel-v6.1",
+    table: 254,
+    onlink: true,
+  });
+  k.neighs.push({
+    family: 6,
+    dev: "flannel-v6.1",
+    ip: "fd42:0:0:9::",
+    lladdr: "0e:00:00:00:06:02",
+    permanent: true,
+  });
+  k.fdb.push({
+    dev: "flannel-v6.1",
+    lladdr: "0e:00:00:00:06:02",
+    dst: "fd99::2",
+    self: true,
+    permanent: true,
+  });
+}
+
 function expectCodes(state: NodeState, want: DiagnoseCode[]): Diagnosis {
   const d = diagnoseNodeState(state);
   expect(codes(d), formatDiagnosis(d)).toEqual(want);
@@ -739,38 +778,7 @@ describe("diagnoseNodeState", () => {
           skipped: [],
         },
       };
-      k.links.push({
-        index: 5,
-        name: "flannel-v6.1",
-        kind: "vxlan",
-        mtu: 1430,
-        mac: "0e:00:00:00:06:01",
-        up: true,
-        vxlan: { vni: 1, local: "fd99::1", lowerIndex: 2 },
-      });
-      k.addrs.push({ family: 6, dev: "flannel-v6.1", ip: "fd42:0:0:8::", prefixLen: 128 });
-      k.routes.push({
-        family: 6,
-        dst: "fd42:0:0:9::/64",
-        gateway: "fd42:0:0:9::",
-        dev: "flannel-v6.1",
-        table: 254,
-        onlink: true,
-      });
-      k.neighs.push({
-        family: 6,
-        dev: "flannel-v6.1",
-        ip: "fd42:0:0:9::",
-        lladdr: "0e:00:00:00:06:02",
-        permanent: true,
-      });
-      k.fdb.push({
-        dev: "flannel-v6.1",
-        lladdr: "0e:00:00:00:06:02",
-        dst: "fd99::2",
-        self: true,
-        permanent: true,
-      });
+      ipv6Side(k);
     };
     expectCodes(
       with_((s, k) => dual(k, s)),
@@ -795,18 +803,127 @@ describe("diagnoseNodeState", () => {
     );
   });
 
-  it("IPv6-only: a warning that it is not checked, never a false error", () => {
-    const d = expectCodes(
-      with_((s) => {
-        s.config = {
-          value: parseNetworkConfig(
-            '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd42::/56","Backend":{"Type":"vxlan"}}',
-          ),
-        };
-      }),
-      ["IPV6_ONLY_UNCHECKED"],
+  it("IPv6-only: flannel-v6.<VNI>, its peers, FLANNEL_IPV6_* and ip6tables, like a dual-stack node's IPv6 side", () => {
+    const v6only = (
+      k: Mutable<KernelState> & { [K in keyof KernelState]: KernelState[K][number][] },
+      s: Mutable<NodeState>,
+    ) => {
+      const only6 = (l: Lease, sn: string, ip6: string, mac: string): Lease => ({
+        ...l,
+        subnet: "0.0.0.0/0",
+        ipv6Subnet: sn,
+        attrs: {
+          ...l.attrs,
+          publicIP: "0.0.0.0",
+          publicIPv6: ip6,
+          backendData: null,
+          backendV6Data: { VNI: 1, VtepMAC: mac },
+        },
+      });
+      s.config = {
+        value: parseNetworkConfig(
+          '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd42::/56","Backend":{"Type":"vxlan"}}',
+        ),
+      };
+      s.leases = {
+        value: {
+          leases: [
+            only6(OWN, "fd42:0:0:8::/64", "fd99::1", "0e:00:00:00:06:01"),
+            only6(PEER, "fd42:0:0:9::/64", "fd99::2", "0e:00:00:00:06:02"),
+          ],
+          skipped: [],
+        },
+      };
+      s.subnetEnv = {
+        path: "/run/flannel/subnet.env",
+        content: {
+          value: {
+            network: null,
+            subnet: null,
+            ipv6Network: "fd42::/56",
+            ipv6Subnet: "fd42:0:0:8::1/64",
+            mtu: 1450,
+            ipMasq: true,
+          },
+        },
+      };
+      s.ip6tables = { value: saved("fd42:0:0:8::/64", RULES("fd42::/56", "fd42:0:0:8::/64")) };
+      // only eth0 and the IPv6 side: no flannel.1, no IPv4 peer entries
+      k.links.splice(0, k.links.length, ...k.links.filter((l) => l.name === "eth0"));
+      k.addrs.splice(0, k.addrs.length);
+      k.routes.splice(0, k.routes.length);
+      k.neighs.splice(0, k.neighs.length);
+      k.fdb.splice(0, k.fdb.length);
+      k.addrs.push({ family: 6, dev: "eth0", ip: "fd99::1", prefixLen: 64 });
+      ipv6Side(k);
+    };
+    const clean = expectCodes(
+      with_((s, k) => v6only(k, s)),
+      [],
     );
-    expect(d.ok).toBe(true);
+    expect(clean.node).toMatchObject({
+      publicIP: "fd99::1",
+      subnet: "fd42:0:0:8::/64",
+      device: "flannel-v6.1",
+    });
+    const status = Object.fromEntries(clean.checks.map((c) => [c.check, c.status]));
+    expect(status).toEqual({
+      config: "ok",
+      lease: "ok",
+      "subnet-env": "ok",
+      device: "ok",
+      bridge: "skipped",
+      peers: "ok",
+      "ip-masq": "ok",
+    });
+    expect(clean.checks.find((c) => c.check === "subnet-env")!.detail).toContain(
+      "FLANNEL_IPV6_SUBNET=fd42:0:0:8::1/64",
+    );
+    expect(clean.checks.find((c) => c.check === "ip-masq")!.detail).toMatch(/^ip6tables flavor/);
+
+    const broken = expectCodes(
+      with_((s, k) => {
+        v6only(k, s);
+        k.neighs.pop();
+        k.addrs.pop();
+        const env = (s.subnetEnv.content as { value: SubnetEnvValues }).value;
+        s.subnetEnv = {
+          ...s.subnetEnv,
+          content: { value: { ...env, ipv6Subnet: "fd42:0:0:7::1/64" } },
+        };
+        s.ip6tables = { value: "*nat\nCOMMIT\n*filter\nCOMMIT\n" };
+      }),
+      [
+        "SUBNET_ENV_SUBNET_MISMATCH",
+        "DEVICE_ADDRESS_MISSING",
+        "PEER_NEIGH_MISSING",
+        "IPMASQ_RULES_MISSING",
+        "FORWARD_RULES_MISSING",
+      ],
+    );
+    expect(broken.findings.map((f) => f.subject)).toEqual([
+      "/run/flannel/subnet.env FLANNEL_IPV6_SUBNET",
+      "flannel-v6.1",
+      "neighbour fd42:0:0:9:: on flannel-v6.1 (node fd99::2)",
+      "ip6tables nat FLANNEL-POSTRTG",
+      "ip6tables filter FORWARD",
+    ]);
+    // found by subnet.env when the device is gone, and told by its PublicIPv6
+    const gone = expectCodes(
+      with_((s, k) => {
+        v6only(k, s);
+        k.links.splice(
+          k.links.findIndex((l) => l.name === "flannel-v6.1"),
+          1,
+        );
+        k.addrs.pop();
+        k.routes.pop();
+        k.neighs.pop();
+        k.fdb.pop();
+      }),
+      ["DEVICE_MISSING", "PEER_NEIGH_MISSING", "PEER_FDB_MISSING", "PEER_ROUTE_MISSING"],
+    );
+    expect(gone.node.publicIP).toBe("fd99::1");
   });
 
   it("every finding code is produced by one of these cases", () => {

@@ -52,6 +52,12 @@ export interface DiagnoseOptions {
    */
   readonly iptablesSave?: string | (() => Promise<string>) | null;
   /**
+   * The `ip6tables-save` output to check on a network with IPv6 (`EnableIPv6`), or a function
+   * giving it; `null` skips the IPv6 ip-masq check. Default: run `ip6tables-save` in the handle's
+   * namespace once the config says the network has IPv6 (never for an IPv4-only one).
+   */
+  readonly ip6tablesSave?: string | (() => Promise<string>) | null;
+  /**
    * The flavor of flannel's ip-masq rules this node's agent installs (`@flannel-sdk/render`'s
    * `IpMasqFlavor`; `ipMasqFlavorOf("v0.20.2")` gives a release's). diagnose finds the flavor
    * the node actually has and checks against it; this one is expected when the node has no
@@ -103,7 +109,14 @@ async function readSubnetFile(path: string, signal?: AbortSignal): Promise<Subne
     throw e;
   }
   const env = parseSubnetEnv(text);
-  return { network: env.network, subnet: env.subnet, mtu: env.mtu, ipMasq: env.ipMasq };
+  return {
+    network: env.network,
+    subnet: env.subnet,
+    ipv6Network: env.ipv6Network,
+    ipv6Subnet: env.ipv6Subnet,
+    mtu: env.mtu,
+    ipMasq: env.ipMasq,
+  };
 }
 
 async function readKernel(h: NetlinkHandle, signal?: AbortSignal): Promise<KernelState> {
@@ -176,7 +189,8 @@ export function ipMasqFlavorRules(network: string, subnet: string): IpMasqFlavor
 /**
  * Reads everything {@link diagnose} checks, concurrently: the config and leases from the store
  * (and, when the config is missing, from `otherApiStore`), subnet.env, the links, IPv4
- * addresses, routes, neighbours and FDB of the handle's namespace, and `iptables-save` there.
+ * addresses, routes, neighbours and FDB of the handle's namespace, and `iptables-save` there
+ * (and `ip6tables-save` when the network has IPv6).
  * A part that cannot be read is recorded as an error in the state (it becomes a finding), never
  * thrown.
  *
@@ -193,9 +207,17 @@ export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeSta
   const so = signal ? { signal } : {};
   const subnetFile = options.subnetFile ?? DEFAULT_SUBNET_FILE;
   const prefix = (options.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
+  const saveOf = (given: DiagnoseOptions["iptablesSave"], family: 4 | 6) =>
+    typeof given === "string"
+      ? async () => given
+      : typeof given === "function"
+        ? given
+        : () => iptablesSave(netlink?.netns ?? null, { ...so, family });
   const ipt = options.iptablesSave;
-  const [config, leases, subnetEnv, kernel, iptables] = await Promise.all([
-    read(() => store.getNetworkConfig(so), signal),
+  const ip6t = options.ip6tablesSave;
+  const configRead = read(() => store.getNetworkConfig(so), signal);
+  const [config, leases, subnetEnv, kernel, iptables, ip6tables] = await Promise.all([
+    configRead,
     read(async () => {
       const l = await store.listLeases(so);
       return {
@@ -205,16 +227,13 @@ export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeSta
     }, signal),
     read(() => readSubnetFile(subnetFile, signal), signal),
     netlink === null ? Promise.resolve(null) : read(() => readKernel(netlink, signal), signal),
-    ipt === null
-      ? Promise.resolve(null)
-      : read(
-          typeof ipt === "string"
-            ? async () => ipt
-            : typeof ipt === "function"
-              ? ipt
-              : () => iptablesSave(netlink?.netns ?? null, so),
-          signal,
-        ),
+    ipt === null ? Promise.resolve(null) : read(saveOf(ipt, 4), signal),
+    // ip6tables only where the network has IPv6: an IPv4-only node needs no ip6tables-save
+    configRead.then((c) =>
+      ip6t === null || !("value" in c) || !c.value.enableIPv6
+        ? null
+        : read(saveOf(ip6t, 6), signal),
+    ),
   ]);
   let configElsewhere: NodeState["configElsewhere"] = null;
   if ("error" in config && config.error.code === "CONFIG_NOT_FOUND" && options.otherApiStore) {
@@ -242,6 +261,7 @@ export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeSta
     bridge: options.bridge ?? null,
     externalInterface,
     iptables,
+    ip6tables,
     ipMasqFlavors: ipMasqFlavorRules,
     masqFlavor: options.masqFlavor ?? "current",
     ipMasq: options.ipMasq ?? null,

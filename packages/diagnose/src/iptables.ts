@@ -12,24 +12,27 @@ export function netnsPath(netns: string): string {
 }
 
 /**
- * Runs `iptables-save` (in `netns` through `nsenter --net=…` when given) and returns its output.
+ * Runs `iptables-save` (`ip6tables-save` with `family: 6`; in `netns` through
+ * `nsenter --net=…` when given) and returns its output.
  *
  * @throws FlannelError `IPTABLES_FAILED` (with `errno` `ENOENT` when iptables-save is not
  * installed), `ABORTED`
  * @example
  * ```ts
  * const saved = await iptablesSave("fsdk-demo-1a2b3c-node1");
+ * const saved6 = await iptablesSave("fsdk-demo-1a2b3c-node1", { family: 6 });
  * ```
  */
 export async function iptablesSave(
   netns: string | null,
-  options: { signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal; family?: 4 | 6 } = {},
 ): Promise<string> {
   throwIfAborted(options.signal);
+  const save = options.family === 6 ? "ip6tables-save" : "iptables-save";
   const [cmd, args] =
     netns === null
-      ? ["iptables-save", [] as string[]]
-      : ["nsenter", [`--net=${netnsPath(netns)}`, "--", "iptables-save"]];
+      ? [save, [] as string[]]
+      : ["nsenter", [`--net=${netnsPath(netns)}`, "--", save]];
   return new Promise((resolve, reject) => {
     execFile(
       cmd,
@@ -54,8 +57,8 @@ export async function iptablesSave(
           new FlannelError<DiagnoseErrorCode>(
             "IPTABLES_FAILED",
             missing
-              ? "iptables-save not found: apt-get install -y iptables"
-              : `iptables-save failed: ${stderr.trim() || err.message}`,
+              ? `${save} not found: apt-get install -y iptables`
+              : `${save} failed: ${stderr.trim() || err.message}`,
             {
               cause: err,
               syscall: [cmd, ...args].join(" "),

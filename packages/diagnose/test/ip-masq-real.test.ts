@@ -208,3 +208,105 @@ describe("diagnose on every flavor the SDK renders", () => {
     });
   }
 });
+
+/**
+ * A dual-stack node (172.30.8.0/24 and fd30:0:0:8::/64 in 172.30.0.0/16 and fd30::/56, as the
+ * golden captures): diagnose reads ip6tables-save too and checks flannel's IPv6 rules like the
+ * IPv4 ones.
+ */
+describe("diagnose on real flanneld v0.20.2's ip6tables rules (dual stack)", () => {
+  const V0202v6 = real("flanneld-v0.20.2.ip6tables-save");
+  const dual = new MemoryLeaseStore({
+    config: {
+      Network: "172.30.0.0/16",
+      SubnetLen: 24,
+      EnableIPv6: true,
+      IPv6Network: "fd30::/56",
+      IPv6SubnetLen: 64,
+      Backend: { Type: "vxlan" },
+    },
+  });
+  beforeAll(async () => {
+    const lease = await dual.acquireLease(
+      {
+        publicIP: "10.99.0.11",
+        publicIPv6: "fd99::11",
+        backendType: "vxlan",
+        backendData: { VNI: 1, VtepMAC: "0e:00:00:00:00:11" },
+        backendV6Data: { VNI: 1, VtepMAC: "0e:00:00:00:00:16" },
+      },
+      { previousSubnet: "172.30.8.0/24", previousIPv6Subnet: "fd30:0:0:8::/64" },
+    );
+    expect([lease.subnet, lease.ipv6Subnet]).toEqual(["172.30.8.0/24", "fd30:0:0:8::/64"]);
+  });
+  afterAll(() => dual.close());
+
+  const check6 = (saved6: string, more: Partial<DiagnoseOptions> = {}) =>
+    check(V0202, { store: dual, ip6tablesSave: saved6, masqFlavor: "v0.20.2", ...more });
+
+  it("healthy: no finding, and the check names both families' flavors", async () => {
+    for (const masqFlavor of ["current", "v0.20.2"] as const) {
+      const { d, findings, detail } = await check6(V0202v6, { masqFlavor });
+      expect(findings, formatDiagnosis(d)).toEqual([]);
+      expect(detail).toBe(
+        'flavor "v0.20.2" (flannel v0.20.2): 6 masquerade rules for 172.30.8.0/24 and 3 forward rules present; ip6tables flavor "v0.20.2" (flannel v0.20.2): 6 masquerade rules for fd30:0:0:8::/64 and 3 forward rules present',
+      );
+    }
+  });
+
+  it("each IPv6 rule deleted in turn is named, as an ip6tables rule", async () => {
+    for (const { table, rule } of flannelRules(V0202v6)) {
+      const { d, findings } = await check6(without(V0202v6, rule));
+      const forward = table === "filter";
+      expect(
+        findings.map((f) => [f.code, f.subject, f.expected]),
+        formatDiagnosis(d),
+      ).toEqual([
+        [
+          forward ? "FORWARD_RULES_MISSING" : "IPMASQ_RULES_MISSING",
+          forward ? "ip6tables filter FLANNEL-FWD" : "ip6tables nat FLANNEL-POSTRTG",
+          `ip6tables ${table}: ${rule}`,
+        ],
+      ]);
+      expect(findings[0]!.found).toContain('the node has the rules of flavor "v0.20.2"');
+      if (!forward) expect(findings[0]!.fix).toContain("ip6tables-restore --noflush");
+    }
+  });
+
+  it("the IPv4 rules deleted leave the IPv6 side clean, and the reverse", async () => {
+    const rule4 = flannelRules(V0202).find((r) => r.rule.includes("! -d 224.0.0.0/4"))!.rule;
+    const { findings } = await check6(V0202v6, { iptablesSave: without(V0202, rule4) });
+    expect(findings.map((f) => [f.code, f.expected])).toEqual([
+      ["IPMASQ_RULES_MISSING", `nat: ${rule4}`],
+    ]);
+  });
+
+  it("an IPv6 rule of an old lease is stale, with an ip6tables delete command", async () => {
+    const moved = V0202v6.replace("-d fd30:0:0:8::/64", "-d fd30:0:0:9::/64");
+    const { findings } = await check6(moved);
+    expect(findings.map((f) => f.code)).toEqual(["IPMASQ_RULES_MISSING", "IPMASQ_RULES_STALE"]);
+    expect(findings[1]!.fix).toBe(
+      'ip6tables -t nat -D FLANNEL-POSTRTG ! -s fd30::/56 -d fd30:0:0:9::/64 -m comment --comment "flanneld masq" -j RETURN',
+    );
+  });
+
+  it("ip6tables-save that cannot run is said, and names ip6tables-save", async () => {
+    const { findings } = await check6("", {
+      ip6tablesSave: async () => {
+        throw Object.assign(new Error("spawn ip6tables-save ENOENT"), { code: "ENOENT" });
+      },
+    });
+    expect(findings.map((f) => [f.code, f.subject])).toEqual([
+      ["IPTABLES_UNREADABLE", "ip6tables-save"],
+    ]);
+  });
+
+  it("an IPv4-only network never runs ip6tables-save", async () => {
+    const { findings } = await check(V0202, {
+      ip6tablesSave: async () => {
+        throw new Error("must not run");
+      },
+    });
+    expect(findings).toEqual([]);
+  });
+});

@@ -6,7 +6,7 @@
 import type { NetworkConfig } from "../config/types.js";
 import { isFlannelError } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
-import { type IPNet, parseNetOrNull } from "../ip/parse.js";
+import { type IPNet, ipFamily, parseNetOrNull } from "../ip/parse.js";
 import { isLeaseCompatible } from "../lease/acquire.js";
 import type { Lease } from "../lease/types.js";
 import { canonicalMAC } from "../mac.js";
@@ -58,9 +58,9 @@ function netOf(text: string | null | undefined, family: 4 | 6): IPNet | null {
   return parseNetOrNull(text, family);
 }
 
-/** `172.30.8.0/24` → `172.30.8.1/24` (what flanneld writes as FLANNEL_SUBNET). */
-function firstHost(subnet: IP4Net): string {
-  return new IP4Net((subnet.ip + 1) >>> 0, subnet.prefixLen).toString();
+/** `172.30.8.0/24` → `172.30.8.1/24` (what flanneld writes as FLANNEL_SUBNET; IPv6 likewise). */
+function firstHost(subnet: IPNet): string {
+  return subnet.network().hostAt(1).toString();
 }
 
 function sameMAC(a: string | null, b: string | null): boolean {
@@ -135,15 +135,19 @@ const REPROGRAM = `${RESTART} (it programs every lease at start)`;
  * - `peers`: each remote lease has its neighbour, FDB entry and route (host-gw: route), as
  *   `planVxlan` / `planHostGw` plan them, and no entry of a lease that is gone remains;
  * - dual stack: the IPv6 side's `device` (`flannel-v6.<VNI>`, /128, `BackendV6Data`'s VtepMAC)
- *   and `peers` likewise; an IPv6-only network gets the warning `IPV6_ONLY_UNCHECKED` and no
- *   other check;
+ *   and `peers` likewise, and subnet.env's `FLANNEL_IPV6_*` lines when the state has them;
+ * - IPv6-only (`EnableIPv4` false): the node is identified by its PublicIPv6 (`-public-ip` when
+ *   IPv6, else `flannel-v6.<VNI>`'s local address, else `FLANNEL_IPV6_SUBNET`) and checked like
+ *   the IPv6 side of a dual-stack node (`lease`, `subnet-env`, `device`, `peers`, `ip-masq` on
+ *   ip6tables); the bridge is not checked;
  * - `ip-masq`: the flavor of flannel's rules the node has is found (`ipMasqFlavors`: v0.11's
  *   plain rules, v0.20's chains, …; none there: the agent's `masqFlavor`) and named; with
  *   `FLANNEL_IPMASQ=true` its masquerade rules are present, and none for another subnet or of
- *   another flavor remains; its forward rules are present, and no stale one.
+ *   another flavor remains; its forward rules are present, and no stale one. A network with
+ *   IPv6 gets the same check of `ip6tables-save` (`ip6tables`), its own flavor found in the IPv6
+ *   network and lease; its findings name ip6tables.
  *
- * Every finding has a code, a severity, what was expected, what was found and a fix. Dual
- * stack: both families; IPv6-only: `IPV6_ONLY_UNCHECKED` only.
+ * Every finding has a code, a severity, what was expected, what was found and a fix.
  * Pure: pass the state `@flannel-sdk/diagnose`'s `gatherNodeState` reads, or build it.
  *
  * @example
@@ -182,18 +186,6 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     return done();
   }
   node.backend = config.backend.type;
-  if (!config.enableIPv4) {
-    r.add("config", "IPV6_ONLY_UNCHECKED", "warning", {
-      subject: state.configKey,
-      message:
-        "an IPv6-only network (EnableIPv4 false): diagnose identifies a node by its IPv4 lease and does not check IPv6-only nodes yet",
-      expected: "a network with IPv4 enabled",
-      found: "EnableIPv4 false",
-      fix: "check the node by hand: ip -6 route, ip -6 neigh, bridge fdb, ip6tables-save",
-    });
-    for (const c of CHECKS) if (c !== "config") r.skip(c, "IPv6-only networks are not checked");
-    return done();
-  }
   const kernel = state.kernel !== null && "value" in state.kernel ? state.kernel.value : null;
   if (state.kernel !== null && "error" in state.kernel) {
     r.add("device", "KERNEL_UNREADABLE", "error", {
@@ -208,7 +200,13 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
 
   // ---- subnet.env (read first: it can identify the node) -----------------------------------
   const env = readSubnetEnv(state, r);
-  const envSubnet = env?.subnet ? net4(env.subnet) : null;
+  // an IPv6-only network (EnableIPv4 false) is checked on its IPv6 side only: the node is
+  // identified by its PublicIPv6, flannel-v6.<VNI> and FLANNEL_IPV6_SUBNET instead
+  const v6only = !config.enableIPv4;
+  const fam: 4 | 6 = v6only ? 6 : 4;
+  const subnetOf = (l: Lease) => (v6only ? l.ipv6Subnet : l.subnet);
+  const publicOf = (l: Lease) => (v6only ? l.attrs.publicIPv6 : l.attrs.publicIP);
+  const envSubnet = netOf(v6only ? env?.ipv6Subnet : env?.subnet, fam);
 
   // ---- lease ---------------------------------------------------------------------------------
   if ("error" in state.leases) {
@@ -234,23 +232,27 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     });
   }
 
-  const device = config.backend.type === "vxlan" ? `flannel.${config.backend.vni}` : null;
+  const device =
+    config.backend.type === "vxlan"
+      ? `${v6only ? "flannel-v6" : "flannel"}.${config.backend.vni}`
+      : null;
   const vxlanLink =
     kernel !== null && device !== null
       ? (kernel.links.find((l) => l.name === device) ?? null)
       : null;
   let publicIP = state.publicIP ?? null;
+  if (v6only && publicIP !== null && ipFamily(publicIP) !== 6) publicIP = null;
   if (publicIP === null && vxlanLink?.vxlan?.local) publicIP = vxlanLink.vxlan.local;
   let own: Lease | null = null;
   if (publicIP !== null) {
-    const mine = leases.filter((l) => l.attrs.publicIP === publicIP);
+    const mine = leases.filter((l) => publicOf(l) === publicIP);
     own =
-      mine.find((l) => envSubnet !== null && l.subnet === envSubnet.network().toString()) ??
+      mine.find((l) => envSubnet !== null && subnetOf(l) === envSubnet.network().toString()) ??
       mine[0] ??
       null;
   } else if (envSubnet !== null) {
-    own = leases.find((l) => l.subnet === envSubnet.network().toString()) ?? null;
-    publicIP = own?.attrs.publicIP ?? null;
+    own = leases.find((l) => subnetOf(l) === envSubnet.network().toString()) ?? null;
+    publicIP = own === null ? null : publicOf(own);
   }
   node.publicIP = publicIP;
   if (publicIP === null) {
@@ -269,28 +271,29 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     const holder =
       envSubnet === null
         ? undefined
-        : leases.find((l) => l.subnet === envSubnet.network().toString());
+        : leases.find((l) => subnetOf(l) === envSubnet.network().toString());
     r.add("lease", "LEASE_NOT_FOUND", "error", {
       subject: `lease of ${publicIP}`,
       message:
         holder === undefined
           ? "this node holds no lease: flanneld is not running, cannot reach the store, or its lease expired (24 h TTL) and it exited"
-          : `this node holds no lease, and the subnet in ${state.subnetEnv.path} is now leased to ${holder.attrs.publicIP}`,
-      expected: `a lease with PublicIP ${publicIP} under ${state.configKey.replace(/\/config$/, "/subnets")}`,
-      found: `${leases.length} lease(s), none for ${publicIP}${holder ? `; ${holder.subnet} belongs to ${holder.attrs.publicIP}` : ""}`,
+          : `this node holds no lease, and the subnet in ${state.subnetEnv.path} is now leased to ${publicOf(holder)}`,
+      expected: `a lease with ${v6only ? "PublicIPv6" : "PublicIP"} ${publicIP} under ${state.configKey.replace(/\/config$/, "/subnets")}`,
+      found: `${leases.length} lease(s), none for ${publicIP}${holder ? `; ${subnetOf(holder)} belongs to ${publicOf(holder)}` : ""}`,
       fix: `${RESTART}; a flanneld that exited 0 on "Lease has been revoked" is not restarted by Restart=on-failure, so use Restart=always`,
     });
     for (const c of CHECKS) r.skip(c, "needs this node's lease");
     return done();
   }
-  node.subnet = own.subnet;
+  node.subnet = subnetOf(own);
   const ownNet = net4(own.subnet)!;
-  checkLease(state, r, config, own);
+  checkLease(state, r, config, own, v6only);
 
   // ---- the expected data plane ---------------------------------------------------------------
-  const ext = externalInterface(state, kernel, vxlanLink, publicIP, env, config, r);
+  const ext = externalInterface(state, kernel, vxlanLink, publicIP, fam, env, config, r);
+  const plannable = config.backend.type === "vxlan" || config.backend.type === "host-gw";
   let plan: PlanResult | null = null;
-  if (config.backend.type === "vxlan" || config.backend.type === "host-gw") {
+  if (plannable && !v6only) {
     try {
       const input = {
         config,
@@ -323,28 +326,62 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     }
   }
 
-  checkSubnetEnvValues(state, r, config, ownNet, env, plan);
+  // the IPv6 side: of a dual-stack node once its IPv4 side plans, of an IPv6-only node always
+  const plan6 =
+    plannable && config.enableIPv6 && (v6only || plan !== null)
+      ? planIPv6(r, kernel, config, own, leases, ext)
+      : null;
+  const main = v6only ? plan6 : plan;
+
+  checkSubnetEnvValues(state, r, config, own, env, main);
 
   if (kernel === null) {
     for (const c of ["device", "bridge", "peers"] as const) {
       r.skip(c, "the kernel state was not read");
     }
   } else {
-    if (plan !== null && plan.link !== null) {
-      node.device = plan.link.name;
-      checkDevice(r, kernel, plan, own, vxlanLink, ext);
-    } else if (config.backend.type === "host-gw") {
-      r.ok("device", "host-gw has no device");
-    } else {
-      r.skip("device", "no plan");
+    // each family's plan: the IPv4 one, then a dual-stack node's IPv6 one (an IPv6-only node's only one)
+    const plans = (v6only ? [plan6] : [plan, plan6]).filter((p) => p !== null);
+    node.device = main?.link?.name ?? null;
+    if (main === null) r.skip("device", "no plan");
+    else if (main.link === null) r.ok("device", "host-gw has no device");
+    for (const p of plans) {
+      if (p.link === null) continue;
+      const link = kernel.links.find((l) => l.name === p.link!.name) ?? null;
+      checkDevice(r, kernel, p, own, link, ext);
     }
-    node.bridge = checkBridge(state, r, kernel, ownNet);
-    if (plan !== null) checkPeers(r, kernel, plan, leases);
-    else r.skip("peers", "no plan");
-    if (plan !== null && config.enableIPv6) checkIPv6(r, kernel, config, own, leases, ext);
+    if (v6only) r.skip("bridge", "an IPv6-only network: the bridge's IPv6 address is not checked");
+    else node.bridge = checkBridge(state, r, kernel, ownNet);
+    if (main === null) r.skip("peers", "no plan");
+    for (const p of plans) checkPeers(r, kernel, p, leases);
   }
 
-  checkIptables(state, r, config, ownNet, env);
+  if (!v6only) {
+    checkIptables(
+      state,
+      r,
+      {
+        family: 4,
+        saved: state.iptables,
+        network: net4(config.network)?.network().toString() ?? null,
+        subnet: ownNet.toString(),
+      },
+      env,
+    );
+  }
+  if (config.enableIPv6) {
+    checkIptables(
+      state,
+      r,
+      {
+        family: 6,
+        saved: state.ip6tables ?? null,
+        network: netOf(config.ipv6Network, 6)?.network().toString() ?? null,
+        subnet: netOf(own.ipv6Subnet, 6)?.network().toString() ?? null,
+      },
+      env,
+    );
+  }
   return done();
 }
 
@@ -418,15 +455,25 @@ function checkConfig(state: NodeState, r: Report): NetworkConfig | null {
 
 // ---- lease -----------------------------------------------------------------------------------
 
-function checkLease(state: NodeState, r: Report, config: NetworkConfig, own: Lease): void {
-  const subject = `lease ${own.subnet} (${own.attrs.publicIP})`;
+function checkLease(
+  state: NodeState,
+  r: Report,
+  config: NetworkConfig,
+  own: Lease,
+  v6only: boolean,
+): void {
+  const subject = v6only
+    ? `lease ${own.ipv6Subnet} (${own.attrs.publicIPv6})`
+    : `lease ${own.subnet} (${own.attrs.publicIP})`;
   if (!isLeaseCompatible(config, own.subnet, own.ipv6Subnet)) {
     r.add("lease", "LEASE_INCOMPATIBLE", "error", {
       subject,
       message:
         "the lease does not fit the network config (changed since it was taken); flanneld deletes it and takes another at its next start",
-      expected: `a /${config.subnetLen} between ${config.subnetMin} and ${config.subnetMax}`,
-      found: own.subnet,
+      expected: v6only
+        ? `a /${config.ipv6SubnetLen} in ${config.ipv6Network}`
+        : `a /${config.subnetLen} between ${config.subnetMin} and ${config.subnetMax}`,
+      found: v6only ? `${own.ipv6Subnet}` : own.subnet,
       fix: `${RESTART}, then systemctl restart docker (its --bip changes)`,
     });
   }
@@ -494,32 +541,59 @@ function checkSubnetEnvValues(
   state: NodeState,
   r: Report,
   config: NetworkConfig,
-  own: IP4Net,
+  own: Lease,
   env: SubnetEnvValues | null,
   plan: DataPlanePlan | null,
 ): void {
   if (env === null) return;
   const path = state.subnetEnv.path;
-  const network = net4(config.network)?.network().toString() ?? null;
-  const want = firstHost(own);
-  if (network !== null && net4(env.network)?.toString() !== network) {
-    r.add("subnet-env", "SUBNET_ENV_NETWORK_MISMATCH", "error", {
-      subject: `${path} FLANNEL_NETWORK`,
-      message: "subnet.env was written for another network config",
-      expected: `FLANNEL_NETWORK=${network}`,
-      found: env.network === null ? "no FLANNEL_NETWORK" : `FLANNEL_NETWORK=${env.network}`,
-      fix: `${RESTART} (it rewrites ${path})`,
-    });
-  }
-  if (env.subnet === null || net4(env.subnet)?.toString() !== want) {
-    r.add("subnet-env", "SUBNET_ENV_SUBNET_MISMATCH", "error", {
-      subject: `${path} FLANNEL_SUBNET`,
-      message:
-        "subnet.env does not match the lease: docker's --bip comes from it, so containers get addresses the other nodes route elsewhere",
-      expected: `FLANNEL_SUBNET=${want} (lease ${own})`,
-      found: env.subnet === null ? "no FLANNEL_SUBNET" : `FLANNEL_SUBNET=${env.subnet}`,
-      fix: `${RESTART}, then systemctl restart docker (it reads --bip from /run/flannel/docker)`,
-    });
+  const seen: string[] = [];
+  // each enabled family's two lines; the IPv6 ones are not compared when the state lacks them
+  const families = [
+    ...(config.enableIPv4
+      ? [{ fam: 4 as const, v: "", network: config.network, subnet: own.subnet, env }]
+      : []),
+    ...(config.enableIPv6 && (!config.enableIPv4 || env.ipv6Subnet !== undefined)
+      ? [
+          {
+            fam: 6 as const,
+            v: "IPV6_",
+            network: config.ipv6Network,
+            subnet: own.ipv6Subnet,
+            env: { network: env.ipv6Network ?? null, subnet: env.ipv6Subnet ?? null },
+          },
+        ]
+      : []),
+  ];
+  for (const f of families) {
+    const network = netOf(f.network, f.fam)?.network().toString() ?? null;
+    const ownNet = netOf(f.subnet, f.fam);
+    const NET = `FLANNEL_${f.v}NETWORK`;
+    const SUB = `FLANNEL_${f.v}SUBNET`;
+    if (network !== null && netOf(f.env.network, f.fam)?.toString() !== network) {
+      r.add("subnet-env", "SUBNET_ENV_NETWORK_MISMATCH", "error", {
+        subject: `${path} ${NET}`,
+        message: "subnet.env was written for another network config",
+        expected: `${NET}=${network}`,
+        found: f.env.network === null ? `no ${NET}` : `${NET}=${f.env.network}`,
+        fix: `${RESTART} (it rewrites ${path})`,
+      });
+    }
+    if (ownNet === null) continue;
+    const want = firstHost(ownNet);
+    seen.push(`${SUB}=${want}`);
+    if (f.env.subnet === null || netOf(f.env.subnet, f.fam)?.toString() !== want) {
+      r.add("subnet-env", "SUBNET_ENV_SUBNET_MISMATCH", "error", {
+        subject: `${path} ${SUB}`,
+        message:
+          f.fam === 4
+            ? "subnet.env does not match the lease: docker's --bip comes from it, so containers get addresses the other nodes route elsewhere"
+            : "subnet.env does not match the lease's IPv6 subnet: docker's --fixed-cidr-v6 comes from it, so containers get IPv6 addresses the other nodes route elsewhere",
+        expected: `${SUB}=${want} (lease ${ownNet.network()})`,
+        found: f.env.subnet === null ? `no ${SUB}` : `${SUB}=${f.env.subnet}`,
+        fix: `${RESTART}, then systemctl restart docker (it reads ${f.fam === 4 ? "--bip" : "--fixed-cidr-v6"} from /run/flannel/docker)`,
+      });
+    }
   }
   if (plan !== null && env.mtu !== plan.mtu) {
     r.add("subnet-env", "SUBNET_ENV_MTU_MISMATCH", "warning", {
@@ -533,7 +607,7 @@ function checkSubnetEnvValues(
   }
   r.ok(
     "subnet-env",
-    `${path}: FLANNEL_SUBNET=${want}, FLANNEL_MTU=${env.mtu}, FLANNEL_IPMASQ=${env.ipMasq}`,
+    `${path}: ${seen.join(", ")}, FLANNEL_MTU=${env.mtu}, FLANNEL_IPMASQ=${env.ipMasq}`,
   );
 }
 
@@ -544,6 +618,7 @@ function externalInterface(
   kernel: KernelState | null,
   vxlanLink: ObservedLink | null,
   publicIP: string,
+  family: 4 | 6,
   env: SubnetEnvValues | null,
   config: NetworkConfig,
   r: Report,
@@ -553,7 +628,7 @@ function externalInterface(
     const lower = vxlanLink?.vxlan?.lowerIndex;
     const byLower = lower ? kernel.links.find((l) => l.index === lower) : undefined;
     if (byLower) return { name: byLower.name, mtu: byLower.mtu };
-    const addr = kernel.addrs.find((a) => a.family === 4 && a.ip === publicIP);
+    const addr = kernel.addrs.find((a) => a.family === family && a.ip === publicIP);
     const byAddr = addr ? kernel.links.find((l) => l.name === addr.dev) : undefined;
     if (byAddr) return { name: byAddr.name, mtu: byAddr.mtu };
     r.add("peers", "EXTERNAL_INTERFACE_UNKNOWN", "warning", {
@@ -576,15 +651,15 @@ function underlayOf(kernel: KernelState | null, iface: string): string[] {
   return (kernel?.addrs ?? []).filter((a) => a.dev === iface).map((a) => `${a.ip}/${a.prefixLen}`);
 }
 
-/** Plans the IPv6 family as flanneld would and checks its device and peers like the IPv4 ones. */
-function checkIPv6(
+/** Plans the IPv6 family as flanneld would (its device and peers are checked like the IPv4 ones). */
+function planIPv6(
   r: Report,
-  kernel: KernelState,
+  kernel: KernelState | null,
   config: NetworkConfig,
   own: Lease,
   leases: readonly Lease[],
   ext: { name: string; mtu: number },
-): void {
+): PlanResult | null {
   let plan: PlanResult;
   try {
     const input = {
@@ -604,7 +679,7 @@ function checkIPv6(
       found: isFlannelError(e) ? e.message : String(e),
       fix: `${RESTART} (it registers both families)`,
     });
-    return;
+    return null;
   }
   for (const s of plan.skipped) {
     r.add("peers", "REMOTE_LEASE_IGNORED", "warning", {
@@ -615,11 +690,7 @@ function checkIPv6(
       fix: "fix or delete that lease; its node's flanneld rewrites it when it restarts",
     });
   }
-  if (plan.link !== null) {
-    const link = kernel.links.find((l) => l.name === plan.link!.name) ?? null;
-    checkDevice(r, kernel, plan, own, link, ext);
-  }
-  checkPeers(r, kernel, plan, leases);
+  return plan;
 }
 
 // ---- device ------------------------------------------------------------------------------------
@@ -722,7 +793,7 @@ function checkDevice(
       subject: want.name,
       message:
         "the other nodes send this node's traffic to the VtepMAC in the lease, which is not this device's MAC: it drops everything they send",
-      expected: `${want.name} MAC ${vtep} (VtepMAC of lease ${own.subnet})`,
+      expected: `${want.name} MAC ${vtep} (VtepMAC of lease ${fam === 4 ? own.subnet : own.ipv6Subnet})`,
       found: `MAC ${link.mac ?? "none"}`,
       fix: `ip link set ${want.name} address ${vtep}; or ${RESTART} (it publishes the device's MAC in the lease)`,
     });
@@ -1099,36 +1170,49 @@ function chainOf(rules: readonly ExpectedIptablesRule[]): string {
   return chains.find((c) => !/ (POSTROUTING|FORWARD)$/.test(c)) ?? chains[0] ?? "";
 }
 
+/** One family's ip-masq check: its `iptables-save` / `ip6tables-save` and its network and lease. */
+interface IptablesFamily {
+  readonly family: 4 | 6;
+  readonly saved: NodeState["iptables"];
+  /** The network and this node's lease subnet of the family, or `null` when unknown. */
+  readonly network: string | null;
+  readonly subnet: string | null;
+}
+
 function checkIptables(
   state: NodeState,
   r: Report,
-  config: NetworkConfig,
-  own: IP4Net,
+  { family, saved: read, network, subnet }: IptablesFamily,
   env: SubnetEnvValues | null,
 ): void {
   const ipMasq = state.ipMasq ?? env?.ipMasq ?? null;
-  if (state.iptables === null) {
-    r.skip("ip-masq", "iptables-save was not run");
+  // the IPv4 side reads as it always has; the IPv6 side names ip6tables everywhere
+  const tool = family === 4 ? "iptables" : "ip6tables";
+  const v6 = family === 6 ? "IPv6 " : "";
+  const tag = family === 4 ? "" : "ip6tables ";
+  if (read === null || read === undefined) {
+    r.skip("ip-masq", `${tool}-save was not run`);
     return;
   }
-  if ("error" in state.iptables) {
+  if ("error" in read) {
     r.add("ip-masq", "IPTABLES_UNREADABLE", "warning", {
-      subject: "iptables-save",
-      message: "the iptables rules could not be read",
-      expected: "iptables-save output",
-      found: `${state.iptables.error.code}: ${state.iptables.error.message}`,
+      subject: `${tool}-save`,
+      message: `the ${v6}iptables rules could not be read`,
+      expected: `${tool}-save output`,
+      found: `${read.error.code}: ${read.error.message}`,
       fix: "run diagnose as root; apt-get install -y iptables",
     });
     return;
   }
-  const network = config.network === null ? null : net4(config.network)!.network().toString();
   const flavors =
-    state.ipMasqFlavors && network !== null ? state.ipMasqFlavors(network, own.toString()) : [];
-  if (flavors.length === 0 || network === null) {
+    state.ipMasqFlavors && network !== null && subnet !== null
+      ? state.ipMasqFlavors(network, subnet)
+      : [];
+  if (flavors.length === 0 || network === null || subnet === null) {
     r.skip("ip-masq", "no rule renderer given");
     return;
   }
-  const dump = savedRules(state.iptables.value);
+  const dump = savedRules(read.value);
   const saved = new Map(dump.map((s) => [s.key, s.line] as const));
   const match = matchFlavor(
     flavors,
@@ -1166,12 +1250,12 @@ function checkIptables(
       .map(([, line]) => line);
   };
   const lines = (rules: readonly string[]) =>
-    rules.map((k) => k.replace(/^(nat|filter) /, "$1: ")).join("\n");
+    rules.map((k) => `${tag}${k.replace(/^(nat|filter) /, "$1: ")}`).join("\n");
   const deletes = (rules: readonly string[]) =>
     rules
       .map((k) => {
         const [table, ...rule] = k.split(" ");
-        return `iptables -t ${table} ${rule.join(" ").replace(/^-A /, "-D ")}`;
+        return `${tool} -t ${table} ${rule.join(" ").replace(/^-A /, "-D ")}`;
       })
       .join("\n");
 
@@ -1181,32 +1265,32 @@ function checkIptables(
     const missing = missingOf("masq");
     if (missing.length > 0) {
       r.add("ip-masq", "IPMASQ_RULES_MISSING", "error", {
-        subject: chainOf(want),
-        message: `FLANNEL_IPMASQ=true tells docker not to masquerade (--ip-masq=false), so without flannel's rules containers reach nothing outside the overlay; checked against ${named}`,
-        expected: missing.map((e) => `${e.table}: ${e.rule}`).join("\n"),
+        subject: `${tag}${chainOf(want)}`,
+        message: `FLANNEL_IPMASQ=true tells docker not to masquerade (--ip-masq=false), so without flannel's ${v6}rules containers reach nothing outside the overlay; checked against ${named}`,
+        expected: missing.map((e) => `${tag}${e.table}: ${e.rule}`).join("\n"),
         found: `${want.length - missing.length} of ${want.length} rules present; ${whose}`,
-        fix: `${RESTART}, with -ip-masq (it reinstalls the rules); or feed renderIpMasqRules({ …, flavor: "${flavor.flavor}" }).restore to iptables-restore --noflush`,
+        fix: `${RESTART}, with -ip-masq (it reinstalls the rules); or feed renderIpMasqRules({ …, flavor: "${flavor.flavor}" }).restore to ${tool}-restore --noflush`,
       });
     }
     const stale = staleOf("masq");
     if (stale.length > 0) {
       r.add("ip-masq", "IPMASQ_RULES_STALE", "warning", {
-        subject: chainOf(want),
-        message: `masquerade rules of another network, subnet or flannel version remain (a previous lease, or a flannel replaced without a reboot); the node's are those of ${named}`,
+        subject: `${tag}${chainOf(want)}`,
+        message: `${v6}masquerade rules of another network, subnet or flannel version remain (a previous lease, or a flannel replaced without a reboot); the node's are those of ${named}`,
         expected: "only the rules of this lease",
         found: lines(stale),
         fix: deletes(stale),
       });
     }
-    masqNote = `${want.length} masquerade rules for ${own}`;
+    masqNote = `${want.length} masquerade rules for ${subnet}`;
   }
   const wantFwd = expectedOf("forward");
   const missingFwd = missingOf("forward");
   if (missingFwd.length > 0) {
     r.add("ip-masq", "FORWARD_RULES_MISSING", "warning", {
-      subject: chainOf(wantFwd),
-      message: `flanneld's forward rules are missing: with docker's FORWARD policy DROP, traffic between containers of different nodes is dropped; checked against ${named}`,
-      expected: missingFwd.map((e) => `${e.table}: ${e.rule}`).join("\n"),
+      subject: `${tag}${chainOf(wantFwd)}`,
+      message: `flanneld's ${v6}forward rules are missing: with docker's FORWARD policy DROP, traffic between containers of different nodes is dropped; checked against ${named}`,
+      expected: missingFwd.map((e) => `${tag}${e.table}: ${e.rule}`).join("\n"),
       found: `${wantFwd.length - missingFwd.length} of ${wantFwd.length} rules present; ${whose}`,
       fix: `${RESTART} (it installs them unless -iptables-forward-rules=false)`,
     });
@@ -1214,8 +1298,8 @@ function checkIptables(
   const staleFwd = staleOf("forward");
   if (staleFwd.length > 0) {
     r.add("ip-masq", "FORWARD_RULES_STALE", "warning", {
-      subject: chainOf(wantFwd),
-      message: `forward rules of another network or flannel version remain; the node's are those of ${named}`,
+      subject: `${tag}${chainOf(wantFwd)}`,
+      message: `${v6}forward rules of another network or flannel version remain; the node's are those of ${named}`,
       expected: "only the forward rules of this network",
       found: lines(staleFwd),
       fix: deletes(staleFwd),
@@ -1223,6 +1307,6 @@ function checkIptables(
   }
   r.ok(
     "ip-masq",
-    `${match.found ? named : `expected ${named}`}: ${masqNote} and ${wantFwd.length} forward rules present`,
+    `${tag}${match.found ? named : `expected ${named}`}: ${masqNote} and ${wantFwd.length} forward rules present`,
   );
 }

@@ -27,6 +27,10 @@ export interface SubnetEnvState {
 export interface SubnetEnvValues {
   readonly network: string | null;
   readonly subnet: string | null;
+  /** `FLANNEL_IPV6_NETWORK`, `null` when absent; not compared when `undefined` (not read). */
+  readonly ipv6Network?: string | null;
+  /** `FLANNEL_IPV6_SUBNET`, `null` when absent; not compared when `undefined` (not read). */
+  readonly ipv6Subnet?: string | null;
   readonly mtu: number | null;
   readonly ipMasq: boolean | null;
 }
@@ -151,6 +155,11 @@ export interface NodeState {
   /** `iptables-save` output, the error running it, or `null` when not read. */
   readonly iptables: Read<string> | null;
   /**
+   * `ip6tables-save` output, the error running it, or `null` when not read (the IPv6 ip-masq
+   * check of a network with `EnableIPv6` is skipped).
+   */
+  readonly ip6tables?: Read<string> | null;
+  /**
    * Every flavor of flannel's rules for a network and lease subnet, oldest first
    * (`@flannel-sdk/render`'s `renderIpMasqRules` over `IP_MASQ_FLAVORS`): diagnose finds which
    * one the node has and checks against that one. Without it the ip-masq check is skipped.
@@ -197,7 +206,6 @@ export const DIAGNOSE_CODES = [
   "CONFIG_WRONG_API",
   "CONFIG_INVALID",
   "BACKEND_UNSUPPORTED",
-  "IPV6_ONLY_UNCHECKED",
   "NODE_UNKNOWN",
   "LEASE_NOT_FOUND",
   "LEASE_EXPIRING",
