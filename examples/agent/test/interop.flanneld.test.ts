@@ -252,7 +252,14 @@ function cell(version: FlannelVersion, backend: Backend) {
                 file: existsSync(out) ? readFileSync(out, "utf8") : null,
               };
             };
-            expect(mk([MK_DOCKER_OPTS], ours)).toEqual(mk(["sh", script], theirs));
+            const expected = mk(["sh", script], theirs);
+            if (args[0] === "-f") {
+              // the one difference (issue 16, docs/decisions.md): a missing file is said on
+              // stderr, one line; bytes written and exit status stay the script's
+              const absent = join(h.dir, "absent.env");
+              expected.stderr = `PROG: warning: ${absent}: not found: no FLANNEL_SUBNET, so no --bip: docker would start on its own bridge, outside the flannel network (--require-subnet-env makes this an error)\n`;
+            }
+            expect(mk([MK_DOCKER_OPTS], ours)).toEqual(expected);
           }
         }
       });
