@@ -17,17 +17,17 @@ import {
   type ApplyReport,
   applyPlanWith,
   type Change,
+  collectPeerResults,
+  type PeerFailure,
   type PeerOp,
-  peerCommand,
+  peerDev,
   peerRequest,
 } from "./apply.js";
-import { errnoName, netlinkError } from "./errors.js";
+import { netlinkError } from "./errors.js";
 import type { NetlinkHandle } from "./handle.js";
 import { RT_TABLE_MAIN } from "./nl/constants.js";
 
 const ZERO_MAC = "00:00:00:00:00:00";
-const ENOENT = -2;
-const ESRCH = -3;
 
 /**
  * The peer operations that turn a kernel that holds `before` into one that holds `after`, or
@@ -130,8 +130,7 @@ export async function applyPlanChangeWith(
   const ns = h.netns;
   const index = new Map<string, number>();
   for (const op of ops) {
-    const dev =
-      op.object === "route" ? op.route.dev : op.object === "neighbor" ? op.neigh.dev : op.fdb.dev;
+    const dev = peerDev(op);
     if (dev !== null && !index.has(dev)) {
       const link = await h.linkByName(dev, { signal });
       // the device is gone (deleted under us): only a full apply can rebuild it
@@ -147,18 +146,8 @@ export async function applyPlanChangeWith(
           signal,
         );
   const changes: Change[] = [];
-  const failures: { command: string; errno: string; message: string }[] = [];
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i]!;
-    const err = results[i]!;
-    const command = peerCommand(op, ns);
-    if (err === 0 || (op.action === "delete" && (err === ENOENT || err === ESRCH))) {
-      changes.push({ object: op.object, action: op.action, command });
-    } else {
-      const { name, text } = errnoName(err);
-      failures.push({ command, errno: name, message: text });
-    }
-  }
+  const failures: PeerFailure[] = [];
+  collectPeerResults(ops, results, ns, changes, failures);
   const report: ApplyReport = {
     dryRun: false,
     changes,

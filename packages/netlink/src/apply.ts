@@ -278,6 +278,46 @@ export function peerRequest(op: PeerOp, indexOf: (dev: string) => number): NlReq
 const ENOENT = -2;
 const ESRCH = -3;
 
+/** The device a peer change is on (`null`: a route the kernel resolves from its gateway). @internal */
+export function peerDev(op: PeerOp): string | null {
+  return op.object === "route"
+    ? op.route.dev
+    : op.object === "neighbor"
+      ? op.neigh.dev
+      : op.fdb.dev;
+}
+
+/** A peer change the kernel refused. @internal */
+export interface PeerFailure {
+  readonly command: string;
+  readonly errno: string;
+  readonly message: string;
+}
+
+/**
+ * Sorts the kernel's answer to each sent peer change into `changes` or `failures`; deleting what
+ * is already gone (ENOENT, ESRCH) counts as done. @internal
+ */
+export function collectPeerResults(
+  sent: readonly PeerOp[],
+  results: Int32Array,
+  ns: string | null,
+  changes: Change[],
+  failures: PeerFailure[],
+): void {
+  for (let i = 0; i < sent.length; i++) {
+    const op = sent[i]!;
+    const err = results[i]!;
+    const command = peerCommand(op, ns);
+    if (err === 0 || (op.action === "delete" && (err === ENOENT || err === ESRCH))) {
+      changes.push({ object: op.object, action: op.action, command });
+    } else {
+      const { name, text } = errnoName(err);
+      failures.push({ command, errno: name, message: text });
+    }
+  }
+}
+
 /** `applyPlan`'s body. @internal */
 export async function applyPlanWith(
   h: NetlinkHandle,
@@ -400,7 +440,7 @@ export async function applyPlanWith(
   // 4. neighbours, FDB, routes
   const diff = diffPeers(plan, state);
   unchanged += diff.unchanged;
-  const failures: { command: string; errno: string; message: string }[] = [];
+  const failures: PeerFailure[] = [];
   if (dryRun) {
     for (const op of diff.ops)
       changes.push({ object: op.object, action: op.action, command: peerCommand(op, ns) });
@@ -409,8 +449,7 @@ export async function applyPlanWith(
     const reqs: NlRequest[] = [];
     const sent: PeerOp[] = [];
     for (const op of diff.ops) {
-      const dev =
-        op.object === "route" ? op.route.dev : op.object === "neighbor" ? op.neigh.dev : op.fdb.dev;
+      const dev = peerDev(op);
       if (dev !== null && !index.has(dev)) {
         failures.push({
           command: peerCommand(op, ns),
@@ -422,18 +461,7 @@ export async function applyPlanWith(
       reqs.push(peerRequest(op, (d) => index.get(d)!));
       sent.push(op);
     }
-    const results = await h.execMany(reqs, signal);
-    for (let i = 0; i < sent.length; i++) {
-      const op = sent[i]!;
-      const err = results[i]!;
-      const command = peerCommand(op, ns);
-      if (err === 0 || (op.action === "delete" && (err === ENOENT || err === ESRCH))) {
-        changes.push({ object: op.object, action: op.action, command });
-      } else {
-        const { name, text } = errnoName(err);
-        failures.push({ command, errno: name, message: text });
-      }
-    }
+    collectPeerResults(sent, await h.execMany(reqs, signal), ns, changes, failures);
   }
 
   const linkTouched = changes.some((c) => c.object === "link");
