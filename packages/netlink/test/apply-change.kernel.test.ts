@@ -2,20 +2,11 @@ import { type Lease, parseNetworkConfig, planVxlan } from "@flannel-sdk/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { keepDataPlane, openHandle } from "../src/index.js";
 import { vxlanPlan } from "./fixtures.js";
-import { inNs, kernelTier, Netns } from "./helpers/kernel.js";
+import { inNs, kernelTier, Netns, underlay } from "./helpers/kernel.js";
 
 const run = kernelTier();
 const nss = new Netns();
 afterAll(() => nss.cleanup());
-
-function underlay(): string {
-  const ns = nss.create();
-  inNs(ns, "link", "add", "ul0", "type", "veth", "peer", "name", "ul1");
-  inNs(ns, "addr", "add", "10.250.0.1/16", "dev", "ul0");
-  inNs(ns, "link", "set", "ul0", "up");
-  inNs(ns, "link", "set", "ul1", "up");
-  return ns;
-}
 
 const own = { subnet: "10.64.1.0/24", publicIP: "10.250.0.1", mac: "0a:58:0a:40:01:00" };
 const peer = (i: number, mac = i) => ({
@@ -28,7 +19,7 @@ const at = (peers: ReturnType<typeof peer>[]) =>
 
 describe.runIf(run)("applyPlanChange", () => {
   it("sends only the step between two plans, and leaves the kernel as applyPlan would", async () => {
-    const ns = underlay();
+    const ns = underlay(nss);
     await using h = await openHandle({ netns: ns });
     const a = at([peer(2), peer(3), peer(4)]);
     await h.applyPlan(a);
@@ -51,7 +42,7 @@ describe.runIf(run)("applyPlanChange", () => {
   });
 
   it("falls back to a full apply when the step is more than peers (the device is gone)", async () => {
-    const ns = underlay();
+    const ns = underlay(nss);
     await using h = await openHandle({ netns: ns });
     const a = at([peer(2)]);
     await h.applyPlan(a);
@@ -80,7 +71,7 @@ describe.runIf(run)("keepDataPlane", () => {
   const ownLease = lease(1);
 
   it("applies the whole plan, steps a watch batch without reading the kernel, and never loses an apply", async () => {
-    const ns = underlay();
+    const ns = underlay(nss);
     await using h = await openHandle({ netns: ns });
     let known = [lease(2), lease(3)];
     const plan = (leases: readonly Lease[] = known) => [

@@ -2,20 +2,11 @@ import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { openHandle } from "../src/index.js";
 import { vxlanPlan } from "./fixtures.js";
-import { bridgej, inNs, ipj, type J, kernelTier, Netns } from "./helpers/kernel.js";
+import { bridgej, inNs, ipj, type J, kernelTier, Netns, underlay } from "./helpers/kernel.js";
 
 const run = kernelTier();
 const nss = new Netns();
 afterAll(() => nss.cleanup());
-
-function underlay(): string {
-  const ns = nss.create();
-  inNs(ns, "link", "add", "ul0", "type", "veth", "peer", "name", "ul1");
-  inNs(ns, "addr", "add", "10.250.0.1/16", "dev", "ul0");
-  inNs(ns, "link", "set", "ul0", "up");
-  inNs(ns, "link", "set", "ul1", "up");
-  return ns;
-}
 
 const own = { subnet: "10.64.1.0/24", publicIP: "10.250.0.1", mac: "0a:58:0a:40:01:00" };
 const peers = Array.from({ length: 20 }, (_, i) => ({
@@ -35,7 +26,7 @@ function runCommands(lines: readonly string[]): void {
 
 describe.runIf(run)("applyPlan", () => {
   it("programs a fresh namespace, then changes nothing on a second apply", async () => {
-    const ns = underlay();
+    const ns = underlay(nss);
     await using h = await openHandle({ netns: ns });
     const first = await h.applyPlan(plan);
     expect(first.changes.length).toBe(1 + 1 + 1 + 3 * peers.length); // create, address, up, peers
@@ -73,7 +64,7 @@ describe.runIf(run)("applyPlan", () => {
   });
 
   it("dry run changes nothing, and its printed commands, run by ip and bridge, reach the same state", async () => {
-    const ns = underlay();
+    const ns = underlay(nss);
     await using h = await openHandle({ netns: ns });
     const dry = await h.applyPlan(plan, { dryRun: true });
     expect(dry.dryRun).toBe(true);
@@ -91,7 +82,7 @@ describe.runIf(run)("applyPlan", () => {
   });
 
   it("removes what the plan no longer holds, and only what it owns", async () => {
-    const ns = underlay();
+    const ns = underlay(nss);
     await using h = await openHandle({ netns: ns });
     await h.applyPlan(plan);
     // entries flannel does not own: another device, outside the Network, without a gateway
@@ -135,7 +126,7 @@ describe.runIf(run)("applyPlan", () => {
   });
 
   it("recreates an incompatible device and replaces a changed peer", async () => {
-    const ns = underlay();
+    const ns = underlay(nss);
     await using h = await openHandle({ netns: ns });
     inNs(ns, "link", "add", "flannel.1", "type", "vxlan", "id", "9", "dstport", "0");
     const moved = peers.map((p, i) =>

@@ -121,3 +121,13 @@ export function agentsIn(ns: string): number[] {
   }
   return found.sort((a, b) => a.start - b.start || a.pid - b.pid).map((x) => x.pid);
 }
+
+/** A namespace of `nss` with a veth underlay `ul0` (10.250.0.1/16) ↔ `ul1`, both up. */
+export function underlay(nss: Netns): string {
+  const ns = nss.create();
+  inNs(ns, "link", "add", "ul0", "type", "veth", "peer", "name", "ul1");
+  inNs(ns, "addr", "add", "10.250.0.1/16", "dev", "ul0");
+  inNs(ns, "link", "set", "ul0", "up");
+  inNs(ns, "link", "set", "ul1", "up");
+  return ns;
+}
