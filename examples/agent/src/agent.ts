@@ -85,7 +85,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     });
     log("I", `Lease acquired: ${lease.subnet}${lease.ipv6Subnet ? `, ${lease.ipv6Subnet}` : ""}`);
 
-    // Every remote lease, kept from the watch; the whole data plane is re-planned from it, per family.
+    // Every remote lease, kept from the watch; one plan per family (of all leases, or of a batch).
     const watcher = new LeaseWatcher({ ownLease: lease });
     const plans = (leases = watcher.leases) =>
       families.map((family) =>

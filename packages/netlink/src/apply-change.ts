@@ -22,12 +22,11 @@ import {
   type PeerOp,
   peerDev,
   peerRequest,
+  ZERO_MAC,
 } from "./apply.js";
 import { netlinkError } from "./errors.js";
 import type { NetlinkHandle } from "./handle.js";
 import { RT_TABLE_MAIN } from "./nl/constants.js";
-
-const ZERO_MAC = "00:00:00:00:00:00";
 
 /**
  * The peer operations that turn a kernel that holds `before` into one that holds `after`, or

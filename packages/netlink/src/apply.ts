@@ -80,7 +80,8 @@ export type PeerOp =
       fdb: { dev: string; lladdr: string; dst: string };
     };
 
-const ZERO_MAC = "00:00:00:00:00:00";
+/** The all-zero MAC of flannel's FDB append form. @internal */
+export const ZERO_MAC = "00:00:00:00:00:00";
 
 /** The command of a peer change. @internal */
 export function peerCommand(op: PeerOp, netns: string | null): string {

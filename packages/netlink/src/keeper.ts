@@ -63,6 +63,7 @@ export interface DataPlaneKeeper {
  */
 export function keepDataPlane(h: NetlinkHandle, options: KeepDataPlaneOptions): DataPlaneKeeper {
   const { plan, signal } = options;
+  const call = signal ? { signal } : {};
   const report = (r: ApplyReport) => {
     for (const c of r.changes) options.onChange?.(c);
   };
@@ -87,7 +88,7 @@ export function keepDataPlane(h: NetlinkHandle, options: KeepDataPlaneOptions): 
         }
       }
       skipped = now;
-      for (const p of plans) report(await h.applyPlan(p, { ...(signal ? { signal } : {}) }));
+      for (const p of plans) report(await h.applyPlan(p, call));
     });
     waiting = run;
     return run;
@@ -97,7 +98,7 @@ export function keepDataPlane(h: NetlinkHandle, options: KeepDataPlaneOptions): 
       const before = plan(touched.before);
       const after = plan(touched.after);
       for (let i = 0; i < after.length; i++) {
-        report(await h.applyPlanChange(before[i]!, after[i]!, { ...(signal ? { signal } : {}) }));
+        report(await h.applyPlanChange(before[i]!, after[i]!, call));
       }
     }).catch(() => apply());
   return { apply, step };
