@@ -24,10 +24,10 @@ import {
   formatIptablesRule,
   IP_MASQ_FLAVORS,
   type IpMasqFlavor,
+  iptablesSave,
   parseSubnetEnv,
   renderIpMasqRules,
 } from "@flannel-sdk/render";
-import { iptablesSave } from "./iptables.js";
 
 /** Options of {@link diagnose} and {@link gatherNodeState}. */
 export interface DiagnoseOptions {
@@ -212,7 +212,7 @@ export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeSta
       ? async () => given
       : typeof given === "function"
         ? given
-        : () => iptablesSave(netlink?.netns ?? null, { ...so, family });
+        : () => iptablesSave(family, { netns: netlink?.netns ?? null, ...so });
   const ipt = options.iptablesSave;
   const ip6t = options.ip6tablesSave;
   const configRead = read(() => store.getNetworkConfig(so), signal);

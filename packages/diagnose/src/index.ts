@@ -1,4 +1,3 @@
 export type { DiagnoseErrorCode } from "./errors.js";
 export type { DiagnoseOptions } from "./gather.js";
 export { diagnose, expectedRules, gatherNodeState, ipMasqFlavorRules } from "./gather.js";
-export { iptablesSave } from "./iptables.js";

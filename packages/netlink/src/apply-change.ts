@@ -20,12 +20,12 @@ import {
   collectPeerResults,
   type PeerFailure,
   type PeerOp,
+  type PlanTarget,
   peerDev,
   peerRequest,
   ZERO_MAC,
 } from "./apply.js";
 import { netlinkError } from "./errors.js";
-import type { NetlinkHandle } from "./handle.js";
 import { RT_TABLE_MAIN } from "./nl/constants.js";
 
 /**
@@ -117,7 +117,7 @@ function peerOp(e: PlanEntry, action: "delete" | "replace"): PeerOp {
 
 /** `applyPlanChange`'s body. @internal */
 export async function applyPlanChangeWith(
-  h: NetlinkHandle,
+  h: PlanTarget,
   before: DataPlanePlan,
   after: DataPlanePlan,
   options: ApplyOptions,

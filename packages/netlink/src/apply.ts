@@ -19,12 +19,23 @@ import {
   cmdVxlanAdd,
 } from "./commands.js";
 import { errnoName, netlinkError } from "./errors.js";
-import type { NetlinkHandle } from "./handle.js";
-import { vxlanIncompatibility } from "./handle.js";
+
 import { cidrParts, cidrWire, ipBytes, macBytes } from "./nl/address.js";
 import { RT_TABLE_MAIN, RTN_UNICAST } from "./nl/constants.js";
 import { fdbRequest, type NlRequest, neighRequest, routeRequest } from "./nl/messages.js";
-import type { CallOptions, FdbEntry, KernelSnapshot, Link, Neigh, Route } from "./types.js";
+import type {
+  CallOptions,
+  Dump,
+  EnsureResult,
+  FdbEntry,
+  KernelSnapshot,
+  Link,
+  Neigh,
+  Route,
+  VxlanLink,
+  VxlanSpec,
+} from "./types.js";
+import { vxlanIncompatibility } from "./vxlan-compat.js";
 
 /** Options of `applyPlan`. */
 export interface ApplyOptions extends CallOptions {
@@ -319,9 +330,25 @@ export function collectPeerResults(
   }
 }
 
+/**
+ * What applying a plan asks of a handle (`NetlinkHandle` has it): the apply modules depend on
+ * this, not on the handle, so the handle can call them. @internal
+ */
+export interface PlanTarget {
+  readonly netns: string | null;
+  snapshot(options: CallOptions & { family?: 4 | 6 }): Promise<KernelSnapshot>;
+  linkList(options?: CallOptions): Promise<Dump<Link>>;
+  linkByName(name: string, options?: CallOptions): Promise<Link | null>;
+  ensureVxlan(spec: VxlanSpec, options?: CallOptions): Promise<EnsureResult<VxlanLink>>;
+  addrAdd(dev: string, cidr: string, options?: CallOptions): Promise<void>;
+  addrDel(dev: string, cidr: string, options?: CallOptions): Promise<void>;
+  linkSetUp(dev: string, options?: CallOptions): Promise<void>;
+  execMany(reqs: readonly NlRequest[], signal?: AbortSignal): Promise<Int32Array>;
+}
+
 /** `applyPlan`'s body. @internal */
 export async function applyPlanWith(
-  h: NetlinkHandle,
+  h: PlanTarget,
   plan: DataPlanePlan,
   options: ApplyOptions,
 ): Promise<ApplyReport> {

@@ -13,7 +13,7 @@ export {
 } from "./commands.js";
 export type { NetlinkErrorCode } from "./errors.js";
 export type { OpenHandleOptions } from "./handle.js";
-export { NetlinkHandle, openHandle, vxlanIncompatibility } from "./handle.js";
+export { NetlinkHandle, openHandle } from "./handle.js";
 export type { ExternalInterface, SelectInterfaceOptions } from "./iface.js";
 export { preferredAddress, selectInterface } from "./iface.js";
 export type { DataPlaneKeeper, KeepDataPlaneOptions } from "./keeper.js";
@@ -41,3 +41,4 @@ export type {
   VxlanLink,
   VxlanSpec,
 } from "./types.js";
+export { vxlanIncompatibility } from "./vxlan-compat.js";

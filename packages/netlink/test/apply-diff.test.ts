@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { diffPeers, peerCommand } from "../src/apply.js";
 import { cmdVxlanAdd } from "../src/commands.js";
-import { vxlanIncompatibility } from "../src/handle.js";
 import type { FdbEntry, Link, Neigh, Route } from "../src/types.js";
+import { vxlanIncompatibility } from "../src/vxlan-compat.js";
 import { vxlanPlan } from "./fixtures.js";
 
 const links = Object.assign(

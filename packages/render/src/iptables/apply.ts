@@ -1,6 +1,7 @@
 /**
  * Installing flannel's ip-masq rules with `iptables-restore`, checking them, deleting stale ones,
- * and keeping them installed (flanneld's `--iptables-resync` loop, reference §7.1).
+ * and keeping them installed: flanneld's `--iptables-resync` loop (default every 5 s), which
+ * rebuilds the whole set when any rule is missing (flannel `pkg/trafficmngr/iptables/iptables.go`).
  */
 import { spawn } from "node:child_process";
 import { FlannelError, throwIfAborted } from "@flannel-sdk/core";
@@ -15,7 +16,10 @@ import {
 
 /** Where the iptables commands run. */
 export interface IptablesRunOptions {
-  /** Run inside this network namespace (`ip netns exec NAME …`); default the current one. */
+  /**
+   * Run inside this network namespace: a name under `/run/netns` (`ip netns exec NAME …`) or a
+   * path such as `/proc/1234/ns/net` (`nsenter --net=PATH …`); default the current one.
+   */
   readonly netns?: string | null;
   readonly signal?: AbortSignal;
 }
@@ -24,7 +28,18 @@ export interface IptablesRunOptions {
 export type ApplyIpMasqRulesOptions = Omit<IpMasqRulesOptions, "existing"> & IptablesRunOptions;
 
 function command(argv: readonly string[], netns: string | null | undefined): string[] {
-  return netns ? ["ip", "netns", "exec", netns, ...argv] : [...argv];
+  if (!netns) return [...argv];
+  return netns.includes("/")
+    ? ["nsenter", `--net=${netns}`, "--", ...argv]
+    : ["ip", "netns", "exec", netns, ...argv];
+}
+
+/** Whether a tool's failure says it is not installed (spawn's ENOENT, or the wrapper's message). */
+function notInstalled(tool: string, errno: string | undefined, stderr: string): boolean {
+  return (
+    errno === "ENOENT" ||
+    new RegExp(`${tool}.*(No such file|not found)|(No such file|not found).*${tool}`).test(stderr)
+  );
 }
 
 /** Runs one iptables tool; rejects with `IPTABLES_FAILED` on a non-zero exit. @internal */
@@ -54,23 +69,39 @@ function runTool(
         reject(new FlannelError("ABORTED", "aborted", { cause: options.signal.reason }));
         return;
       }
+      const missing = notInstalled(argv[0]!, e.code, "");
       reject(
-        new FlannelError("IPTABLES_FAILED", `${full.join(" ")}: ${e.message}`, {
-          cause: e,
-          ...(e.code ? { errno: e.code } : {}),
-          syscall: full.join(" "),
-        }),
+        new FlannelError(
+          "IPTABLES_FAILED",
+          missing
+            ? `${full[0]} not found: apt-get install -y ${full[0] === argv[0] ? "iptables" : full[0] === "ip" ? "iproute2" : "util-linux"}`
+            : `${full.join(" ")}: ${e.message}`,
+          {
+            cause: e,
+            ...(e.code ? { errno: e.code } : {}),
+            syscall: full.join(" "),
+          },
+        ),
       );
     });
     child.on("close", (status, sig) => {
       if (status === 0) resolve(stdout);
       else if (!options.signal?.aborted) {
         const how = status === null ? `was killed by ${sig}` : `exited ${status}`;
+        // a wrapper (ip netns exec, nsenter) that cannot find the tool says so on stderr
+        const missing = notInstalled(argv[0]!, undefined, stderr);
         reject(
-          new FlannelError("IPTABLES_FAILED", `${full.join(" ")} ${how}: ${stderr.trim()}`, {
-            syscall: full.join(" "),
-            details: { status, stderr, input },
-          }),
+          new FlannelError(
+            "IPTABLES_FAILED",
+            missing
+              ? `${argv[0]} not found: apt-get install -y iptables`
+              : `${full.join(" ")} ${how}: ${stderr.trim()}`,
+            {
+              syscall: full.join(" "),
+              details: { status, stderr, input },
+              ...(missing ? { errno: "ENOENT" } : {}),
+            },
+          ),
         );
       }
     });
@@ -79,8 +110,10 @@ function runTool(
 }
 
 /**
- * Reads the current rules (`iptables-save`, or `ip6tables-save` for family 6).
- * @throws FlannelError `IPTABLES_FAILED`, `ABORTED`
+ * Reads the current rules (`iptables-save`, or `ip6tables-save` for family 6), in the current
+ * network namespace or in `options.netns`.
+ * @throws FlannelError `IPTABLES_FAILED` (with `errno` `ENOENT` when the tool is not
+ * installed), `ABORTED`
  * @example
  * ```ts
  * const text = await iptablesSave(4, { netns: "blue" });
