@@ -31,13 +31,7 @@ export type {
   Diagnosis,
   ExpectedIptablesRule,
   IpMasqFlavorRules,
-  KernelState,
   NodeState,
-  ObservedAddr,
-  ObservedFdb,
-  ObservedLink,
-  ObservedNeigh,
-  ObservedRoute,
   Read,
   ReadError,
   SubnetEnvState,
@@ -111,6 +105,29 @@ export type {
 } from "./plan/types.js";
 export type { VxlanPlanInput } from "./plan/vxlan.js";
 export { planVxlan } from "./plan/vxlan.js";
+export type {
+  AddressDiscrepancy,
+  AddressOp,
+  AddressReconciliation,
+} from "./reconcile/addresses.js";
+export { reconcileAddresses } from "./reconcile/addresses.js";
+export { macKey, sameMAC } from "./reconcile/canonical.js";
+export type {
+  KernelState,
+  ObservedAddr,
+  ObservedFdb,
+  ObservedLink,
+  ObservedNeigh,
+  ObservedRoute,
+} from "./reconcile/observed.js";
+export type {
+  PeerDiscrepancy,
+  PeerOp,
+  PeerReconciliation,
+  PeerRouteOp,
+  ReconcilePeersOptions,
+} from "./reconcile/peers.js";
+export { reconcilePeers, ZERO_MAC } from "./reconcile/peers.js";
 export type { MemoryLeaseStoreOptions } from "./store/memory.js";
 export { MemoryLeaseStore } from "./store/memory.js";
 export type {

@@ -9,8 +9,11 @@ import {
   canonicalIP,
   type DataPlanePlan,
   diffPlans,
+  macKey,
+  type PeerOp,
   type PlanEntry,
   throwIfAborted,
+  ZERO_MAC,
 } from "@flannel-sdk/core";
 import {
   type ApplyOptions,
@@ -19,11 +22,9 @@ import {
   type Change,
   collectPeerResults,
   type PeerFailure,
-  type PeerOp,
   type PlanTarget,
   peerDev,
   peerRequest,
-  ZERO_MAC,
 } from "./apply.js";
 import { netlinkError } from "./errors.js";
 import { RT_TABLE_MAIN } from "./nl/constants.js";
@@ -33,7 +34,7 @@ import { RT_TABLE_MAIN } from "./nl/constants.js";
  * `null` when the change is not peers only (the device, its addresses, the MTU, the ownership
  * scope or the family differ) or needs an FDB append (a MAC with several destinations, the
  * all-zero MAC), which only a full apply orders right. Deletions first, then neighbour, FDB,
- * route, as `diffPeers` orders them. Pure.
+ * route, as core's `reconcilePeers` orders them. Pure.
  * @internal
  */
 export function peerOpsBetween(before: DataPlanePlan, after: DataPlanePlan): PeerOp[] | null {
@@ -54,12 +55,12 @@ export function peerOpsBetween(before: DataPlanePlan, after: DataPlanePlan): Pee
   if ([...del, ...add].some((e) => e.kind === "link" || e.kind === "address")) return null;
   const macs = new Map<string, number>();
   for (const f of after.fdb) {
-    const k = `${f.dev}|${f.lladdr.toLowerCase()}`;
+    const k = `${f.dev}|${macKey(f.lladdr)}`;
     macs.set(k, (macs.get(k) ?? 0) + 1);
   }
   for (const e of [...del, ...add]) {
     if (e.kind !== "fdb") continue;
-    const mac = e.value.lladdr.toLowerCase();
+    const mac = macKey(e.value.lladdr);
     if (mac === ZERO_MAC || (macs.get(`${e.value.dev}|${mac}`) ?? 0) > 1) return null;
   }
   const rank = { route: 0, fdb: 1, neighbor: 2 } as const;
@@ -84,7 +85,7 @@ function peerOp(e: PlanEntry, action: "delete" | "replace"): PeerOp {
         neigh: {
           dev: e.value.dev,
           ip: canonicalIP(e.value.ip),
-          lladdr: action === "delete" ? null : e.value.lladdr.toLowerCase(),
+          lladdr: action === "delete" ? null : macKey(e.value.lladdr),
         },
       };
     case "fdb":
@@ -93,7 +94,7 @@ function peerOp(e: PlanEntry, action: "delete" | "replace"): PeerOp {
         action,
         fdb: {
           dev: e.value.dev,
-          lladdr: e.value.lladdr.toLowerCase(),
+          lladdr: macKey(e.value.lladdr),
           dst: canonicalIP(e.value.dst),
         },
       };

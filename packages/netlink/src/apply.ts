@@ -3,10 +3,10 @@
  * remove what the plan's ownership scope holds but the plan does not.
  */
 import {
-  canonicalCidr,
-  canonicalIP,
   type DataPlanePlan,
-  parseCidr,
+  type PeerOp,
+  reconcileAddresses,
+  reconcilePeers,
   throwIfAborted,
 } from "@flannel-sdk/core";
 import {
@@ -20,18 +20,14 @@ import {
 } from "./commands.js";
 import { errnoName, netlinkError } from "./errors.js";
 
-import { cidrParts, cidrWire, ipBytes, macBytes } from "./nl/address.js";
-import { RT_TABLE_MAIN, RTN_UNICAST } from "./nl/constants.js";
+import { cidrWire, ipBytes, macBytes } from "./nl/address.js";
 import { fdbRequest, type NlRequest, neighRequest, routeRequest } from "./nl/messages.js";
 import type {
   CallOptions,
   Dump,
   EnsureResult,
-  FdbEntry,
   KernelSnapshot,
   Link,
-  Neigh,
-  Route,
   VxlanLink,
   VxlanSpec,
 } from "./types.js";
@@ -68,32 +64,6 @@ export interface ApplyReport {
   readonly interrupted: boolean;
 }
 
-type RouteOp = {
-  dst: string;
-  gateway: string | null;
-  dev: string | null;
-  onlink: boolean;
-  table: number;
-  priority: number;
-};
-
-/** A neighbour / FDB / route change. @internal */
-export type PeerOp =
-  | { object: "route"; action: "replace" | "delete"; route: RouteOp }
-  | {
-      object: "neighbor";
-      action: "replace" | "delete";
-      neigh: { dev: string; ip: string; lladdr: string | null };
-    }
-  | {
-      object: "fdb";
-      action: "replace" | "append" | "delete";
-      fdb: { dev: string; lladdr: string; dst: string };
-    };
-
-/** The all-zero MAC of flannel's FDB append form. @internal */
-export const ZERO_MAC = "00:00:00:00:00:00";
-
 /** The command of a peer change. @internal */
 export function peerCommand(op: PeerOp, netns: string | null): string {
   switch (op.object) {
@@ -104,155 +74,6 @@ export function peerCommand(op: PeerOp, netns: string | null): string {
     case "fdb":
       return cmdFdb(op.action === "delete" ? "del" : op.action, op.fdb, netns);
   }
-}
-
-/**
- * Neighbour, FDB and route changes that turn `state` into `plan`: deletions first (routes, FDB,
- * neighbours), then additions in flannel's order (neighbour, FDB, route — the route last so
- * the kernel never has to resolve a peer it cannot reach). Pure.
- * @internal
- */
-export function diffPeers(
-  plan: DataPlanePlan,
-  state: Pick<KernelSnapshot, "links" | "neighs" | "fdb" | "routes" | "interrupted">,
-): { ops: PeerOp[]; unchanged: number } {
-  const owned = new Set(plan.owned.devices);
-  const network = parseCidr(plan.owned.network);
-  const vxlanDevs = new Set<string>();
-  for (const l of state.links) if (owned.has(l.name) && l.kind === "vxlan") vxlanDevs.add(l.name);
-  if (plan.link !== null) vxlanDevs.add(plan.link.name);
-  const removeStale = !state.interrupted;
-  let unchanged = 0;
-
-  // neighbours
-  const curNeigh = new Map<string, Neigh>();
-  for (const n of state.neighs) {
-    if (n.permanent && vxlanDevs.has(n.dev)) curNeigh.set(`${n.dev}|${n.ip}`, n);
-  }
-  const wantNeigh = new Map<string, { dev: string; ip: string; lladdr: string }>();
-  for (const n of plan.neighbors) {
-    const ip = canonicalIP(n.ip);
-    wantNeigh.set(`${n.dev}|${ip}`, { dev: n.dev, ip, lladdr: n.lladdr.toLowerCase() });
-  }
-  const neighAdd: PeerOp[] = [];
-  const neighDel: PeerOp[] = [];
-  for (const [key, n] of wantNeigh) {
-    const cur = curNeigh.get(key);
-    if (cur !== undefined && cur.lladdr === n.lladdr) unchanged++;
-    else neighAdd.push({ object: "neighbor", action: "replace", neigh: n });
-  }
-  if (removeStale) {
-    for (const [key, n] of curNeigh) {
-      if (!wantNeigh.has(key)) {
-        neighDel.push({
-          object: "neighbor",
-          action: "delete",
-          neigh: { dev: n.dev, ip: n.ip, lladdr: null },
-        });
-      }
-    }
-  }
-
-  // FDB
-  const curFdb = new Set<string>();
-  const curFdbList: FdbEntry[] = [];
-  for (const f of state.fdb) {
-    if (f.self && f.permanent && f.dst !== null && vxlanDevs.has(f.dev)) {
-      curFdb.add(`${f.dev}|${f.lladdr}|${f.dst}`);
-      curFdbList.push(f);
-    }
-  }
-  const wantFdb = new Set<string>();
-  const fdbAdd: PeerOp[] = [];
-  const seenMac = new Set<string>();
-  for (const f of plan.fdb) {
-    const lladdr = f.lladdr.toLowerCase();
-    const dst = canonicalIP(f.dst);
-    const key = `${f.dev}|${lladdr}|${dst}`;
-    if (wantFdb.has(key)) continue;
-    wantFdb.add(key);
-    const macKey = `${f.dev}|${lladdr}`;
-    const append = lladdr === ZERO_MAC || seenMac.has(macKey);
-    seenMac.add(macKey);
-    if (curFdb.has(key)) unchanged++;
-    else
-      fdbAdd.push({
-        object: "fdb",
-        action: append ? "append" : "replace",
-        fdb: { dev: f.dev, lladdr, dst },
-      });
-  }
-  const fdbDel: PeerOp[] = [];
-  if (removeStale) {
-    for (const f of curFdbList) {
-      const key = `${f.dev}|${f.lladdr}|${f.dst}`;
-      if (!wantFdb.has(key)) {
-        fdbDel.push({
-          object: "fdb",
-          action: "delete",
-          fdb: { dev: f.dev, lladdr: f.lladdr, dst: f.dst! },
-        });
-      }
-    }
-  }
-
-  // routes (a route without a metric gets 0 from IPv4 and 1024 from IPv6)
-  const defaultMetric = plan.family === 6 ? 1024 : 0;
-  const curRoute = new Map<string, Route>();
-  for (const r of state.routes) {
-    if (r.type === RTN_UNICAST && r.priority === defaultMetric)
-      curRoute.set(`${r.table}|${r.dst}`, r);
-  }
-  const wantRoute = new Map<string, RouteOp>();
-  for (const r of plan.routes) {
-    const dst = canonicalCidr(r.dst);
-    const table = r.table ?? RT_TABLE_MAIN;
-    wantRoute.set(`${table}|${dst}`, {
-      dst,
-      gateway: r.gateway === null ? null : canonicalIP(r.gateway),
-      dev: r.dev,
-      onlink: r.onlink,
-      table,
-      priority: 0,
-    });
-  }
-  const routeAdd: PeerOp[] = [];
-  for (const [key, r] of wantRoute) {
-    const cur = curRoute.get(key);
-    const same =
-      cur !== undefined &&
-      cur.gateway === r.gateway &&
-      cur.onlink === r.onlink &&
-      (r.dev === null || cur.dev === r.dev);
-    if (same) unchanged++;
-    else routeAdd.push({ object: "route", action: "replace", route: r });
-  }
-  const routeDel: PeerOp[] = [];
-  if (removeStale) {
-    for (const r of state.routes) {
-      if (r.type !== RTN_UNICAST || r.gateway === null || r.dev === null || !owned.has(r.dev))
-        continue;
-      if (r.priority === defaultMetric && wantRoute.has(`${r.table}|${r.dst}`)) continue;
-      if (!network.contains(r.dst)) continue;
-      routeDel.push({
-        object: "route",
-        action: "delete",
-        route: {
-          dst: r.dst,
-          gateway: r.gateway,
-          dev: r.dev,
-          onlink: false,
-          table: r.table,
-          priority: r.priority,
-        },
-      });
-    }
-  }
-
-  return {
-    ops: [...routeDel, ...fdbDel, ...neighDel, ...neighAdd, ...fdbAdd, ...routeAdd],
-    unchanged,
-  };
 }
 
 /** The netlink request of a peer change. @internal */
@@ -421,35 +242,18 @@ export async function applyPlanWith(
   }
 
   // 2. addresses (flannel: the /32 on flannel.N, others inside Network removed)
-  for (const ap of plan.addresses) {
-    const want = cidrParts(ap.address);
-    const onDev =
-      linkPending && ap.dev === plan.link?.name ? [] : state.addrs.filter((a) => a.dev === ap.dev);
-    const within = ap.exclusiveWithin === null ? null : parseCidr(ap.exclusiveWithin);
-    let present = false;
-    for (const a of onDev) {
-      if (a.ip === want.ip && a.prefixLen === want.prefixLen) {
-        present = true;
-        continue;
-      }
-      if (within !== null && within.family === a.family && within.contains(a.ip)) {
-        changes.push({
-          object: "address",
-          action: "delete",
-          command: cmdAddr("del", ap.dev, a.cidr, null, ns),
-        });
-        if (!dryRun) await h.addrDel(ap.dev, a.cidr, { signal });
-      }
-    }
-    if (present) unchanged++;
-    else {
-      changes.push({
-        object: "address",
-        action: "add",
-        command: cmdAddr("add", ap.dev, want.cidr, null, ns),
-      });
-      if (!dryRun) await h.addrAdd(ap.dev, want.cidr, { signal });
-    }
+  const addrs = linkPending ? state.addrs.filter((a) => a.dev !== plan.link?.name) : state.addrs;
+  const addresses = reconcileAddresses(plan, addrs);
+  unchanged += addresses.unchanged;
+  for (const op of addresses.ops) {
+    changes.push({
+      object: "address",
+      action: op.action === "add" ? "add" : "delete",
+      command: cmdAddr(op.action === "add" ? "add" : "del", op.dev, op.cidr, null, ns),
+    });
+    if (dryRun) continue;
+    if (op.action === "add") await h.addrAdd(op.dev, op.cidr, { signal });
+    else await h.addrDel(op.dev, op.cidr, { signal });
   }
 
   // 3. link up, after its address as flannel does
@@ -466,7 +270,7 @@ export async function applyPlanWith(
   }
 
   // 4. neighbours, FDB, routes
-  const diff = diffPeers(plan, state);
+  const diff = reconcilePeers(plan, state, { stale: !state.interrupted });
   unchanged += diff.unchanged;
   const failures: PeerFailure[] = [];
   if (dryRun) {

@@ -1,5 +1,6 @@
+import { type DataPlanePlan, reconcilePeers } from "@flannel-sdk/core";
 import { describe, expect, it } from "vitest";
-import { diffPeers, peerCommand } from "../src/apply.js";
+import { peerCommand } from "../src/apply.js";
 import { cmdVxlanAdd } from "../src/commands.js";
 import type { FdbEntry, Link, Neigh, Route } from "../src/types.js";
 import { vxlanIncompatibility } from "../src/vxlan-compat.js";
@@ -59,7 +60,13 @@ const route = (
   ...extra,
 });
 
-describe("diffPeers", () => {
+/** apply's peer step: core's reconciler, stale entries kept when a dump was interrupted. */
+const diffPeers = (
+  p: DataPlanePlan,
+  s: { links: Link[]; neighs: Neigh[]; fdb: FdbEntry[]; routes: Route[]; interrupted: boolean },
+) => reconcilePeers(p, s, { stale: !s.interrupted });
+
+describe("apply's peer step (core's reconcilePeers)", () => {
   it("adds neighbour, FDB, route in flannel's order on an empty kernel", () => {
     const d = diffPeers(plan, { links, neighs: [], fdb: [], routes: [], interrupted: false });
     expect(d.ops.map((o) => peerCommand(o, null))).toEqual([
@@ -129,7 +136,7 @@ describe("diffPeers", () => {
       priority: 1024,
     });
     const d = diffPeers(v6, { links, neighs: [], fdb: [], routes: [cur], interrupted: false });
-    expect(d).toEqual({ ops: [], unchanged: 1 });
+    expect(d).toEqual({ ops: [], unchanged: 1, discrepancies: [] });
   });
 
   it("uses the append form for the all-zero MAC", () => {

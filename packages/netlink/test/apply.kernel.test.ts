@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { reconcileAddresses, reconcilePeers } from "@flannel-sdk/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { openHandle } from "../src/index.js";
 import { vxlanPlan } from "./fixtures.js";
@@ -61,6 +62,32 @@ describe.runIf(run)("applyPlan", () => {
     expect(second.changes).toEqual([]);
     expect(second.unchanged).toBe(2 + 3 * peers.length);
     expect(second.link?.index).toBe(first.link?.index);
+  });
+
+  it("a kernel applyPlan left alone reconciles clean: no operation, no discrepancy (what diagnose reports)", async () => {
+    const ns = underlay(nss);
+    await using h = await openHandle({ netns: ns });
+    // the plan spelled as a hand-written one might be: upper-case MACs; the kernel prints lower case
+    const shouted = {
+      ...plan,
+      neighbors: plan.neighbors.map((n) => ({ ...n, lladdr: n.lladdr.toUpperCase() })),
+      fdb: plan.fdb.map((f) => ({ ...f, lladdr: f.lladdr.toUpperCase() })),
+    };
+    await h.applyPlan(shouted);
+    const snap = await h.snapshot({ family: 4 });
+    for (const p of [plan, shouted]) {
+      expect(reconcilePeers(p, snap)).toEqual({
+        ops: [],
+        unchanged: 3 * peers.length,
+        discrepancies: [],
+      });
+      expect(reconcileAddresses(p, snap.addrs)).toEqual({
+        ops: [],
+        unchanged: 1,
+        discrepancies: [],
+      });
+    }
+    expect((await h.applyPlan(shouted)).changes).toEqual([]);
   });
 
   it("dry run changes nothing, and its printed commands, run by ip and bridge, reach the same state", async () => {

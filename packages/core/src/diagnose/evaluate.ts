@@ -9,12 +9,15 @@ import { IP4Net } from "../ip/ip4net.js";
 import { type IPNet, ipFamily, parseNetOrNull } from "../ip/parse.js";
 import { isLeaseCompatible } from "../lease/acquire.js";
 import type { Lease } from "../lease/types.js";
-import { canonicalMAC } from "../mac.js";
 import { planToCommands } from "../plan/commands.js";
 import { planHostGw } from "../plan/hostgw.js";
-import { contains, type PlanResult } from "../plan/input.js";
+import type { PlanResult } from "../plan/input.js";
 import type { DataPlanePlan } from "../plan/types.js";
 import { planVxlan } from "../plan/vxlan.js";
+import { reconcileAddresses } from "../reconcile/addresses.js";
+import { sameMAC } from "../reconcile/canonical.js";
+import type { KernelState, ObservedLink } from "../reconcile/observed.js";
+import { reconcilePeers } from "../reconcile/peers.js";
 import type {
   DiagnoseCheck,
   DiagnoseCheckResult,
@@ -24,9 +27,7 @@ import type {
   Diagnosis,
   ExpectedIptablesRule,
   IpMasqFlavorRules,
-  KernelState,
   NodeState,
-  ObservedLink,
   SubnetEnvValues,
 } from "./types.js";
 
@@ -40,7 +41,6 @@ const CHECKS: readonly DiagnoseCheck[] = [
   "ip-masq",
 ];
 
-const MAIN_TABLE = 254;
 /** The Linux vxlan module's port, used when flannel's `Port` is 0 (not IANA's 4789). */
 const VXLAN_DEFAULT_PORT = 8472;
 
@@ -61,15 +61,6 @@ function netOf(text: string | null | undefined, family: 4 | 6): IPNet | null {
 /** `172.30.8.0/24` → `172.30.8.1/24` (what flanneld writes as FLANNEL_SUBNET; IPv6 likewise). */
 function firstHost(subnet: IPNet): string {
   return subnet.network().hostAt(1).toString();
-}
-
-function sameMAC(a: string | null, b: string | null): boolean {
-  if (a === null || b === null) return a === b;
-  try {
-    return canonicalMAC(a) === canonicalMAC(b);
-  } catch {
-    return a.toLowerCase() === b.toLowerCase();
-  }
 }
 
 function minutes(ms: number): string {
@@ -753,37 +744,31 @@ function checkDevice(
   }
   const wantAddr = plan.addresses[0]!;
   const fam = plan.family;
-  const host = fam === 4 ? 32 : 128;
-  const network = netOf(wantAddr.exclusiveWithin ?? null, fam);
-  const addrs = kernel.addrs.filter((a) => a.family === fam && a.dev === want.name);
-  const wantCidr = netOf(wantAddr.address, fam)!;
-  if (!addrs.some((a) => a.ip === wantCidr.ipString && a.prefixLen === host)) {
-    r.add("device", "DEVICE_ADDRESS_MISSING", "error", {
-      subject: want.name,
-      message: `${want.name} lacks the lease's network address: replies from this node to other subnets leave with the wrong source`,
-      expected: `${wantAddr.address} on ${want.name}`,
-      found:
-        addrs.length === 0
-          ? `no IPv${fam} address`
-          : addrs.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
-      fix: `ip addr add ${wantAddr.address} dev ${want.name}`,
-    });
+  const addrs = reconcileAddresses({ addresses: [wantAddr] }, kernel.addrs).discrepancies;
+  for (const d of addrs) {
+    if (d.kind === "address-missing") {
+      r.add("device", "DEVICE_ADDRESS_MISSING", "error", {
+        subject: want.name,
+        message: `${want.name} lacks the lease's network address: replies from this node to other subnets leave with the wrong source`,
+        expected: `${wantAddr.address} on ${want.name}`,
+        found:
+          d.found.length === 0
+            ? `no IPv${fam} address`
+            : d.found.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
+        fix: `ip addr add ${wantAddr.address} dev ${want.name}`,
+      });
+    }
   }
-  const extra = addrs.filter(
-    (a) =>
-      !(a.ip === wantCidr.ipString && a.prefixLen === host) &&
-      network !== null &&
-      netOf(`${a.ip}/${host}`, fam) !== null &&
-      contains(network, netOf(`${a.ip}/${host}`, fam)!),
-  );
-  if (extra.length > 0) {
-    r.add("device", "DEVICE_ADDRESS_EXTRA", "warning", {
-      subject: want.name,
-      message: `${want.name} holds other addresses inside the network (a previous lease); flanneld removes them`,
-      expected: `only ${wantAddr.address} inside ${network}`,
-      found: extra.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
-      fix: extra.map((a) => `ip addr del ${a.ip}/${a.prefixLen} dev ${want.name}`).join("; "),
-    });
+  for (const d of addrs) {
+    if (d.kind === "address-extra") {
+      r.add("device", "DEVICE_ADDRESS_EXTRA", "warning", {
+        subject: want.name,
+        message: `${want.name} holds other addresses inside the network (a previous lease); flanneld removes them`,
+        expected: `only ${wantAddr.address} inside ${wantAddr.exclusiveWithin}`,
+        found: d.found.map((a) => `${a.ip}/${a.prefixLen}`).join(", "),
+        fix: d.found.map((a) => `ip addr del ${a.ip}/${a.prefixLen} dev ${want.name}`).join("; "),
+      });
+    }
   }
   const data = fam === 4 ? own.attrs.backendData : own.attrs.backendV6Data;
   const published = (data as { VtepMAC?: unknown } | null)?.VtepMAC;
@@ -872,9 +857,7 @@ function checkPeers(
   plan: PlanResult,
   leases: readonly Lease[],
 ): void {
-  const owned = new Set(plan.owned.devices);
   const fam = plan.family;
-  const network = netOf(plan.owned.network, fam)!;
   const byIP = new Map<string, string>();
   for (const l of leases) {
     const n = netOf(fam === 4 ? l.subnet : l.ipv6Subnet, fam);
@@ -895,147 +878,120 @@ function checkPeers(
       routes: [],
       ...part,
     }).join("; ");
-  let problems = 0;
+  const routeText = (x: {
+    dst: string;
+    gateway: string | null;
+    dev: string | null;
+    onlink: boolean;
+  }) =>
+    `${x.dst}${x.gateway ? ` via ${x.gateway}` : ""}${x.dev ? ` dev ${x.dev}` : ""}${x.onlink ? " onlink" : ""}`;
 
-  // neighbours
-  for (const n of plan.neighbors) {
-    const cur = kernel.neighs.find((x) => x.family === fam && x.dev === n.dev && x.ip === n.ip);
-    const subject = `neighbour ${n.ip} on ${n.dev}${nodeOf(n.ip)}`;
-    if (cur === undefined || cur.lladdr === null) {
-      problems++;
-      r.add("peers", "PEER_NEIGH_MISSING", "error", {
-        subject,
-        message:
-          "without this ARP entry the kernel cannot address the remote subnet's gateway on the overlay",
-        expected: `${n.ip} lladdr ${n.lladdr} permanent`,
-        found: "no entry",
-        fix: `${cmd({ neighbors: [n] })}; or ${REPROGRAM}`,
-      });
-    } else if (!sameMAC(cur.lladdr, n.lladdr) || !cur.permanent) {
-      problems++;
-      r.add("peers", "PEER_NEIGH_WRONG", "error", {
-        subject,
-        message:
-          "the ARP entry does not carry the remote node's VtepMAC: its vxlan device drops what this node sends",
-        expected: `${n.ip} lladdr ${n.lladdr} permanent`,
-        found: `lladdr ${cur.lladdr}${cur.permanent ? " permanent" : " (not permanent)"}`,
-        fix: cmd({ neighbors: [n] }),
-      });
+  const { discrepancies } = reconcilePeers(plan, kernel);
+  for (const d of discrepancies) {
+    switch (d.kind) {
+      case "neighbor-missing":
+      case "neighbor-wrong": {
+        const n = d.want;
+        const subject = `neighbour ${n.ip} on ${n.dev}${nodeOf(n.ip)}`;
+        const expected = `${n.ip} lladdr ${n.lladdr} permanent`;
+        if (d.kind === "neighbor-missing") {
+          r.add("peers", "PEER_NEIGH_MISSING", "error", {
+            subject,
+            message:
+              "without this ARP entry the kernel cannot address the remote subnet's gateway on the overlay",
+            expected,
+            found: "no entry",
+            fix: `${cmd({ neighbors: [n] })}; or ${REPROGRAM}`,
+          });
+        } else {
+          r.add("peers", "PEER_NEIGH_WRONG", "error", {
+            subject,
+            message:
+              "the ARP entry does not carry the remote node's VtepMAC: its vxlan device drops what this node sends",
+            expected,
+            found: `lladdr ${d.found.lladdr}${d.found.permanent ? " permanent" : " (not permanent)"}`,
+            fix: cmd({ neighbors: [n] }),
+          });
+        }
+        break;
+      }
+      case "fdb-missing":
+        r.add("peers", "PEER_FDB_MISSING", "error", {
+          subject: `fdb ${d.want.lladdr} on ${d.want.dev}`,
+          message:
+            "without this FDB entry the vxlan device does not know which host to send the remote VtepMAC's frames to",
+          expected: `${d.want.lladdr} dst ${d.want.dst} self permanent`,
+          found: "no entry",
+          fix: `${cmd({ fdb: [d.want] })}; or ${REPROGRAM}`,
+        });
+        break;
+      case "fdb-wrong":
+        r.add("peers", "PEER_FDB_WRONG", "error", {
+          subject: `fdb ${d.want.lladdr} on ${d.want.dev}`,
+          message: "the FDB entry sends the remote node's frames to another host",
+          expected: `dst ${d.want.dst}`,
+          found: d.found
+            .map((x) => `dst ${x.dst ?? "none"}${x.permanent ? "" : " (not permanent)"}`)
+            .join(", "),
+          fix: cmd({ fdb: [d.want] }),
+        });
+        break;
+      case "route-missing":
+      case "route-wrong": {
+        const rt = d.want;
+        const subject = `route ${rt.dst}${nodeOf(netOf(rt.dst, fam)!.ipString)}`;
+        if (d.kind === "route-missing") {
+          r.add("peers", "PEER_ROUTE_MISSING", "error", {
+            subject,
+            message:
+              "no route to the remote node's subnet: its containers are unreachable from here",
+            expected: routeText(rt),
+            found: "no route",
+            fix: `${cmd({ routes: [rt] })}; or ${REPROGRAM}`,
+          });
+        } else {
+          r.add("peers", "PEER_ROUTE_WRONG", "error", {
+            subject,
+            message: "the route to the remote subnet does not go where flannel sends it",
+            expected: routeText(rt),
+            found: routeText(d.found),
+            fix: cmd({ routes: [rt] }),
+          });
+        }
+        break;
+      }
+      case "neighbor-stale":
+        r.add("peers", "PEER_NEIGH_STALE", "warning", {
+          subject: `neighbour ${d.found.ip} on ${d.found.dev}`,
+          message:
+            "an ARP entry for a subnet no lease holds any more (its node left): flanneld removes it when the lease goes",
+          expected: "no entry",
+          found: `${d.found.ip} lladdr ${d.found.lladdr}`,
+          fix: `ip neigh del ${d.found.ip} dev ${d.found.dev}`,
+        });
+        break;
+      case "fdb-stale":
+        r.add("peers", "PEER_FDB_STALE", "warning", {
+          subject: `fdb ${d.found.lladdr} on ${d.found.dev}`,
+          message: "an FDB entry for a VTEP no lease publishes any more",
+          expected: "no entry",
+          found: `${d.found.lladdr} dst ${d.found.dst}`,
+          fix: `bridge fdb del ${d.found.lladdr} dev ${d.found.dev} dst ${d.found.dst} self`,
+        });
+        break;
+      case "route-stale":
+        r.add("peers", "PEER_ROUTE_STALE", "warning", {
+          subject: `route ${d.found.dst}`,
+          message:
+            "a route to a subnet no lease holds any more: if the subnet is leased again, traffic goes to the old node",
+          expected: "no route",
+          found: `${d.found.dst} via ${d.found.gateway} dev ${d.found.dev}`,
+          fix: `ip route del ${d.found.dst} via ${d.found.gateway} dev ${d.found.dev}`,
+        });
+        break;
     }
   }
-  // FDB
-  for (const f of plan.fdb) {
-    const cur = kernel.fdb.filter((x) => x.dev === f.dev && sameMAC(x.lladdr, f.lladdr) && x.self);
-    const subject = `fdb ${f.lladdr} on ${f.dev}`;
-    if (cur.length === 0) {
-      problems++;
-      r.add("peers", "PEER_FDB_MISSING", "error", {
-        subject,
-        message:
-          "without this FDB entry the vxlan device does not know which host to send the remote VtepMAC's frames to",
-        expected: `${f.lladdr} dst ${f.dst} self permanent`,
-        found: "no entry",
-        fix: `${cmd({ fdb: [f] })}; or ${REPROGRAM}`,
-      });
-    } else if (!cur.some((x) => x.dst === f.dst)) {
-      problems++;
-      r.add("peers", "PEER_FDB_WRONG", "error", {
-        subject,
-        message: "the FDB entry sends the remote node's frames to another host",
-        expected: `dst ${f.dst}`,
-        found: cur.map((x) => `dst ${x.dst ?? "none"}`).join(", "),
-        fix: cmd({ fdb: [f] }),
-      });
-    }
-  }
-  // routes
-  for (const rt of plan.routes) {
-    const cur = kernel.routes.find(
-      (x) =>
-        x.family === fam &&
-        (x.table ?? MAIN_TABLE) === (rt.table ?? MAIN_TABLE) &&
-        x.dst === rt.dst,
-    );
-    const subject = `route ${rt.dst}${nodeOf(netOf(rt.dst, fam)!.ipString)}`;
-    const text = `${rt.dst}${rt.gateway ? ` via ${rt.gateway}` : ""}${rt.dev ? ` dev ${rt.dev}` : ""}${rt.onlink ? " onlink" : ""}`;
-    if (cur === undefined) {
-      problems++;
-      r.add("peers", "PEER_ROUTE_MISSING", "error", {
-        subject,
-        message: "no route to the remote node's subnet: its containers are unreachable from here",
-        expected: text,
-        found: "no route",
-        fix: `${cmd({ routes: [rt] })}; or ${REPROGRAM}`,
-      });
-    } else if (
-      cur.gateway !== rt.gateway ||
-      (rt.dev !== null && cur.dev !== rt.dev) ||
-      cur.onlink !== rt.onlink
-    ) {
-      problems++;
-      r.add("peers", "PEER_ROUTE_WRONG", "error", {
-        subject,
-        message: "the route to the remote subnet does not go where flannel sends it",
-        expected: text,
-        found: `${cur.dst}${cur.gateway ? ` via ${cur.gateway}` : ""}${cur.dev ? ` dev ${cur.dev}` : ""}${cur.onlink ? " onlink" : ""}`,
-        fix: cmd({ routes: [rt] }),
-      });
-    }
-  }
-  // stale: what the plan's ownership scope holds but the plan does not
-  const vxlanDevs = new Set(
-    kernel.links.filter((l) => owned.has(l.name) && l.kind === "vxlan").map((l) => l.name),
-  );
-  const wantNeigh = new Set(plan.neighbors.map((n) => `${n.dev}|${n.ip}`));
-  for (const n of kernel.neighs) {
-    if (
-      n.family !== fam ||
-      !n.permanent ||
-      !vxlanDevs.has(n.dev) ||
-      wantNeigh.has(`${n.dev}|${n.ip}`)
-    )
-      continue;
-    problems++;
-    r.add("peers", "PEER_NEIGH_STALE", "warning", {
-      subject: `neighbour ${n.ip} on ${n.dev}`,
-      message:
-        "an ARP entry for a subnet no lease holds any more (its node left): flanneld removes it when the lease goes",
-      expected: "no entry",
-      found: `${n.ip} lladdr ${n.lladdr}`,
-      fix: `ip neigh del ${n.ip} dev ${n.dev}`,
-    });
-  }
-  // an entry of a planned MAC with another dst is reported as wrong, not stale
-  const wantFdbMac = new Set(plan.fdb.map((f) => `${f.dev}|${canonicalMAC(f.lladdr)}`));
-  for (const f of kernel.fdb) {
-    if (!f.self || !f.permanent || f.dst === null || !vxlanDevs.has(f.dev)) continue;
-    if (wantFdbMac.has(`${f.dev}|${f.lladdr.toLowerCase()}`)) continue;
-    problems++;
-    r.add("peers", "PEER_FDB_STALE", "warning", {
-      subject: `fdb ${f.lladdr} on ${f.dev}`,
-      message: "an FDB entry for a VTEP no lease publishes any more",
-      expected: "no entry",
-      found: `${f.lladdr} dst ${f.dst}`,
-      fix: `bridge fdb del ${f.lladdr} dev ${f.dev} dst ${f.dst} self`,
-    });
-  }
-  const wantRoute = new Set(plan.routes.map((x) => x.dst));
-  for (const x of kernel.routes) {
-    if (x.family !== fam || x.table !== MAIN_TABLE || x.gateway === null) continue;
-    if (x.dev === null || !owned.has(x.dev) || wantRoute.has(x.dst)) continue;
-    const dst = netOf(x.dst, fam);
-    if (dst === null || !contains(network, dst)) continue;
-    problems++;
-    r.add("peers", "PEER_ROUTE_STALE", "warning", {
-      subject: `route ${x.dst}`,
-      message:
-        "a route to a subnet no lease holds any more: if the subnet is leased again, traffic goes to the old node",
-      expected: "no route",
-      found: `${x.dst} via ${x.gateway} dev ${x.dev}`,
-      fix: `ip route del ${x.dst} via ${x.gateway} dev ${x.dev}`,
-    });
-  }
-  if (problems === 0) {
+  if (discrepancies.length === 0) {
     r.ok(
       "peers",
       `${plan.routes.length} remote lease(s): every ${plan.backend === "vxlan" ? "neighbour, FDB entry and route" : "route"} in place, nothing stale`,
