@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Regenerates the API reference (typedoc, typedoc.json) into a temporary directory and fails
-// when docs/api differs from it: the committed reference must match the sources.
+// when docs/api differs from it: the committed reference must match the sources. Then checks the
+// READMEs' option lists and docs/findings.md the same way.
 //   node scripts/check-api-docs.mjs   (fix a failure with: npm run docs:api)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -61,3 +62,5 @@ console.log("docs/api matches the sources");
 // Every option listed in its package's README (scripts/readme-options.mjs).
 execFileSync(process.execPath, [join(root, "scripts/readme-options.mjs")], { stdio: "inherit" });
 console.log("every option is in its package's README");
+// docs/findings.md generated from the findings catalogue (scripts/findings-doc.mjs).
+execFileSync(process.execPath, [join(root, "scripts/findings-doc.mjs")], { stdio: "inherit" });

@@ -1,6 +1,6 @@
 // `flanneld-ts diagnose`: the install guide's 验证 / debug checks on this node, by @flannel-sdk/diagnose.
-import { FlannelError, formatDiagnosis } from "@flannel-sdk/core";
-import { diagnose } from "@flannel-sdk/diagnose";
+import { FlannelError } from "@flannel-sdk/core";
+import { diagnose, formatDiagnosis } from "@flannel-sdk/diagnose";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import { openHandle } from "@flannel-sdk/netlink";
 import { type IpMasqFlavor, ipMasqFlavorOf } from "@flannel-sdk/render";

@@ -4,13 +4,8 @@
  * the ip-masq rules, pings every node's docker0 from every other node's, and removes everything,
  * also on failure and on Ctrl-C.
  */
-import {
-  type Diagnosis,
-  formatDiagnosis,
-  type LeaseStore,
-  type PlanResult,
-} from "@flannel-sdk/core";
-import { diagnose } from "@flannel-sdk/diagnose";
+import type { LeaseStore, PlanResult } from "@flannel-sdk/core";
+import { type Diagnosis, diagnose, formatDiagnosis } from "@flannel-sdk/diagnose";
 import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
 import type { NodeFiles } from "./files.js";
 import { IP_MASQ_RULES_FILE } from "./files.js";

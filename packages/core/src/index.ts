@@ -19,28 +19,10 @@ export type {
   WireguardBackendConfig,
 } from "./config/types.js";
 export { DEFAULT_ETCD_ENDPOINTS, DEFAULT_ETCD_PREFIX, INSTALL_GUIDE } from "./defaults.js";
-export { diagnoseNodeState } from "./diagnose/evaluate.js";
-export type { FormatDiagnosisOptions } from "./diagnose/format.js";
-export { formatDiagnosis } from "./diagnose/format.js";
-export type {
-  DiagnoseCheck,
-  DiagnoseCheckResult,
-  DiagnoseCode,
-  DiagnoseFinding,
-  DiagnoseSeverity,
-  Diagnosis,
-  ExpectedIptablesRule,
-  IpMasqFlavorRules,
-  NodeState,
-  Read,
-  ReadError,
-  SubnetEnvState,
-  SubnetEnvValues,
-} from "./diagnose/types.js";
-export { DIAGNOSE_CODES } from "./diagnose/types.js";
 export type { CoreErrorCode, ErrorLineOptions, FlannelErrorOptions } from "./errors.js";
 export { errorLine, FlannelError, isFlannelError, throwIfAborted } from "./errors.js";
 export { cidrContains } from "./ip/contains.js";
+export { firstHost } from "./ip/first-host.js";
 export { IP4Net, ipv4Mask } from "./ip/ip4net.js";
 export { IP6Net, ipv6Mask } from "./ip/ip6net.js";
 export { formatIPv4, isIPv4, parseIPv4 } from "./ip/ipv4.js";

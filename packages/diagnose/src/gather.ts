@@ -1,21 +1,13 @@
 /**
  * Gathering: reads a node's state from the store, subnet.env, the kernel and iptables, for
- * core's `diagnoseNodeState`.
+ * `diagnoseNodeState`.
  */
 import { readFile } from "node:fs/promises";
 import {
   DEFAULT_ETCD_PREFIX,
-  type Diagnosis,
-  diagnoseNodeState,
-  type ExpectedIptablesRule,
-  type IpMasqFlavorRules,
   isFlannelError,
   type KernelState,
   type LeaseStore,
-  type NodeState,
-  type Read,
-  type ReadError,
-  type SubnetEnvValues,
   throwIfAborted,
 } from "@flannel-sdk/core";
 import type { NetlinkHandle } from "@flannel-sdk/netlink";
@@ -28,6 +20,16 @@ import {
   parseSubnetEnv,
   renderIpMasqRules,
 } from "@flannel-sdk/render";
+import { diagnoseNodeState } from "./evaluate.js";
+import type {
+  Diagnosis,
+  ExpectedIptablesRule,
+  IpMasqFlavorRules,
+  NodeState,
+  Read,
+  ReadError,
+  SubnetEnvValues,
+} from "./types.js";
 
 /** Options of {@link diagnose} and {@link gatherNodeState}. */
 export interface DiagnoseOptions {
@@ -167,7 +169,7 @@ export function expectedRules(flavor: IpMasqFlavor) {
 
 /**
  * Every flavor of flanneld's iptables rules ({@link IP_MASQ_FLAVORS}, oldest first) for a network
- * and lease subnet: what {@link gatherNodeState} passes to core's `diagnoseNodeState` as
+ * and lease subnet: what {@link gatherNodeState} passes to {@link diagnoseNodeState} as
  * `ipMasqFlavors`, so that it finds which flannel's rules the node has.
  *
  * @throws FlannelError `INVALID_CIDR`
@@ -198,7 +200,7 @@ export function ipMasqFlavorRules(network: string, subnet: string): IpMasqFlavor
  * @example
  * ```ts
  * const state = await gatherNodeState({ store, netlink: h, subnetFile: "/run/flannel/subnet.env" });
- * const diagnosis = diagnoseNodeState(state); // from @flannel-sdk/core
+ * const diagnosis = diagnoseNodeState(state);
  * ```
  */
 export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeState> {
@@ -271,15 +273,14 @@ export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeSta
 
 /**
  * Checks a flannel node end to end — the install guide's 验证 and debug sections, automated:
- * gathers the state ({@link gatherNodeState}) and evaluates it with core's `diagnoseNodeState`
- * (the checks and finding codes are listed there). Print the result with core's
- * `formatDiagnosis` (text or JSON).
+ * gathers the state ({@link gatherNodeState}) and evaluates it with {@link diagnoseNodeState}
+ * (the checks are listed there, the finding codes in `DIAGNOSE_FINDINGS` and docs/findings.md).
+ * Print the result with `formatDiagnosis` (text or JSON).
  *
  * @throws FlannelError `ABORTED` (nothing else: what cannot be read is a finding)
  * @example
  * ```ts
- * import { formatDiagnosis } from "@flannel-sdk/core";
- * import { diagnose } from "@flannel-sdk/diagnose";
+ * import { diagnose, formatDiagnosis } from "@flannel-sdk/diagnose";
  * import { openHandle } from "@flannel-sdk/netlink";
  *
  * await using netlink = await openHandle();

@@ -3,7 +3,7 @@
  * the other API, both ways), and (with the kernel tier) a node whose leases live in etcd: clean,
  * then its lease deleted with etcdctl, then a lease close to its TTL.
  */
-import { formatDiagnosis } from "@flannel-sdk/core";
+
 import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import {
@@ -14,7 +14,7 @@ import {
   startEtcd,
 } from "@flannel-sdk/etcd/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { diagnose } from "../src/index.js";
+import { diagnose, formatDiagnosis } from "../src/index.js";
 import { kernelMissing, Lab, PREFIX } from "./node.js";
 
 const run = tierGate("etcd", etcdMissingReason() ?? etcdctlMissingReason());

@@ -4,17 +4,18 @@
  */
 import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
-import {
-  type DiagnoseCode,
-  type DiagnoseFinding,
-  type Diagnosis,
-  formatDiagnosis,
-  MemoryLeaseStore,
-} from "@flannel-sdk/core";
+import { MemoryLeaseStore } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { renderIpMasqRules } from "@flannel-sdk/render";
 import { afterAll, describe, expect, it } from "vitest";
-import { type DiagnoseOptions, diagnose } from "../src/index.js";
+import {
+  type DiagnoseCode,
+  type DiagnoseFinding,
+  type DiagnoseOptions,
+  type Diagnosis,
+  diagnose,
+  formatDiagnosis,
+} from "../src/index.js";
 import {
   bridgen,
   ipn,

@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DiagnoseFinding, formatDiagnosis, MemoryLeaseStore } from "@flannel-sdk/core";
+import { MemoryLeaseStore } from "@flannel-sdk/core";
 import {
   formatIptablesRule,
   IP_MASQ_FLAVORS,
@@ -16,7 +16,12 @@ import {
   renderIpMasqRules,
 } from "@flannel-sdk/render";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DiagnoseOptions, diagnose } from "../src/index.js";
+import {
+  type DiagnoseFinding,
+  type DiagnoseOptions,
+  diagnose,
+  formatDiagnosis,
+} from "../src/index.js";
 
 const real = (name: string) =>
   readFileSync(new URL(`../../render/test/golden/ip-masq/real/${name}`, import.meta.url), "utf8");

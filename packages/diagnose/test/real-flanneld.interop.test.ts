@@ -23,7 +23,7 @@ import {
 import { createConnection, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatDiagnosis, type LeaseStore } from "@flannel-sdk/core";
+import type { LeaseStore } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import {
@@ -36,7 +36,7 @@ import {
 import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
 import { formatIptablesRule, type IpMasqFlavor, renderIpMasqRules } from "@flannel-sdk/render";
 import { afterEach, describe, expect, it } from "vitest";
-import { diagnose } from "../src/index.js";
+import { diagnose, formatDiagnosis } from "../src/index.js";
 import { kernelMissing } from "./node.js";
 
 const ROOT = join(import.meta.dirname, "../../..");

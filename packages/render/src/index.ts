@@ -53,12 +53,15 @@ export type {
   IpMasqRulesOptions,
   IptablesRule,
   IptablesTable,
+  SavedIptablesRule,
 } from "./iptables/masq.js";
 export {
   formatIptablesRule,
   IP_MASQ_FLAVORS,
   ipMasqFlavorOf,
+  iptablesRuleKey,
   renderIpMasqRules,
+  savedIptablesRules,
 } from "./iptables/masq.js";
 export type {
   MkDockerOptsArgs,

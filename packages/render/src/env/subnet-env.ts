@@ -1,9 +1,7 @@
 import { readFile } from "node:fs/promises";
 import {
   FlannelError,
-  IP4Net,
-  IP6Net,
-  IPV6_MAX,
+  firstHost,
   type Lease,
   type NetworkConfig,
   parseCidrOfFamily,
@@ -67,17 +65,11 @@ export interface SubnetEnvFromLeaseOptions {
   ipMasq: boolean;
 }
 
-/** Go's `IP4Net.IncrementIP`: the address plus one (wrapping), the prefix kept. */
-function firstHost4(cidr: string, field: string): string {
-  const net = parseCidrOfFamily(cidr, 4);
+/** The lease's first host (`FLANNEL_SUBNET`); `field` names the lease field in the error. */
+function subnetFirstHost(cidr: string, family: 4 | 6, field: string): string {
+  const net = parseCidrOfFamily(cidr, family);
   if (net.hasHostBits) throw invalidArgument(`${field} ${cidr} is not a network address`, field);
-  return new IP4Net((net.ip + 1) >>> 0, net.prefixLen).toString();
-}
-
-function firstHost6(cidr: string, field: string): string {
-  const net = parseCidrOfFamily(cidr, 6);
-  if (net.hasHostBits) throw invalidArgument(`${field} ${cidr} is not a network address`, field);
-  return new IP6Net((net.ip + 1n) & IPV6_MAX, net.prefixLen).toString();
+  return firstHost(net).toString();
 }
 
 /**
@@ -105,7 +97,7 @@ export function subnetEnvFromLease(
   if (config.enableIPv4) {
     if (config.network === null) throw invalidArgument("config.network is null", "network");
     network = parseCidrOfFamily(config.network, 4).network().toString();
-    subnet = firstHost4(lease.subnet, "subnet");
+    subnet = subnetFirstHost(lease.subnet, 4, "subnet");
   }
   if (config.enableIPv6) {
     if (config.ipv6Network === null) {
@@ -115,7 +107,7 @@ export function subnetEnvFromLease(
       throw invalidArgument("the lease has no IPv6 subnet", "ipv6Subnet");
     }
     ipv6Network = parseCidrOfFamily(config.ipv6Network, 6).network().toString();
-    ipv6Subnet = firstHost6(lease.ipv6Subnet, "ipv6Subnet");
+    ipv6Subnet = subnetFirstHost(lease.ipv6Subnet, 6, "ipv6Subnet");
   }
   return { network, subnet, ipv6Network, ipv6Subnet, mtu: options.mtu, ipMasq: options.ipMasq };
 }
@@ -127,7 +119,7 @@ function cidrField(value: string | null, family: 4 | 6, field: string): string |
 }
 
 /**
- * Renders `subnet.env` exactly as flanneld writes it (reference §3.2): `KEY=value` lines, no
+ * Renders `subnet.env` exactly as flanneld writes it (flannel `pkg/subnet/subnet.go` `WriteSubnetFile`): `KEY=value` lines, no
  * quotes, no comments, in the order `FLANNEL_NETWORK`, `FLANNEL_SUBNET` (IPv4 only),
  * `FLANNEL_IPV6_NETWORK`, `FLANNEL_IPV6_SUBNET` (IPv6 only), `FLANNEL_MTU`, `FLANNEL_IPMASQ`.
  * Addresses are validated and written in canonical form.
@@ -223,7 +215,7 @@ export function parseSubnetEnv(
 export type WriteSubnetEnvOptions = WriteFileAtomicOptions;
 
 /**
- * Renders and writes `subnet.env` atomically, as flanneld does (reference §3.3): parent directory
+ * Renders and writes `subnet.env` atomically, as flanneld does (`WriteSubnetFile` through renameio): parent directory
  * created 0755, temp file `.subnet.env<random>` beside the target, fsync, rename; a new file is
  * exactly 0644 whatever the umask, an existing file keeps its mode.
  *
@@ -243,8 +235,8 @@ export async function writeSubnetEnv(
 
 /**
  * The subnets a previous run left in `subnet.env`, masked to network addresses, as flanneld reads
- * them on startup to ask for the same lease again and to delete stale masq rules (reference
- * §3.4, `ReadCIDRFromSubnetFile`): each value is split on `,`; parts that do not parse as a CIDR
+ * them on startup to ask for the same lease again and to delete stale masq rules (flannel
+ * `main.go` `ReadCIDRFromSubnetFile`): each value is split on `,`; parts that do not parse as a CIDR
  * of the right family are skipped; none left, or more than one, gives `null` and a warning.
  */
 export interface PreviousSubnets {
@@ -330,7 +322,7 @@ export function previousSubnetFromText(
 
 /**
  * Reads the subnets a previous flanneld run wrote to `subnet.env` (default
- * `/run/flannel/subnet.env`), masked, for lease reuse (reference §3.4). A missing or unreadable
+ * `/run/flannel/subnet.env`), masked, for lease reuse (flannel `main.go` `ReadCIDRFromSubnetFile`). A missing or unreadable
  * file gives all `null` (with warnings), never an error: flanneld then simply asks for any subnet.
  *
  * @throws FlannelError `ABORTED`

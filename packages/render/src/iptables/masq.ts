@@ -208,17 +208,56 @@ export function formatIptablesRule(rule: IptablesRule, action: "-A" | "-I" | "-D
   return [action, rule.chain, ...words].join(" ");
 }
 
-/** The `-A` rule lines of an `iptables-save` dump, each prefixed by its table. @internal */
-export function savedRules(text: string | undefined): Set<string> {
-  const out = new Set<string>();
+/** One `-A` rule of an `iptables-save` dump. */
+export interface SavedIptablesRule {
+  /** `nat`, `filter`, … */
+  readonly table: string;
+  /** The rule as printed: `-A CHAIN …`. */
+  readonly rule: string;
+  /** {@link iptablesRuleKey} of it. */
+  readonly key: string;
+}
+
+/**
+ * A rule's key for comparing: `table -A CHAIN …` without `--random-fully` (flannel adds it when
+ * its iptables is ≥ 1.6.2, so either form is flannel's rule) and with single spaces.
+ *
+ * @example
+ * ```ts
+ * iptablesRuleKey("nat", "-A POSTROUTING -s 172.30.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully");
+ * // "nat -A POSTROUTING -s 172.30.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE"
+ * ```
+ */
+export function iptablesRuleKey(table: string, rule: string): string {
+  return `${table} ${rule.replace(/ --random-fully\b/, "").replace(/\s+/g, " ")}`;
+}
+
+/**
+ * The `-A` rules of an `iptables-save` dump, in order, each with its table and its
+ * {@link iptablesRuleKey}. Pure.
+ *
+ * @example
+ * ```ts
+ * savedIptablesRules("*nat\n-A POSTROUTING -s 10.0.0.0/8 -j RETURN\nCOMMIT\n");
+ * // [{ table: "nat", rule: "-A POSTROUTING -s 10.0.0.0/8 -j RETURN", key: "nat -A POSTROUTING -s 10.0.0.0/8 -j RETURN" }]
+ * ```
+ */
+export function savedIptablesRules(text: string | undefined): SavedIptablesRule[] {
+  const out: SavedIptablesRule[] = [];
   if (text === undefined) return out;
   let table = "";
   for (const raw of text.split("\n")) {
-    const line = raw.trimEnd();
+    const line = raw.trim();
     if (line.startsWith("*")) table = line.slice(1);
-    else if (line.startsWith("-A ")) out.add(`${table} ${line}`);
+    else if (line.startsWith("-A "))
+      out.push({ table, rule: line, key: iptablesRuleKey(table, line) });
   }
   return out;
+}
+
+/** The `table -A …` lines of an `iptables-save` dump, exactly as printed. @internal */
+export function savedRules(text: string | undefined): Set<string> {
+  return new Set(savedIptablesRules(text).map((s) => `${s.table} ${s.rule}`));
 }
 
 /** How one flavor's rules are shaped. */

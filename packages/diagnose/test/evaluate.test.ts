@@ -1,8 +1,9 @@
 /**
  * Pure tier: diagnoseNodeState on synthetic node states — a healthy one, then one change per
- * finding code (every code is produced here; the kernel tier in @flannel-sdk/diagnose breaks the
+ * finding code (every code is produced here; the kernel tier, diagnose.kernel.test.ts, breaks the
  * same things in a real namespace).
  */
+import { type KernelState, type Lease, parseNetworkConfig } from "@flannel-sdk/core";
 import { describe, expect, it } from "vitest";
 import {
   DIAGNOSE_CODES,
@@ -12,10 +13,7 @@ import {
   type ExpectedIptablesRule,
   formatDiagnosis,
   type IpMasqFlavorRules,
-  type KernelState,
-  type Lease,
   type NodeState,
-  parseNetworkConfig,
   type SubnetEnvValues,
 } from "../src/index.js";
 

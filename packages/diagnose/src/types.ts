@@ -2,9 +2,8 @@
  * What `diagnoseNodeState` reads (a node's state as plain data, gathered by
  * `@flannel-sdk/diagnose` or anything else) and what it reports.
  */
-import type { NetworkConfig } from "../config/types.js";
-import type { Lease } from "../lease/types.js";
-import type { KernelState } from "../reconcile/observed.js";
+import type { KernelState, Lease, NetworkConfig } from "@flannel-sdk/core";
+import type { DiagnoseCheck, DiagnoseCode, DiagnoseSeverity } from "./catalogue.js";
 
 /** An error met while reading one part of the state, as plain data. */
 export interface ReadError {
@@ -115,77 +114,6 @@ export interface NodeState {
   /** flanneld's `-subnet-lease-renew-margin` in minutes (default 60). */
   readonly renewMarginMinutes?: number;
 }
-
-/** How bad a finding is: `error` breaks traffic or will soon; `warning` may. */
-export type DiagnoseSeverity = "error" | "warning";
-
-/** The checks, in the order they run (the install guide's 验证 and debug sections). */
-export type DiagnoseCheck =
-  | "config"
-  | "lease"
-  | "subnet-env"
-  | "device"
-  | "bridge"
-  | "peers"
-  | "ip-masq";
-
-/**
- * Every finding code, in check order.
- *
- * @example
- * ```ts
- * DIAGNOSE_CODES.length; // one per kind of finding
- * ```
- */
-export const DIAGNOSE_CODES = [
-  "STORE_UNREACHABLE",
-  "CONFIG_NOT_FOUND",
-  "CONFIG_WRONG_API",
-  "CONFIG_INVALID",
-  "BACKEND_UNSUPPORTED",
-  "NODE_UNKNOWN",
-  "LEASE_NOT_FOUND",
-  "LEASE_EXPIRING",
-  "LEASE_INCOMPATIBLE",
-  "LEASE_BACKEND_MISMATCH",
-  "LEASE_UNREADABLE",
-  "REMOTE_LEASE_IGNORED",
-  "SUBNET_ENV_MISSING",
-  "SUBNET_ENV_INVALID",
-  "SUBNET_ENV_NETWORK_MISMATCH",
-  "SUBNET_ENV_SUBNET_MISMATCH",
-  "SUBNET_ENV_MTU_MISMATCH",
-  "KERNEL_UNREADABLE",
-  "EXTERNAL_INTERFACE_UNKNOWN",
-  "PLAN_INVALID",
-  "DEVICE_MISSING",
-  "DEVICE_INCOMPATIBLE",
-  "DEVICE_DOWN",
-  "DEVICE_ADDRESS_MISSING",
-  "DEVICE_ADDRESS_EXTRA",
-  "VTEP_MAC_MISMATCH",
-  "DEVICE_MTU_MISMATCH",
-  "BRIDGE_MISSING",
-  "BRIDGE_OUTSIDE_SUBNET",
-  "BRIDGE_PREFIX_MISMATCH",
-  "PEER_NEIGH_MISSING",
-  "PEER_NEIGH_WRONG",
-  "PEER_FDB_MISSING",
-  "PEER_FDB_WRONG",
-  "PEER_ROUTE_MISSING",
-  "PEER_ROUTE_WRONG",
-  "PEER_NEIGH_STALE",
-  "PEER_FDB_STALE",
-  "PEER_ROUTE_STALE",
-  "IPTABLES_UNREADABLE",
-  "IPMASQ_RULES_MISSING",
-  "IPMASQ_RULES_STALE",
-  "FORWARD_RULES_MISSING",
-  "FORWARD_RULES_STALE",
-] as const;
-
-/** A finding code: what {@link DiagnoseFinding} `code` can be. */
-export type DiagnoseCode = (typeof DIAGNOSE_CODES)[number];
 
 /** One thing wrong with the node: what was expected, what was found, and how to fix it. */
 export interface DiagnoseFinding {

@@ -1,0 +1,290 @@
+/**
+ * The node check behind `diagnose`: compares what a node should have (from the store, through
+ * core's planners) with what it has (subnet.env, the kernel, iptables), and says what differs,
+ * what it breaks and how to fix it. Pure: the state is gathered elsewhere (`gatherNodeState`).
+ */
+import {
+  ipFamily,
+  isFlannelError,
+  type Lease,
+  type PlanResult,
+  planHostGw,
+  planVxlan,
+} from "@flannel-sdk/core";
+import { checkBridge } from "./checks/bridge.js";
+import { checkConfig } from "./checks/config.js";
+import { checkDevice } from "./checks/device.js";
+import { checkIptables } from "./checks/ip-masq.js";
+import { checkLease } from "./checks/lease.js";
+import { checkPeers } from "./checks/peers.js";
+import { externalInterface, planIPv6, underlayOf } from "./checks/plan.js";
+import { checkSubnetEnvValues, readSubnetEnv } from "./checks/subnet-env.js";
+import { CHECKS, net4, netOf, RESTART, Report } from "./report.js";
+import type { Diagnosis, NodeState } from "./types.js";
+
+/**
+ * Checks one flannel node end to end, the install guide's 验证 (verify) and debug sections done
+ * automatically:
+ * - `config`: the network config exists in the store and parses (when it is missing and the
+ *   other etcd API has one, the v2/v3 trap is named); the backend is vxlan or host-gw;
+ * - `lease`: this node (by `-public-ip`, else the vxlan device's local address, else
+ *   subnet.env's subnet) holds a lease that fits the config, of the config's backend, not
+ *   within the renew margin of expiring; remote leases that cannot be programmed are named;
+ * - `subnet-env`: the file exists and matches the config and the lease (network, subnet, MTU);
+ * - `device`: `flannel.<VNI>` exists, is a compatible vxlan device, is up, holds the lease's
+ *   network address as /32 (and no other address in the network), has the MAC the lease
+ *   publishes as VtepMAC and the MTU flanneld gives it;
+ * - `bridge`: docker0 (or cni0) holds an address in FLANNEL_SUBNET, with its prefix;
+ * - `peers`: each remote lease has its neighbour, FDB entry and route (host-gw: route), as
+ *   `planVxlan` / `planHostGw` plan them, and no entry of a lease that is gone remains;
+ * - dual stack: the IPv6 side's `device` (`flannel-v6.<VNI>`, /128, `BackendV6Data`'s VtepMAC)
+ *   and `peers` likewise, and subnet.env's `FLANNEL_IPV6_*` lines when the state has them;
+ * - IPv6-only (`EnableIPv4` false): the node is identified by its PublicIPv6 (`-public-ip` when
+ *   IPv6, else `flannel-v6.<VNI>`'s local address, else `FLANNEL_IPV6_SUBNET`) and checked like
+ *   the IPv6 side of a dual-stack node (`lease`, `subnet-env`, `device`, `peers`, `ip-masq` on
+ *   ip6tables); the bridge is not checked;
+ * - `ip-masq`: the flavor of flannel's rules the node has is found (`ipMasqFlavors`: v0.11's
+ *   plain rules, v0.20's chains, …; none there: the agent's `masqFlavor`) and named; with
+ *   `FLANNEL_IPMASQ=true` its masquerade rules are present, and none for another subnet or of
+ *   another flavor remains; its forward rules are present, and no stale one. A network with
+ *   IPv6 gets the same check of `ip6tables-save` (`ip6tables`), its own flavor found in the IPv6
+ *   network and lease; its findings name ip6tables.
+ *
+ * Every finding has a code, a severity, what was expected, what was found and a fix.
+ * Pure: pass the state `@flannel-sdk/diagnose`'s `gatherNodeState` reads, or build it.
+ *
+ * @example
+ * ```ts
+ * const d = diagnoseNodeState(state);
+ * if (!d.ok) console.log(formatDiagnosis(d));
+ * ```
+ */
+export function diagnoseNodeState(state: NodeState): Diagnosis {
+  const r = new Report();
+  const node: {
+    publicIP: string | null;
+    subnet: string | null;
+    backend: string | null;
+    device: string | null;
+    bridge: string | null;
+  } = { publicIP: null, subnet: null, backend: null, device: null, bridge: null };
+  const done = (): Diagnosis => {
+    // in check order; within a check, in the order found
+    const findings = CHECKS.flatMap((c) => r.findings.filter((f) => f.check === c));
+    const errors = findings.filter((f) => f.severity === "error").length;
+    return {
+      ok: errors === 0,
+      node,
+      checks: r.results(),
+      findings,
+      errors,
+      warnings: findings.length - errors,
+    };
+  };
+
+  // ---- config ------------------------------------------------------------------------------
+  const config = checkConfig(state, r);
+  if (config === null) {
+    for (const c of CHECKS) r.skip(c, "needs the network config");
+    return done();
+  }
+  node.backend = config.backend.type;
+  const kernel = state.kernel !== null && "value" in state.kernel ? state.kernel.value : null;
+  if (state.kernel !== null && "error" in state.kernel) {
+    r.add("KERNEL_UNREADABLE", {
+      subject: "netlink",
+      message:
+        "the kernel state could not be read, so the device, bridge and peer checks did not run",
+      expected: "a readable netlink dump",
+      found: `${state.kernel.error.code}: ${state.kernel.error.message}`,
+      fix: "run diagnose as root in the node's network namespace",
+    });
+  }
+
+  // ---- subnet.env (read first: it can identify the node) -----------------------------------
+  const env = readSubnetEnv(state, r);
+  // an IPv6-only network (EnableIPv4 false) is checked on its IPv6 side only: the node is
+  // identified by its PublicIPv6, flannel-v6.<VNI> and FLANNEL_IPV6_SUBNET instead
+  const v6only = !config.enableIPv4;
+  const fam: 4 | 6 = v6only ? 6 : 4;
+  const subnetOf = (l: Lease) => (v6only ? l.ipv6Subnet : l.subnet);
+  const publicOf = (l: Lease) => (v6only ? l.attrs.publicIPv6 : l.attrs.publicIP);
+  const envSubnet = netOf(v6only ? env?.ipv6Subnet : env?.subnet, fam);
+
+  // ---- lease ---------------------------------------------------------------------------------
+  if ("error" in state.leases) {
+    r.add("STORE_UNREACHABLE", {
+      check: "lease",
+      subject: state.storeLabel,
+      message: "the leases could not be listed",
+      expected: "the lease list",
+      found: `${state.leases.error.code}: ${state.leases.error.message}`,
+      fix: "check the store's endpoints, TLS files and credentials (flanneld's -etcd-* flags)",
+    });
+    for (const c of CHECKS) r.skip(c, "needs the leases");
+    return done();
+  }
+  const { leases, skipped } = state.leases.value;
+  for (const s of skipped) {
+    r.add("LEASE_UNREADABLE", {
+      subject: s.key,
+      message:
+        "an entry under subnets/ cannot be read; flannel v0.28 drops every remote route when it meets one in a watch",
+      expected: "a subnet key and lease JSON flannel can read",
+      found: `${s.error.code}: ${s.error.message}`,
+      fix: `inspect it (etcdctl get ${s.key}) and delete it if it is garbage`,
+    });
+  }
+
+  const device =
+    config.backend.type === "vxlan"
+      ? `${v6only ? "flannel-v6" : "flannel"}.${config.backend.vni}`
+      : null;
+  const vxlanLink =
+    kernel !== null && device !== null
+      ? (kernel.links.find((l) => l.name === device) ?? null)
+      : null;
+  let publicIP = state.publicIP ?? null;
+  if (v6only && publicIP !== null && ipFamily(publicIP) !== 6) publicIP = null;
+  if (publicIP === null && vxlanLink?.vxlan?.local) publicIP = vxlanLink.vxlan.local;
+  let own: Lease | null = null;
+  if (publicIP !== null) {
+    const mine = leases.filter((l) => publicOf(l) === publicIP);
+    own =
+      mine.find((l) => envSubnet !== null && subnetOf(l) === envSubnet.network().toString()) ??
+      mine[0] ??
+      null;
+  } else if (envSubnet !== null) {
+    own = leases.find((l) => subnetOf(l) === envSubnet.network().toString()) ?? null;
+    publicIP = own === null ? null : publicOf(own);
+  }
+  node.publicIP = publicIP;
+  if (publicIP === null) {
+    r.add("NODE_UNKNOWN", {
+      subject: "this node",
+      message:
+        "this node's public IP is unknown: no -public-ip given, no vxlan device, no subnet.env",
+      expected: "a public IP to find the node's lease by",
+      found: "nothing to identify the node",
+      fix: "pass the node's -public-ip (flanneld's identity in the store)",
+    });
+    for (const c of CHECKS) r.skip(c, "needs this node's lease");
+    return done();
+  }
+  if (own === null) {
+    const holder =
+      envSubnet === null
+        ? undefined
+        : leases.find((l) => subnetOf(l) === envSubnet.network().toString());
+    r.add("LEASE_NOT_FOUND", {
+      subject: `lease of ${publicIP}`,
+      message:
+        holder === undefined
+          ? "this node holds no lease: flanneld is not running, cannot reach the store, or its lease expired (24 h TTL) and it exited"
+          : `this node holds no lease, and the subnet in ${state.subnetEnv.path} is now leased to ${publicOf(holder)}`,
+      expected: `a lease with ${v6only ? "PublicIPv6" : "PublicIP"} ${publicIP} under ${state.configKey.replace(/\/config$/, "/subnets")}`,
+      found: `${leases.length} lease(s), none for ${publicIP}${holder ? `; ${subnetOf(holder)} belongs to ${publicOf(holder)}` : ""}`,
+      fix: `${RESTART}; a flanneld that exited 0 on "Lease has been revoked" is not restarted by Restart=on-failure, so use Restart=always`,
+    });
+    for (const c of CHECKS) r.skip(c, "needs this node's lease");
+    return done();
+  }
+  node.subnet = subnetOf(own);
+  const ownNet = net4(own.subnet)!;
+  checkLease(state, r, config, own, v6only);
+
+  // ---- the expected data plane ---------------------------------------------------------------
+  const ext = externalInterface(state, kernel, vxlanLink, publicIP, fam, env, config, r);
+  const plannable = config.backend.type === "vxlan" || config.backend.type === "host-gw";
+  let plan: PlanResult | null = null;
+  if (plannable && !v6only) {
+    try {
+      const input = {
+        config,
+        ownLease: own,
+        leases,
+        externalInterface: ext,
+        publicIP,
+        underlaySubnets: underlayOf(kernel, ext.name),
+      };
+      plan = config.backend.type === "vxlan" ? planVxlan(input) : planHostGw(input);
+    } catch (e) {
+      r.add("PLAN_INVALID", {
+        subject: `lease ${own.subnet}`,
+        message: "the node's own lease or interface cannot be planned",
+        expected: "a plannable lease and external interface",
+        found: isFlannelError(e) ? e.message : String(e),
+        fix: "check the lease's BackendData (VtepMAC) and the external interface",
+      });
+    }
+  }
+  if (plan !== null) {
+    for (const s of plan.skipped) {
+      r.add("REMOTE_LEASE_IGNORED", {
+        subject: `lease ${s.lease.subnet} (${s.lease.attrs.publicIP})`,
+        message: "a remote lease gets no route: its node is unreachable from here",
+        expected: `a lease this node can program (${config.backend.type})`,
+        found: `${s.reason}: ${s.message}`,
+        fix: "fix or delete that lease; its node's flanneld rewrites it when it restarts",
+      });
+    }
+  }
+
+  // the IPv6 side: of a dual-stack node once its IPv4 side plans, of an IPv6-only node always
+  const plan6 =
+    plannable && config.enableIPv6 && (v6only || plan !== null)
+      ? planIPv6(r, kernel, config, own, leases, ext)
+      : null;
+  const main = v6only ? plan6 : plan;
+
+  checkSubnetEnvValues(state, r, config, own, env, main);
+
+  if (kernel === null) {
+    for (const c of ["device", "bridge", "peers"] as const) {
+      r.skip(c, "the kernel state was not read");
+    }
+  } else {
+    // each family's plan: the IPv4 one, then a dual-stack node's IPv6 one (an IPv6-only node's only one)
+    const plans = (v6only ? [plan6] : [plan, plan6]).filter((p) => p !== null);
+    node.device = main?.link?.name ?? null;
+    if (main === null) r.skip("device", "no plan");
+    else if (main.link === null) r.ok("device", "host-gw has no device");
+    for (const p of plans) {
+      if (p.link === null) continue;
+      const link = kernel.links.find((l) => l.name === p.link!.name) ?? null;
+      checkDevice(r, kernel, p, own, link, ext);
+    }
+    if (v6only) r.skip("bridge", "an IPv6-only network: the bridge's IPv6 address is not checked");
+    else node.bridge = checkBridge(state, r, kernel, ownNet);
+    if (main === null) r.skip("peers", "no plan");
+    for (const p of plans) checkPeers(r, kernel, p, leases);
+  }
+
+  if (!v6only) {
+    checkIptables(
+      state,
+      r,
+      {
+        family: 4,
+        saved: state.iptables,
+        network: net4(config.network)?.network().toString() ?? null,
+        subnet: ownNet.toString(),
+      },
+      env,
+    );
+  }
+  if (config.enableIPv6) {
+    checkIptables(
+      state,
+      r,
+      {
+        family: 6,
+        saved: state.ip6tables ?? null,
+        network: netOf(config.ipv6Network, 6)?.network().toString() ?? null,
+        subnet: netOf(own.ipv6Subnet, 6)?.network().toString() ?? null,
+      },
+      env,
+    );
+  }
+  return done();
+}
