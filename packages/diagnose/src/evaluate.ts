@@ -3,23 +3,17 @@
  * core's planners) with what it has (subnet.env, the kernel, iptables), and says what differs,
  * what it breaks and how to fix it. Pure: the state is gathered elsewhere (`gatherNodeState`).
  */
-import {
-  ipFamily,
-  isFlannelError,
-  type Lease,
-  type PlanResult,
-  planHostGw,
-  planVxlan,
-} from "@flannel-sdk/core";
+import type { Lease } from "@flannel-sdk/core";
 import { checkBridge } from "./checks/bridge.js";
 import { checkConfig } from "./checks/config.js";
 import { checkDevice } from "./checks/device.js";
 import { checkIptables } from "./checks/ip-masq.js";
 import { checkLease } from "./checks/lease.js";
+import { identifyNode, listLeases } from "./checks/node.js";
 import { checkPeers } from "./checks/peers.js";
-import { externalInterface, planIPv6, underlayOf } from "./checks/plan.js";
+import { externalInterface, planIPv4, planIPv6 } from "./checks/plan.js";
 import { checkSubnetEnvValues, readSubnetEnv } from "./checks/subnet-env.js";
-import { CHECKS, net4, netOf, RESTART, Report } from "./report.js";
+import { CHECKS, net4, netOf, Report } from "./report.js";
 import type { Diagnosis, NodeState } from "./types.js";
 
 /**
@@ -107,35 +101,14 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
   // identified by its PublicIPv6, flannel-v6.<VNI> and FLANNEL_IPV6_SUBNET instead
   const v6only = !config.enableIPv4;
   const fam: 4 | 6 = v6only ? 6 : 4;
-  const subnetOf = (l: Lease) => (v6only ? l.ipv6Subnet : l.subnet);
-  const publicOf = (l: Lease) => (v6only ? l.attrs.publicIPv6 : l.attrs.publicIP);
   const envSubnet = netOf(v6only ? env?.ipv6Subnet : env?.subnet, fam);
 
   // ---- lease ---------------------------------------------------------------------------------
-  if ("error" in state.leases) {
-    r.add("STORE_UNREACHABLE", {
-      check: "lease",
-      subject: state.storeLabel,
-      message: "the leases could not be listed",
-      expected: "the lease list",
-      found: `${state.leases.error.code}: ${state.leases.error.message}`,
-      fix: "check the store's endpoints, TLS files and credentials (flanneld's -etcd-* flags)",
-    });
+  const leases = listLeases(state, r);
+  if (leases === null) {
     for (const c of CHECKS) r.skip(c, "needs the leases");
     return done();
   }
-  const { leases, skipped } = state.leases.value;
-  for (const s of skipped) {
-    r.add("LEASE_UNREADABLE", {
-      subject: s.key,
-      message:
-        "an entry under subnets/ cannot be read; flannel v0.28 drops every remote route when it meets one in a watch",
-      expected: "a subnet key and lease JSON flannel can read",
-      found: `${s.error.code}: ${s.error.message}`,
-      fix: `inspect it (etcdctl get ${s.key}) and delete it if it is garbage`,
-    });
-  }
-
   const device =
     config.backend.type === "vxlan"
       ? `${v6only ? "flannel-v6" : "flannel"}.${config.backend.vni}`
@@ -144,51 +117,14 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     kernel !== null && device !== null
       ? (kernel.links.find((l) => l.name === device) ?? null)
       : null;
-  let publicIP = state.publicIP ?? null;
-  if (v6only && publicIP !== null && ipFamily(publicIP) !== 6) publicIP = null;
-  if (publicIP === null && vxlanLink?.vxlan?.local) publicIP = vxlanLink.vxlan.local;
-  let own: Lease | null = null;
-  if (publicIP !== null) {
-    const mine = leases.filter((l) => publicOf(l) === publicIP);
-    own =
-      mine.find((l) => envSubnet !== null && subnetOf(l) === envSubnet.network().toString()) ??
-      mine[0] ??
-      null;
-  } else if (envSubnet !== null) {
-    own = leases.find((l) => subnetOf(l) === envSubnet.network().toString()) ?? null;
-    publicIP = own === null ? null : publicOf(own);
-  }
-  node.publicIP = publicIP;
-  if (publicIP === null) {
-    r.add("NODE_UNKNOWN", {
-      subject: "this node",
-      message:
-        "this node's public IP is unknown: no -public-ip given, no vxlan device, no subnet.env",
-      expected: "a public IP to find the node's lease by",
-      found: "nothing to identify the node",
-      fix: "pass the node's -public-ip (flanneld's identity in the store)",
-    });
+  const found = identifyNode(state, r, leases, vxlanLink, envSubnet, v6only);
+  node.publicIP = found.publicIP;
+  if (found.own === null) {
     for (const c of CHECKS) r.skip(c, "needs this node's lease");
     return done();
   }
-  if (own === null) {
-    const holder =
-      envSubnet === null
-        ? undefined
-        : leases.find((l) => subnetOf(l) === envSubnet.network().toString());
-    r.add("LEASE_NOT_FOUND", {
-      subject: `lease of ${publicIP}`,
-      message:
-        holder === undefined
-          ? "this node holds no lease: flanneld is not running, cannot reach the store, or its lease expired (24 h TTL) and it exited"
-          : `this node holds no lease, and the subnet in ${state.subnetEnv.path} is now leased to ${publicOf(holder)}`,
-      expected: `a lease with ${v6only ? "PublicIPv6" : "PublicIP"} ${publicIP} under ${state.configKey.replace(/\/config$/, "/subnets")}`,
-      found: `${leases.length} lease(s), none for ${publicIP}${holder ? `; ${subnetOf(holder)} belongs to ${publicOf(holder)}` : ""}`,
-      fix: `${RESTART}; a flanneld that exited 0 on "Lease has been revoked" is not restarted by Restart=on-failure, so use Restart=always`,
-    });
-    for (const c of CHECKS) r.skip(c, "needs this node's lease");
-    return done();
-  }
+  const { own, publicIP } = found;
+  const subnetOf = (l: Lease) => (v6only ? l.ipv6Subnet : l.subnet);
   node.subnet = subnetOf(own);
   const ownNet = net4(own.subnet)!;
   checkLease(state, r, config, own, v6only);
@@ -196,39 +132,8 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
   // ---- the expected data plane ---------------------------------------------------------------
   const ext = externalInterface(state, kernel, vxlanLink, publicIP, fam, env, config, r);
   const plannable = config.backend.type === "vxlan" || config.backend.type === "host-gw";
-  let plan: PlanResult | null = null;
-  if (plannable && !v6only) {
-    try {
-      const input = {
-        config,
-        ownLease: own,
-        leases,
-        externalInterface: ext,
-        publicIP,
-        underlaySubnets: underlayOf(kernel, ext.name),
-      };
-      plan = config.backend.type === "vxlan" ? planVxlan(input) : planHostGw(input);
-    } catch (e) {
-      r.add("PLAN_INVALID", {
-        subject: `lease ${own.subnet}`,
-        message: "the node's own lease or interface cannot be planned",
-        expected: "a plannable lease and external interface",
-        found: isFlannelError(e) ? e.message : String(e),
-        fix: "check the lease's BackendData (VtepMAC) and the external interface",
-      });
-    }
-  }
-  if (plan !== null) {
-    for (const s of plan.skipped) {
-      r.add("REMOTE_LEASE_IGNORED", {
-        subject: `lease ${s.lease.subnet} (${s.lease.attrs.publicIP})`,
-        message: "a remote lease gets no route: its node is unreachable from here",
-        expected: `a lease this node can program (${config.backend.type})`,
-        found: `${s.reason}: ${s.message}`,
-        fix: "fix or delete that lease; its node's flanneld rewrites it when it restarts",
-      });
-    }
-  }
+  const plan =
+    plannable && !v6only ? planIPv4(r, kernel, config, own, leases, ext, publicIP) : null;
 
   // the IPv6 side: of a dual-stack node once its IPv4 side plans, of an IPv6-only node always
   const plan6 =

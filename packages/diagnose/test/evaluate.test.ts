@@ -7,6 +7,7 @@ import { type KernelState, type Lease, parseNetworkConfig } from "@flannel-sdk/c
 import { describe, expect, it } from "vitest";
 import {
   DIAGNOSE_CODES,
+  DIAGNOSE_FINDINGS,
   type DiagnoseCode,
   type Diagnosis,
   diagnoseNodeState,
@@ -228,6 +229,10 @@ function expectCodes(state: NodeState, want: DiagnoseCode[]): Diagnosis {
   expect(codes(d), formatDiagnosis(d)).toEqual(want);
   for (const c of want) seen.add(c);
   for (const f of d.findings) {
+    // the catalogue says which check reports the code and how bad it is
+    const kind = DIAGNOSE_FINDINGS[f.code];
+    if (f.code !== "STORE_UNREACHABLE") expect(f.check, f.code).toBe(kind.check);
+    if (kind.escalates === null) expect(f.severity, f.code).toBe(kind.severity);
     expect(f.expected).not.toBe("");
     expect(f.found).not.toBe("");
     expect(f.fix).not.toBe("");
@@ -926,5 +931,55 @@ describe("diagnoseNodeState", () => {
 
   it("every finding code is produced by one of these cases", () => {
     expect(DIAGNOSE_CODES.filter((c) => !seen.has(c))).toEqual([]);
+  });
+
+  it("the catalogue keeps every code, in check order", () => {
+    // codes are contracts: this list only grows
+    expect(DIAGNOSE_CODES).toEqual([
+      "STORE_UNREACHABLE",
+      "CONFIG_NOT_FOUND",
+      "CONFIG_WRONG_API",
+      "CONFIG_INVALID",
+      "BACKEND_UNSUPPORTED",
+      "NODE_UNKNOWN",
+      "LEASE_NOT_FOUND",
+      "LEASE_EXPIRING",
+      "LEASE_INCOMPATIBLE",
+      "LEASE_BACKEND_MISMATCH",
+      "LEASE_UNREADABLE",
+      "REMOTE_LEASE_IGNORED",
+      "SUBNET_ENV_MISSING",
+      "SUBNET_ENV_INVALID",
+      "SUBNET_ENV_NETWORK_MISMATCH",
+      "SUBNET_ENV_SUBNET_MISMATCH",
+      "SUBNET_ENV_MTU_MISMATCH",
+      "KERNEL_UNREADABLE",
+      "EXTERNAL_INTERFACE_UNKNOWN",
+      "PLAN_INVALID",
+      "DEVICE_MISSING",
+      "DEVICE_INCOMPATIBLE",
+      "DEVICE_DOWN",
+      "DEVICE_ADDRESS_MISSING",
+      "DEVICE_ADDRESS_EXTRA",
+      "VTEP_MAC_MISMATCH",
+      "DEVICE_MTU_MISMATCH",
+      "BRIDGE_MISSING",
+      "BRIDGE_OUTSIDE_SUBNET",
+      "BRIDGE_PREFIX_MISMATCH",
+      "PEER_NEIGH_MISSING",
+      "PEER_NEIGH_WRONG",
+      "PEER_FDB_MISSING",
+      "PEER_FDB_WRONG",
+      "PEER_ROUTE_MISSING",
+      "PEER_ROUTE_WRONG",
+      "PEER_NEIGH_STALE",
+      "PEER_FDB_STALE",
+      "PEER_ROUTE_STALE",
+      "IPTABLES_UNREADABLE",
+      "IPMASQ_RULES_MISSING",
+      "IPMASQ_RULES_STALE",
+      "FORWARD_RULES_MISSING",
+      "FORWARD_RULES_STALE",
+    ]);
   });
 });

@@ -48,8 +48,51 @@ export function externalInterface(
 }
 
 /** DirectRouting's on-link subnets: the external interface's addresses, both families. */
-export function underlayOf(kernel: KernelState | null, iface: string): string[] {
+function underlayOf(kernel: KernelState | null, iface: string): string[] {
   return (kernel?.addrs ?? []).filter((a) => a.dev === iface).map((a) => `${a.ip}/${a.prefixLen}`);
+}
+
+/** Plans the IPv4 family as flanneld would; `null` (reported) when the own lease cannot be. */
+export function planIPv4(
+  r: Report,
+  kernel: KernelState | null,
+  config: NetworkConfig,
+  own: Lease,
+  leases: readonly Lease[],
+  ext: { name: string; mtu: number },
+  publicIP: string,
+): PlanResult | null {
+  let plan: PlanResult;
+  try {
+    const input = {
+      config,
+      ownLease: own,
+      leases,
+      externalInterface: ext,
+      publicIP,
+      underlaySubnets: underlayOf(kernel, ext.name),
+    };
+    plan = config.backend.type === "vxlan" ? planVxlan(input) : planHostGw(input);
+  } catch (e) {
+    r.add("PLAN_INVALID", {
+      subject: `lease ${own.subnet}`,
+      message: "the node's own lease or interface cannot be planned",
+      expected: "a plannable lease and external interface",
+      found: isFlannelError(e) ? e.message : String(e),
+      fix: "check the lease's BackendData (VtepMAC) and the external interface",
+    });
+    return null;
+  }
+  for (const s of plan.skipped) {
+    r.add("REMOTE_LEASE_IGNORED", {
+      subject: `lease ${s.lease.subnet} (${s.lease.attrs.publicIP})`,
+      message: "a remote lease gets no route: its node is unreachable from here",
+      expected: `a lease this node can program (${config.backend.type})`,
+      found: `${s.reason}: ${s.message}`,
+      fix: "fix or delete that lease; its node's flanneld rewrites it when it restarts",
+    });
+  }
+  return plan;
 }
 
 /** Plans the IPv6 family as flanneld would (its device and peers are checked like the IPv4 ones). */
