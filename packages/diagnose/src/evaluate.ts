@@ -11,7 +11,7 @@ import { checkIptables } from "./checks/ip-masq.js";
 import { checkLease } from "./checks/lease.js";
 import { identifyNode, listLeases } from "./checks/node.js";
 import { checkPeers } from "./checks/peers.js";
-import { externalInterface, planIPv4, planIPv6 } from "./checks/plan.js";
+import { externalInterface, planFamily } from "./checks/plan.js";
 import { checkSubnetEnvValues, readSubnetEnv } from "./checks/subnet-env.js";
 import { CHECKS, net4, netOf, Report } from "./report.js";
 import type { Diagnosis, NodeState } from "./types.js";
@@ -133,12 +133,12 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
   const ext = externalInterface(state, kernel, vxlanLink, publicIP, fam, env, config, r);
   const plannable = config.backend.type === "vxlan" || config.backend.type === "host-gw";
   const plan =
-    plannable && !v6only ? planIPv4(r, kernel, config, own, leases, ext, publicIP) : null;
+    plannable && !v6only ? planFamily(r, kernel, config, own, leases, ext, 4, publicIP) : null;
 
   // the IPv6 side: of a dual-stack node once its IPv4 side plans, of an IPv6-only node always
   const plan6 =
     plannable && config.enableIPv6 && (v6only || plan !== null)
-      ? planIPv6(r, kernel, config, own, leases, ext)
+      ? planFamily(r, kernel, config, own, leases, ext, 6)
       : null;
   const main = v6only ? plan6 : plan;
 

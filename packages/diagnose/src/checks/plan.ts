@@ -52,84 +52,65 @@ function underlayOf(kernel: KernelState | null, iface: string): string[] {
   return (kernel?.addrs ?? []).filter((a) => a.dev === iface).map((a) => `${a.ip}/${a.prefixLen}`);
 }
 
-/** Plans the IPv4 family as flanneld would; `null` (reported) when the own lease cannot be. */
-export function planIPv4(
+/**
+ * Plans one family as flanneld would (the IPv6 side's device and peers are checked like the IPv4
+ * ones); `null` (reported) when the node's own lease cannot be planned. `publicIP` is the IPv4
+ * side's (`-public-ip`); the IPv6 side takes the lease's PublicIPv6.
+ */
+export function planFamily(
   r: Report,
   kernel: KernelState | null,
   config: NetworkConfig,
   own: Lease,
   leases: readonly Lease[],
   ext: { name: string; mtu: number },
-  publicIP: string,
+  family: 4 | 6,
+  publicIP?: string,
 ): PlanResult | null {
+  const v6 = family === 6;
   let plan: PlanResult;
   try {
     const input = {
       config,
-      ownLease: own,
-      leases,
-      externalInterface: ext,
-      publicIP,
-      underlaySubnets: underlayOf(kernel, ext.name),
-    };
-    plan = config.backend.type === "vxlan" ? planVxlan(input) : planHostGw(input);
-  } catch (e) {
-    r.add("PLAN_INVALID", {
-      subject: `lease ${own.subnet}`,
-      message: "the node's own lease or interface cannot be planned",
-      expected: "a plannable lease and external interface",
-      found: isFlannelError(e) ? e.message : String(e),
-      fix: "check the lease's BackendData (VtepMAC) and the external interface",
-    });
-    return null;
-  }
-  for (const s of plan.skipped) {
-    r.add("REMOTE_LEASE_IGNORED", {
-      subject: `lease ${s.lease.subnet} (${s.lease.attrs.publicIP})`,
-      message: "a remote lease gets no route: its node is unreachable from here",
-      expected: `a lease this node can program (${config.backend.type})`,
-      found: `${s.reason}: ${s.message}`,
-      fix: "fix or delete that lease; its node's flanneld rewrites it when it restarts",
-    });
-  }
-  return plan;
-}
-
-/** Plans the IPv6 family as flanneld would (its device and peers are checked like the IPv4 ones). */
-export function planIPv6(
-  r: Report,
-  kernel: KernelState | null,
-  config: NetworkConfig,
-  own: Lease,
-  leases: readonly Lease[],
-  ext: { name: string; mtu: number },
-): PlanResult | null {
-  let plan: PlanResult;
-  try {
-    const input = {
-      config,
-      family: 6 as const,
+      family,
       ownLease: own,
       leases,
       externalInterface: { name: ext.name, mtu: ext.mtu },
+      ...(publicIP === undefined ? {} : { publicIP }),
       underlaySubnets: underlayOf(kernel, ext.name),
     };
     plan = config.backend.type === "vxlan" ? planVxlan(input) : planHostGw(input);
   } catch (e) {
-    r.add("PLAN_INVALID", {
-      subject: `lease ${own.subnet} (IPv6 ${own.ipv6Subnet ?? "none"})`,
-      message: "the node's own lease cannot be planned for IPv6",
-      expected: "an IPv6 subnet, PublicIPv6 and BackendV6Data in the lease",
-      found: isFlannelError(e) ? e.message : String(e),
-      fix: `${RESTART} (it registers both families)`,
-    });
+    const found = isFlannelError(e) ? e.message : String(e);
+    r.add(
+      "PLAN_INVALID",
+      v6
+        ? {
+            subject: `lease ${own.subnet} (IPv6 ${own.ipv6Subnet ?? "none"})`,
+            message: "the node's own lease cannot be planned for IPv6",
+            expected: "an IPv6 subnet, PublicIPv6 and BackendV6Data in the lease",
+            found,
+            fix: `${RESTART} (it registers both families)`,
+          }
+        : {
+            subject: `lease ${own.subnet}`,
+            message: "the node's own lease or interface cannot be planned",
+            expected: "a plannable lease and external interface",
+            found,
+            fix: "check the lease's BackendData (VtepMAC) and the external interface",
+          },
+    );
     return null;
   }
   for (const s of plan.skipped) {
     r.add("REMOTE_LEASE_IGNORED", {
-      subject: `lease ${s.lease.ipv6Subnet ?? s.lease.subnet} (${s.lease.attrs.publicIPv6 ?? "no PublicIPv6"})`,
-      message: "a remote lease gets no IPv6 route: its node's IPv6 side is unreachable from here",
-      expected: `a lease this node can program (${config.backend.type}, IPv6)`,
+      subject: v6
+        ? `lease ${s.lease.ipv6Subnet ?? s.lease.subnet} (${s.lease.attrs.publicIPv6 ?? "no PublicIPv6"})`
+        : `lease ${s.lease.subnet} (${s.lease.attrs.publicIP})`,
+      message: v6
+        ? "a remote lease gets no IPv6 route: its node's IPv6 side is unreachable from here"
+        : "a remote lease gets no route: its node is unreachable from here",
+      expected: `a lease this node can program (${config.backend.type}${v6 ? ", IPv6" : ""})`,
       found: `${s.reason}: ${s.message}`,
       fix: "fix or delete that lease; its node's flanneld rewrites it when it restarts",
     });

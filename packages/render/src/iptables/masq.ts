@@ -299,7 +299,8 @@ const SHAPES: Readonly<Record<IpMasqFlavor, FlavorShape>> = {
 };
 
 /**
- * flannel's ip-masq and forward rules for one address family (reference §7), in the flavor of a
+ * flannel's ip-masq and forward rules for one address family (flannel
+ * `pkg/trafficmngr/iptables/iptables.go`; v0.11: `network/iptables.go`), in the flavor of a
  * flannel release line ({@link IP_MASQ_FLAVORS}), with the `iptables-restore` payload that
  * installs them. The current flavor, for network N and lease L (comment C = `flanneld masq`):
  * `POSTROUTING -j FLANNEL-POSTRTG`; in `FLANNEL-POSTRTG`: RETURN for kube-proxy's mark
