@@ -93,7 +93,7 @@ export type {
   AddressReconciliation,
 } from "./reconcile/addresses.js";
 export { reconcileAddresses } from "./reconcile/addresses.js";
-export { macKey, sameMAC } from "./reconcile/canonical.js";
+export { macKey } from "./reconcile/canonical.js";
 export type {
   KernelState,
   ObservedAddr,

@@ -23,19 +23,6 @@ export function macKey(mac: string): string {
   }
 }
 
-/**
- * Whether two MACs (or two absences) are the same address.
- *
- * @example
- * ```ts
- * sameMAC("3A:B9:84:C3:57:7C", "3a:b9:84:c3:57:7c"); // true
- * ```
- */
-export function sameMAC(a: string | null, b: string | null): boolean {
-  if (a === null || b === null) return a === b;
-  return macKey(a) === macKey(b);
-}
-
 /** An IP address in the kernel's form, or the text as is when it does not parse. @internal */
 export function ipKey(ip: string): string {
   try {

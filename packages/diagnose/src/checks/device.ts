@@ -7,9 +7,9 @@ import {
   type DataPlanePlan,
   type KernelState,
   type Lease,
+  macKey,
   type ObservedLink,
   reconcileAddresses,
-  sameMAC,
 } from "@flannel-sdk/core";
 import { REPROGRAM, RESTART, type Report } from "../report.js";
 
@@ -103,7 +103,7 @@ export function checkDevice(
   const data = fam === 4 ? own.attrs.backendData : own.attrs.backendV6Data;
   const published = (data as { VtepMAC?: unknown } | null)?.VtepMAC;
   const vtep = typeof published === "string" ? published : null;
-  if (vtep !== null && !sameMAC(vtep, link.mac)) {
+  if (vtep !== null && (link.mac === null || macKey(vtep) !== macKey(link.mac))) {
     r.add("VTEP_MAC_MISMATCH", {
       subject: want.name,
       message:
