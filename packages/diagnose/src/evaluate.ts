@@ -3,7 +3,6 @@
  * core's planners) with what it has (subnet.env, the kernel, iptables), and says what differs,
  * what it breaks and how to fix it. Pure: the state is gathered elsewhere (`gatherNodeState`).
  */
-import type { Lease } from "@flannel-sdk/core";
 import { checkBridge } from "./checks/bridge.js";
 import { checkConfig } from "./checks/config.js";
 import { checkDevice } from "./checks/device.js";
@@ -124,8 +123,7 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
     return done();
   }
   const { own, publicIP } = found;
-  const subnetOf = (l: Lease) => (v6only ? l.ipv6Subnet : l.subnet);
-  node.subnet = subnetOf(own);
+  node.subnet = v6only ? own.ipv6Subnet : own.subnet;
   const ownNet = net4(own.subnet)!;
   checkLease(state, r, config, own, v6only);
 
