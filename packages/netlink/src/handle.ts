@@ -261,8 +261,9 @@ export class NetlinkHandle implements AsyncDisposable {
   }
 
   /**
-   * Ensures the vxlan device `spec.name` exists with flannel's compatibility rule (§5.1): an
-   * existing compatible device (same kind and VNI; same lower device, local IP and port when
+   * Ensures the vxlan device `spec.name` exists with flannel's compatibility rule
+   * (`vxlanLinksIncompat`, flannel `pkg/backend/vxlan/device.go`; {@link vxlanIncompatibility}):
+   * an existing compatible device (same kind and VNI; same lower device, local IP and port when
    * both sides set them; same GBP; no L2MISS) is reused unchanged; an incompatible one is
    * deleted and recreated. MTU and MAC apply at creation only, as in flannel.
    *
@@ -550,8 +551,9 @@ export class NetlinkHandle implements AsyncDisposable {
   }
 
   /**
-   * flannel's `EnsureV4AddressOnLink` (§5.1): `cidr` ends up on `dev`, and every other address of
-   * the same family on `dev` that lies inside `within` (the flannel `Network`) is removed.
+   * flannel's `EnsureV4AddressOnLink` (`pkg/ip/iface.go`): `cidr` ends up on `dev`, and every
+   * other address of the same family on `dev` that lies inside `within` (the flannel `Network`)
+   * is removed.
    * Addresses outside `within` are left alone.
    *
    * @throws FlannelError `NETLINK_ERROR`
