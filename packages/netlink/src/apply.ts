@@ -1,6 +1,8 @@
 /**
  * Plan application: compare a `DataPlanePlan` with the kernel, change only what differs, and
- * remove what the plan's ownership scope holds but the plan does not.
+ * remove what the plan's ownership scope holds but the plan does not. The comparison of the
+ * addresses and peers is core's reconciler (`reconcileAddresses`, `reconcilePeers`), the one
+ * diagnose reports from; this module sends its operations.
  */
 import {
   type DataPlanePlan,
@@ -19,7 +21,6 @@ import {
   cmdVxlanAdd,
 } from "./commands.js";
 import { errnoName, netlinkError } from "./errors.js";
-
 import { cidrWire, ipBytes, macBytes } from "./nl/address.js";
 import { fdbRequest, type NlRequest, neighRequest, routeRequest } from "./nl/messages.js";
 import type {

@@ -11,7 +11,7 @@ import { cidrKey, ipKey, macKey } from "./canonical.js";
 import type { KernelState, ObservedFdb, ObservedNeigh, ObservedRoute } from "./observed.js";
 
 /** The main routing table's id: a plan route without `table` goes there. */
-export const RT_TABLE_MAIN = 254;
+const RT_TABLE_MAIN = 254;
 /** `RTN_UNICAST`: the route type flannel installs. */
 const RTN_UNICAST = 1;
 /** The all-zero MAC of flannel's FDB append form (`bridge fdb append 00:00:00:00:00:00 …`). */
