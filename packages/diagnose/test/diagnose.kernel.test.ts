@@ -342,6 +342,37 @@ describe.runIf(run)("diagnose, on a node in a network namespace", () => {
     await fixAll(n, d);
   });
 
+  it("what diagnose finds on the device's addresses and the peers, one applyPlan clears: the same comparison", async () => {
+    const n = await lab.node();
+    const [ip0, ip1] = n.peers.map((p) => p.subnet.split("/")[0]!);
+    const junk = [
+      "ip addr add 172.30.77.0/32 dev flannel.1", // a previous lease's address
+      `ip neigh replace ${ip0} lladdr 0e:00:00:00:00:77 dev flannel.1 nud permanent`,
+      "ip neigh replace 172.30.99.0 lladdr 0e:00:00:00:00:99 dev flannel.1 nud permanent",
+      "bridge fdb append 0e:00:00:00:00:99 dev flannel.1 dst 172.16.97.99 self permanent",
+      "ip route add 172.30.99.0/24 via 172.30.99.0 dev flannel.1 onlink",
+      // a planned destination also at another metric
+      `ip route add ${n.peers[1]!.subnet} via ${ip1} dev flannel.1 onlink metric 100`,
+    ];
+    for (const line of junk) {
+      const [tool, ...args] = line.split(" ");
+      (tool === "ip" ? ipn : bridgen)(n.ns, ...args);
+    }
+    const before = await diagnose(opts(n));
+    expect(codes(before), formatDiagnosis(before)).toEqual([
+      "DEVICE_ADDRESS_EXTRA",
+      "PEER_FDB_STALE",
+      "PEER_NEIGH_STALE",
+      "PEER_NEIGH_WRONG",
+      "PEER_ROUTE_STALE",
+      "PEER_ROUTE_STALE",
+    ]);
+    expect((await n.handle.applyPlan(n.plan)).changes.length).toBeGreaterThan(0);
+    const after = await diagnose(opts(n));
+    expect(codes(after), formatDiagnosis(after)).toEqual([]);
+    expect((await n.handle.applyPlan(n.plan)).changes).toEqual([]);
+  });
+
   it("ip-masq: rules gone; a stale rule of another subnet; forward rules gone", async () => {
     const n = await lab.node();
     iptn(n.ns, "-t", "nat", "-F", "FLANNEL-POSTRTG");
