@@ -22,11 +22,13 @@ export const CHECKS: readonly DiagnoseCheck[] = [
   "ip-masq",
 ];
 
+/** The fix most findings name. */
 export const RESTART = "systemctl restart flanneld";
 
 /** Restarting reprograms every remote lease: flanneld (and flanneld-ts) program all leases at start. */
 export const REPROGRAM = `${RESTART} (it programs every lease at start)`;
 
+/** An IPv4 network, or `null` when the text is absent or not one. */
 export function net4(text: string | null | undefined): IP4Net | null {
   if (typeof text !== "string") return null;
   try {

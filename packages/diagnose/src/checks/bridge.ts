@@ -3,6 +3,7 @@ import { firstHost, type IP4Net, type KernelState } from "@flannel-sdk/core";
 import type { Report } from "../report.js";
 import type { NodeState } from "../types.js";
 
+/** Checks the container bridge; returns its name (`null` when none is found). */
 export function checkBridge(
   state: NodeState,
   r: Report,

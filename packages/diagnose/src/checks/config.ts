@@ -6,6 +6,7 @@ import type { NetworkConfig } from "@flannel-sdk/core";
 import type { Report } from "../report.js";
 import type { NodeState } from "../types.js";
 
+/** Checks the network config; returns it, or `null` (reported) when there is none to check against. */
 export function checkConfig(state: NodeState, r: Report): NetworkConfig | null {
   const key = state.configKey;
   if ("value" in state.config) {

@@ -16,6 +16,7 @@ import { REPROGRAM, RESTART, type Report } from "../report.js";
 /** The Linux vxlan module's port, used when flannel's `Port` is 0 (not IANA's 4789). */
 const VXLAN_DEFAULT_PORT = 8472;
 
+/** Checks one family's vxlan device (`link`, `null` when absent) against its plan and the lease. */
 export function checkDevice(
   r: Report,
   kernel: KernelState,

@@ -17,6 +17,7 @@ interface IptablesFamily {
   readonly subnet: string | null;
 }
 
+/** Checks one family's ip-masq and forward rules against the flavor the node has. */
 export function checkIptables(
   state: NodeState,
   r: Report,

@@ -11,6 +11,7 @@ function minutes(ms: number): string {
   return m >= 120 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min`;
 }
 
+/** Checks the node's own lease against the config and the clock. */
 export function checkLease(
   state: NodeState,
   r: Report,

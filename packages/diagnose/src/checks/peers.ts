@@ -13,6 +13,7 @@ import {
 } from "@flannel-sdk/core";
 import { netOf, REPROGRAM, type Report } from "../report.js";
 
+/** Reports each discrepancy core's `reconcilePeers` finds between one family's plan and the kernel. */
 export function checkPeers(
   r: Report,
   kernel: KernelState,

@@ -16,6 +16,7 @@ import {
 import { RESTART, type Report } from "../report.js";
 import type { NodeState, SubnetEnvValues } from "../types.js";
 
+/** The external interface (name, MTU): given, else found in the kernel, else guessed (reported). */
 export function externalInterface(
   state: NodeState,
   kernel: KernelState | null,

@@ -6,6 +6,7 @@ import { type DataPlanePlan, firstHost, type Lease, type NetworkConfig } from "@
 import { netOf, RESTART, type Report } from "../report.js";
 import type { NodeState, SubnetEnvValues } from "../types.js";
 
+/** subnet.env's values, or `null` (reported) when it is missing or unreadable. */
 export function readSubnetEnv(state: NodeState, r: Report): SubnetEnvValues | null {
   const { path, content } = state.subnetEnv;
   if ("error" in content) {
@@ -32,6 +33,7 @@ export function readSubnetEnv(state: NodeState, r: Report): SubnetEnvValues | nu
   return content.value;
 }
 
+/** Checks subnet.env's values against the config, the lease and the plan's MTU. */
 export function checkSubnetEnvValues(
   state: NodeState,
   r: Report,
