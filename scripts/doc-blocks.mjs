@@ -1,10 +1,11 @@
 // The docs' code blocks as a reader meets them (issue 14): every code block of README.md, docs/*.md
 // (docs/api is generated) and the package and example READMEs, against the installed tarballs.
 //   - ```ts blocks are typechecked in the consumer project under `module: nodenext` and
-//     `moduleResolution: bundler`, then compiled as tsc compiles them for Node 20 (`target:
-//     es2022`, which lowers `await using`) and run with this Node;
-//   - ```js / ```mjs blocks run as plain `.mjs`; a block with `await using` must be followed by
-//     its Node 20 form, a ```js block without it (Node 20 does not parse `await using`);
+//     `moduleResolution: bundler`; what its tsc emits for nodenext (`target: es2022`, which
+//     lowers `await using`) runs with this Node;
+//   - ```js / ```mjs blocks run as plain `.mjs`; a block with `await using` must be followed
+//     right away by its Node 20 form (a line saying "Node 20 form", then a ```js block without
+//     `await using`, which Node 20 does not parse);
 //   - ```sh blocks run with `sh -e` in the consumer project; ```console blocks run each `$ `
 //     command there and compare what it prints with the lines shown under it;
 //   - ```text, ```ini, ```json and unlabelled blocks are data (diagrams, files, output): not run.
@@ -52,6 +53,7 @@ export function docFiles(root) {
 export function extractBlocks(root, doc, fail) {
   const lines = readFileSync(join(root, doc), "utf8").split("\n");
   const blocks = [];
+  let after = 0; // the line after the previous block
   for (let i = 0; i < lines.length; i++) {
     const fence = /^```(\w*)\s*$/.exec(lines[i].trim());
     if (fence === null) continue;
@@ -77,8 +79,10 @@ export function extractBlocks(root, doc, fail) {
       exit: mark === "exit" ? Number(arg) : 0,
       reason: reason ?? null,
       name: `${doc.replace(/[/.]/g, "_")}_L${i + 2}`,
+      before: lines.slice(after, i).join("\n"), // the text since the previous block
     });
     i = j;
+    after = j + 1;
   }
   return blocks;
 }
@@ -117,13 +121,10 @@ function names(code) {
 }
 
 /** The runnable `.mjs` text of a ts / js block: what it is given, the block, the cleanup. */
-function program(block, givenNames) {
+function program(block, givenNames, dir) {
+  // a ts block: what tsc emitted for it in the consumer project (docs-blocks/js/, nodenext)
   const js =
-    block.kind === "ts"
-      ? ts.transpileModule(block.code, {
-          compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
-        }).outputText
-      : block.code;
+    block.kind === "ts" ? readFileSync(join(dir, "js", `${block.name}.js`), "utf8") : block.code;
   const { declared, used } = names(block.code);
   const given = givenNames.filter((n) => used.has(n) && !declared.has(n));
   if (given.length === 0) return `${js}\nexport {};\n`;
@@ -172,9 +173,16 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
   for (const { blocks } of docs) {
     blocks.forEach((b, i) => {
       if (!/\bawait using\b/.test(b.code)) return;
-      const next = blocks.slice(i + 1).find((x) => x.kind !== "data");
-      if (b.kind === "js" || next?.kind !== "js" || /\bawait using\b/.test(next.code))
-        fail(`${b.where}: \`await using\` without its Node 20 form (a \`\`\`js block) after it`);
+      const next = blocks[i + 1];
+      if (
+        b.kind === "js" ||
+        next?.kind !== "js" ||
+        /\bawait using\b/.test(next.code) ||
+        !/Node 20 form/.test(next.before)
+      )
+        fail(
+          `${b.where}: \`await using\` without its Node 20 form right after it ("Node 20 form", then a \`\`\`js block)`,
+        );
     });
   }
 
@@ -186,8 +194,19 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
     noEmit: true,
     skipLibCheck: true,
   };
+  // nodenext also emits the JavaScript that runs (`target: es2022` lowers `await using`), as a
+  // consumer's own tsc build would.
   for (const [label, options] of [
-    ["nodenext", { module: "nodenext", moduleResolution: "nodenext" }],
+    [
+      "nodenext",
+      {
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        noEmit: false,
+        rootDir: "docs-blocks",
+        outDir: "docs-blocks/js",
+      },
+    ],
     ["bundler", { module: "esnext", moduleResolution: "bundler" }],
   ]) {
     const config = `tsconfig.docs-${label}.json`;
@@ -228,7 +247,7 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
         const results = [];
         if (b.kind === "ts" || b.kind === "js") {
           const file = join(dir, `${b.name}.mjs`);
-          writeFileSync(file, program(b, givenNames));
+          writeFileSync(file, program(b, givenNames, dir));
           results.push(await node.run([process.execPath, file], { daemonMs }));
         } else {
           const env = { PATH: `${join(app, "node_modules/.bin")}:${process.env.PATH}` };

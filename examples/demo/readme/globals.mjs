@@ -17,10 +17,14 @@ export async function given(names) {
     env: process.env,
   });
   const out = { flanneld, close: async () => {} };
-  if (["store", "config", "lease", "ownLease", "leases"].some((n) => want.has(n))) {
+  const needsConfig = ["config", "lease", "ownLease", "leases"].some((n) => want.has(n));
+  if (want.has("store") || needsConfig) {
     const store = new EtcdV2LeaseStore(flanneld.store);
     out.store = store;
     out.close = () => store.close();
+  }
+  if (needsConfig) {
+    const { store } = out;
     out.config = await store.getNetworkConfig().catch(async (e) => {
       if (!isFlannelError(e, "CONFIG_NOT_FOUND")) throw e;
       await store.putNetworkConfig(INSTALL_GUIDE.networkConfig); // the guide's etcdctl mk
@@ -36,7 +40,7 @@ export async function given(names) {
       });
       out.ownLease = out.lease;
     }
-    out.leases = (await store.listLeases()).leases;
+    if (want.has("leases")) out.leases = (await store.listLeases()).leases;
   }
   if (want.has("currentIptablesSave")) out.currentIptablesSave = await iptablesSave();
   return out;
