@@ -13,7 +13,7 @@
 // Everything is removed by close(), also after a failure.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const PREFIX = `docs-${randomBytes(3).toString("hex")}`;
@@ -35,6 +35,18 @@ function sh(cmd, args, options = {}) {
   const r = spawnSync(cmd, args, { encoding: "utf8", ...options });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.status}\n${r.stderr}`);
   return r.stdout;
+}
+
+/** Why a node cannot be made here (root, etcd, openssl, iproute2, util-linux), or null. */
+export function nodeMissing() {
+  if (process.getuid?.() !== 0)
+    return "running the docs' blocks needs root (network and mount namespaces)";
+  const onPath = (cmd) =>
+    (process.env.PATH ?? "").split(":").some((d) => d !== "" && existsSync(join(d, cmd)));
+  const need = { etcd: "etcd-server", openssl: "openssl", ip: "iproute2", unshare: "util-linux" };
+  const missing = Object.entries(need).filter(([cmd]) => !onPath(cmd));
+  if (missing.length === 0) return null;
+  return `${missing.map(([c]) => c).join(", ")} not found: apt-get install -y ${missing.map(([, p]) => p).join(" ")}`;
 }
 
 /**
