@@ -34,7 +34,7 @@ const DAEMON_MS = 4000;
 const CONCURRENCY = 2;
 
 /** README.md, docs/*.md, packages/*\/README.md, examples/*\/README.md. */
-export function docFiles(root) {
+function docFiles(root) {
   return [
     "README.md",
     ...readdirSync(join(root, "docs"))
@@ -51,7 +51,7 @@ export function docFiles(root) {
 }
 
 /** The code blocks of one doc, with the mark right before each. */
-export function extractBlocks(root, doc, fail) {
+function extractBlocks(root, doc, fail) {
   const lines = readFileSync(join(root, doc), "utf8").split("\n");
   const blocks = [];
   let after = 0; // the line after the previous block
