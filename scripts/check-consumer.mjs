@@ -20,7 +20,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { checkDocBlocks } from "./doc-blocks.mjs";
+import { checkDocBlocks, checkDocBlocksSelfTest } from "./doc-blocks.mjs";
 import { packAll, root } from "./pack-all.mjs";
 
 const LIBRARIES = ["core", "etcd", "render", "netlink", "diagnose"].map((n) => `@flannel-sdk/${n}`);
@@ -145,6 +145,8 @@ try {
     tsc,
     verbose: process.argv.includes("--verbose"),
   });
+  // ...and the same check on blocks that must fail it: it lets none through.
+  await checkDocBlocksSelfTest({ root, app, work, fail, tsc });
 
   // The agent, as `npx -p @flannel-sdk/agent flanneld-ts` would run it.
   const agent = project("agent");

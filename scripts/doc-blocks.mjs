@@ -13,6 +13,7 @@
 // /etc in namespaces of its own), the blocks of one doc in order on one node, each in a fresh
 // temp dir as its cwd. Names a block takes from the text around it (examples/demo/readme/
 // globals.d.ts) are made at run time by examples/demo/readme/globals.mjs on that node.
+// scripts/doc-blocks.selftest.md holds blocks that must fail; checkDocBlocksSelfTest proves they do.
 // A block that is not run says so right before it, with the reason:
 //   <!-- readme-test: fragment — why it cannot run as written -->
 //   <!-- readme-test: daemon — it runs until stopped -->        runs DAEMON_MS, then is stopped;
@@ -155,9 +156,19 @@ function transcript(code) {
  * `verbose` prints what each block printed.
  * @returns the figures: blocks, run, typechecked, fragments (where and why), data blocks
  */
-export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = false }) {
+export async function checkDocBlocks({
+  root,
+  app,
+  work,
+  fail,
+  tsc,
+  verbose = false,
+  docs: docPaths = docFiles(root),
+  dirName = "docs-blocks",
+  daemonMs: daemonFor = DAEMON_MS,
+}) {
   const started = Date.now();
-  const dir = join(app, "docs-blocks");
+  const dir = join(app, dirName);
   mkdirSync(dir);
   const readme = join(root, "examples/demo/readme");
   writeFileSync(join(dir, "globals.d.ts"), readFileSync(join(readme, "globals.d.ts")));
@@ -166,7 +177,7 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
     ...readFileSync(join(readme, "globals.d.ts"), "utf8").matchAll(/^\s*const (\w+):/gm),
   ].map((m) => m[1]);
 
-  const docs = docFiles(root).map((doc) => ({ doc, blocks: extractBlocks(root, doc, fail) }));
+  const docs = docPaths.map((doc) => ({ doc, blocks: extractBlocks(root, doc, fail) }));
   const all = docs.flatMap((d) => d.blocks);
   for (const b of all) {
     if (b.kind === "unknown") fail(`${b.where}: a \`\`\`${b.lang} block: no rule to run it`);
@@ -205,18 +216,19 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
         module: "nodenext",
         moduleResolution: "nodenext",
         noEmit: false,
-        rootDir: "docs-blocks",
-        outDir: "docs-blocks/js",
+        rootDir: dirName,
+        outDir: `${dirName}/js`,
       },
     ],
     ["bundler", { module: "esnext", moduleResolution: "bundler" }],
   ]) {
-    const config = `tsconfig.docs-${label}.json`;
+    if (!all.some((b) => b.kind === "ts")) break;
+    const config = `tsconfig.${dirName}-${label}.json`;
     writeFileSync(
       join(app, config),
       JSON.stringify({
         compilerOptions: { ...compilerOptions, ...options },
-        include: ["docs-blocks/*.ts"],
+        include: [`${dirName}/*.ts`],
       }),
     );
     tsc(app, config);
@@ -231,7 +243,7 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
   }
 
   // The node's /etc: the guide's /etc/sysconfig/flanneld, rendered by the installed render.
-  const etc = join(work, "docs-etc");
+  const etc = join(work, `${dirName}-etc`);
   mkdirSync(join(etc, "sysconfig"), { recursive: true });
   writeFileSync(
     join(dir, "seed.mjs"),
@@ -241,7 +253,7 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
     join(etc, "sysconfig/flanneld"),
     execFileSync(process.execPath, [join(dir, "seed.mjs")], { encoding: "utf8" }),
   );
-  const pki = makeGuidePki(join(work, "docs-pki"));
+  const pki = makeGuidePki(join(work, `${dirName}-pki`));
 
   const ran = [];
   /** The blocks of one doc, in order, on a node of their own. */
@@ -253,7 +265,7 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
     const node = await startNode({ work, pki, etc });
     try {
       for (const b of runnable) {
-        const daemonMs = b.mark === "daemon" ? DAEMON_MS : undefined;
+        const daemonMs = b.mark === "daemon" ? daemonFor : undefined;
         const results = [];
         if (b.kind === "ts" || b.kind === "js") {
           const file = join(dir, `${b.name}.mjs`);
@@ -317,4 +329,40 @@ export async function checkDocBlocks({ root, app, work, fail, tsc, verbose = fal
     fragments: fragments.map((b) => `${b.where}: ${b.reason}`),
     data: all.filter((b) => b.kind === "data").length,
   };
+}
+
+/**
+ * Runs the check on scripts/doc-blocks.selftest.md, whose blocks say (`<!-- expect: regex -->` in
+ * the text before each) which failure the check must report for them: a check that lets a broken
+ * block through fails here.
+ */
+export async function checkDocBlocksSelfTest({ root, app, work, fail, tsc }) {
+  const doc = "scripts/doc-blocks.selftest.md";
+  const reported = [];
+  await checkDocBlocks({
+    root,
+    app,
+    work,
+    tsc,
+    fail: (what) => reported.push(what),
+    docs: [doc],
+    dirName: "docs-selftest",
+    daemonMs: 1500,
+  });
+  const expected = extractBlocks(root, doc, () => {}).map((b) => ({
+    where: b.where,
+    expect: /<!--\s*expect:\s*(.*?)\s*-->/.exec(b.before)?.[1] ?? null,
+  }));
+  for (const { where, expect } of expected) {
+    const hits = reported.filter((r) => r.startsWith(`${where}:`) || r.startsWith(`${where} `));
+    if (expect === null && hits.length > 0) fail(`self-test: ${where} should pass:\n${hits[0]}`);
+    if (expect !== null && !hits.some((h) => new RegExp(expect).test(h)))
+      fail(
+        `self-test: the check let ${where} through (expected /${expect}/), it reported ${JSON.stringify(hits)}`,
+      );
+  }
+  const known = new Set(expected.map((e) => e.where));
+  for (const r of reported)
+    if (![...known].some((w) => r.startsWith(`${w}:`) || r.startsWith(`${w} `)))
+      fail(`self-test: unexpected failure ${r}`);
 }
