@@ -130,13 +130,12 @@ export async function startNode({ work, pki, etc }) {
   live.add(remove);
   const close = async () => {
     live.delete(remove);
-    if (etcd !== null && etcd.exitCode === null) {
+    if (etcd?.exitCode === null) {
       const exited = new Promise((r) => etcd.once("exit", r));
       etcd.kill("SIGTERM");
       await exited;
     }
-    spawnSync("ip", ["netns", "del", name]);
-    rmSync(state, { recursive: true, force: true });
+    remove();
   };
   try {
     const ip = (...args) => sh("ip", ["-n", name, ...args]);
@@ -194,7 +193,8 @@ export async function startNode({ work, pki, etc }) {
           (log.match(/serving (insecure )?client requests on/g) ?? []).length === clientUrls.length
         ) {
           clearTimeout(timer);
-          etcd.stderr.resume();
+          etcd.stderr.removeAllListeners("data");
+          etcd.stderr.resume(); // etcd logs on; nobody reads it
           resolve();
         }
       });
@@ -223,8 +223,9 @@ export async function startNode({ work, pki, etc }) {
   ].join("\n");
 
   /**
-   * Runs `argv` on the node. Resolves `{ code, stdout, stderr, timedOut }`; a daemon (`daemonMs`)
-   * that is still running then is stopped and reported as `alive`.
+   * Runs `argv` on the node (cwd: `cwd`, else a fresh temp dir). Resolves `{ code, stdout,
+   * stderr, timedOut, alive }`: killed after `timeoutMs` (`timedOut`), or, a daemon, stopped after
+   * `daemonMs` (`alive`).
    */
   const run = (argv, { cwd, env = {}, timeoutMs = 60_000, daemonMs } = {}) =>
     new Promise((resolve) => {
@@ -264,7 +265,9 @@ export async function startNode({ work, pki, etc }) {
       let stopped = null;
       const timer = setTimeout(() => {
         stopped = daemonMs === undefined ? "timedOut" : "alive";
-        process.kill(-child.pid, "SIGKILL");
+        try {
+          process.kill(-child.pid, "SIGKILL"); // the block's process group
+        } catch {} // it has just exited
       }, daemonMs ?? timeoutMs);
       child.once("close", (code) => {
         clearTimeout(timer);
