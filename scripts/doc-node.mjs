@@ -5,8 +5,8 @@
 //     members 172.20.0.113-115 on its loopback;
 //   - one real etcd in it (v2 API enabled) serving https://172.20.0.113-115:2379 with a throwaway
 //     CA, and http://127.0.0.1:2379 (flanneld's default endpoint);
-//   - each block runs in that namespace and in a private mount namespace where /etc and /usr are
-//     overlays (writes land in this node's state dir, never on the host), /run is this node's own
+//   - each block runs in that namespace and in a private mount namespace where /etc, /usr, /var
+//     and /root are overlays (writes land in this node's state dir, never on the host), /run is this node's own
 //     directory (empty at start, kept between the blocks of one doc, as on a node) and /tmp a
 //     fresh tmpfs; /etc holds the guide's /etc/sysconfig/flanneld and /etc/kubernetes/ssl/*.pem,
 //     and NODE_EXTRA_CA_CERTS trusts the node's CA as a node trusts its cluster's.
@@ -18,6 +18,8 @@ import { join } from "node:path";
 
 const PREFIX = `docs-${randomBytes(3).toString("hex")}`;
 const ETCD_IPS = ["172.20.0.113", "172.20.0.114", "172.20.0.115"];
+/** The host directories a block sees copy-on-write. */
+const OVERLAID = ["etc", "usr", "var", "root"];
 let nodes = 0;
 /** Nodes not closed yet: removed at exit (a crash, a signal, a closed stdout) as well. */
 const live = new Set();
@@ -112,7 +114,7 @@ export function makeGuidePki(dir) {
 export async function startNode({ work, pki, etc }) {
   const name = `${PREFIX}-${++nodes}`;
   const state = join(work, name);
-  for (const d of ["etc.u", "etc.w", "usr.u", "usr.w", "run", "etcd"])
+  for (const d of [...OVERLAID.flatMap((o) => [`${o}.u`, `${o}.w`]), "run", "etcd"])
     mkdirSync(join(state, d), { recursive: true });
   cpSync(etc, join(state, "etc.u"), { recursive: true });
   const ssl = join(state, "etc.u/kubernetes/ssl");
@@ -213,7 +215,7 @@ export async function startNode({ work, pki, etc }) {
     "state=$1 work=$2; shift 2",
     "mount -t tmpfs docs /mnt",
     'mkdir /mnt/work && mount --bind "$work" /mnt/work',
-    'for d in etc usr; do mount -t overlay overlay -o "lowerdir=/$d,upperdir=$state/$d.u,workdir=$state/$d.w" "/$d"; done',
+    `for d in ${OVERLAID.join(" ")}; do mount -t overlay overlay -o "lowerdir=/$d,upperdir=$state/$d.u,workdir=$state/$d.w" "/$d"; done`,
     'mount --bind "$state/run" /run',
     "mount -t tmpfs tmp /tmp",
     'mkdir -p "$work" && mount --bind /mnt/work "$work"',
