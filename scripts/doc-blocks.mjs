@@ -3,7 +3,8 @@
 //   - ```ts blocks are typechecked in the consumer project under `module: nodenext` and
 //     `moduleResolution: bundler`; what its tsc emits for nodenext (`target: es2022`, which
 //     lowers `await using`) runs with this Node;
-//   - ```js / ```mjs blocks run as plain `.mjs`; a block with `await using` must be followed
+//   - ```js / ```mjs blocks run as plain `.mjs` (and are typechecked with checkJs under bundler
+//     resolution, the globals' types in scope); a block with `await using` must be followed
 //     right away by its Node 20 form (a line saying "Node 20 form", then a ```js block without
 //     `await using`, which Node 20 does not parse);
 //   - ```sh blocks run with `sh -e` in the consumer project; ```console blocks run each `$ `
@@ -182,6 +183,7 @@ export async function checkDocBlocks({
   for (const b of all) {
     if (b.kind === "unknown") fail(`${b.where}: a \`\`\`${b.lang} block: no rule to run it`);
     if (b.kind === "ts") writeFileSync(join(dir, `${b.name}.ts`), `${b.code}\nexport {};\n`);
+    if (b.kind === "js") writeFileSync(join(dir, `${b.name}.mjs`), `${b.code}\nexport {};\n`);
   }
   for (const { blocks } of docs) {
     blocks.forEach((b, i) => {
@@ -209,7 +211,7 @@ export async function checkDocBlocks({
   };
   // nodenext also emits the JavaScript that runs (`target: es2022` lowers `await using`), as a
   // consumer's own tsc build would.
-  for (const [label, options] of [
+  for (const [label, options, js = []] of [
     [
       "nodenext",
       {
@@ -220,15 +222,26 @@ export async function checkDocBlocks({
         outDir: `${dirName}/js`,
       },
     ],
-    ["bundler", { module: "esnext", moduleResolution: "bundler" }],
+    // the js blocks too (checkJs; JavaScript has no annotations, so no noImplicitAny)
+    [
+      "bundler",
+      {
+        module: "esnext",
+        moduleResolution: "bundler",
+        allowJs: true,
+        checkJs: true,
+        noImplicitAny: false,
+      },
+      all.filter((b) => b.kind === "js").map((b) => `${dirName}/${b.name}.mjs`),
+    ],
   ]) {
-    if (!all.some((b) => b.kind === "ts")) break;
+    if (!all.some((b) => b.kind === "ts" || b.kind === "js")) break;
     const config = `tsconfig.${dirName}-${label}.json`;
     writeFileSync(
       join(app, config),
       JSON.stringify({
         compilerOptions: { ...compilerOptions, ...options },
-        include: [`${dirName}/*.ts`],
+        include: [`${dirName}/*.ts`, ...js],
       }),
     );
     tsc(app, config);
@@ -325,7 +338,7 @@ export async function checkDocBlocks({
     blocks: all.length,
     code: all.filter((b) => b.kind !== "data").length,
     run: ran.length,
-    typechecked: all.filter((b) => b.kind === "ts").length,
+    typechecked: all.filter((b) => b.kind === "ts" || b.kind === "js").length,
     fragments: fragments.map((b) => `${b.where}: ${b.reason}`),
     data: all.filter((b) => b.kind === "data").length,
   };
