@@ -6,28 +6,21 @@
 //     and `moduleResolution: bundler`,
 //   - typecheck core for a browser (`lib: es2022, dom`, no Node types) and bundle it with esbuild
 //     (size reported),
+//   - typecheck and run every code block of the docs (scripts/doc-blocks.mjs: on a throwaway
+//     node with its own etcd and namespaces; root),
 //   - run the published `flanneld-ts --help`,
 //   - install the same tarballs as on macOS and on Windows (`npm_config_platform`, `--os`, and no
 //     C compiler, so the native `netlink` addon cannot build, as on a machine without Xcode or
 //     Visual Studio): the install must succeed, importing everything must work, and a netlink
 //     socket must fail with NETLINK_UNSUPPORTED naming the platform.
 // Uses the npm registry for third-party packages (`--prefer-offline`: the npm cache when it can).
-// Prints its figures; `--json FILE` also writes them.
+// Prints its figures; `--json FILE` also writes them; `--verbose` prints what each doc block printed.
 import { execFileSync, spawnSync } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import ts from "typescript";
+import { checkDocBlocks, checkDocBlocksSelfTest } from "./doc-blocks.mjs";
 import { packAll, root } from "./pack-all.mjs";
 
 const LIBRARIES = ["core", "etcd", "render", "netlink", "diagnose"].map((n) => `@flannel-sdk/${n}`);
@@ -77,93 +70,6 @@ function installed(dir) {
     execFileSync("du", ["-sk", join(dir, "node_modules")], { encoding: "utf8" }).split("\t")[0],
   );
   return { packages: new Set(list).size, sizeMB: Math.round(kb / 102.4) / 10 };
-}
-
-/**
- * Every code block of README.md, docs/*.md (docs/api is generated) and the package and example
- * READMEs: each ```ts block is typechecked in the consumer project under `module: nodenext` and
- * under `moduleResolution: bundler` (names a block takes from the text around it:
- * examples/demo/readme/globals.d.ts); blocks marked `<!-- readme-test: run -->` are compiled as
- * tsc compiles them for Node 20 (`target: es2022`, which also lowers `await using`) and run with
- * this Node; ```js / ```mjs blocks run as plain `.mjs`. A block with `await using` must be
- * followed by its Node 20 form (a line saying "Node 20"): plain JavaScript on Node 20 has no
- * `await using`.
- */
-function checkDocBlocks(app) {
-  const docs = [
-    "README.md",
-    ...readdirSync(join(root, "docs"))
-      .filter((f) => f.endsWith(".md"))
-      .map((f) => `docs/${f}`),
-    ...["packages", "examples"].flatMap((parent) =>
-      readdirSync(join(root, parent))
-        .map((d) => `${parent}/${d}/README.md`)
-        .filter((f) => existsSync(join(root, f))),
-    ),
-  ];
-  const dir = join(app, "docs-blocks");
-  mkdirSync(dir);
-  cpSync(join(root, "examples/demo/readme/globals.d.ts"), join(dir, "globals.d.ts"));
-  let count = 0;
-  const runs = [];
-  for (const doc of docs) {
-    const lines = readFileSync(join(root, doc), "utf8").split("\n");
-    for (let i = 0; i < lines.length; i++) {
-      const lang = /^```(ts|js|mjs)$/.exec(lines[i].trim())?.[1];
-      if (lang === undefined) continue;
-      let j = i + 1;
-      while (j < lines.length && lines[j].trim() !== "```") j++;
-      const code = lines.slice(i + 1, j).join("\n");
-      let k = i - 1;
-      while (k >= 0 && lines[k].trim() === "") k--;
-      const marked = /^<!--\s*readme-test:\s*run\s*-->$/.test(lines[k]?.trim() ?? "");
-      const name = `${doc.replace(/[/.]/g, "_")}_L${i + 2}`;
-      if (/\bawait using\b/.test(code)) {
-        const after = lines.slice(j + 1, j + 6).join("\n");
-        if (!/Node 20/.test(after))
-          fail(`${doc}:${i + 2}: \`await using\` without its Node 20 form after the block`);
-      }
-      count++;
-      if (lang === "ts") {
-        writeFileSync(join(dir, `${name}.ts`), `${code}\nexport {};\n`);
-        if (marked) {
-          const js = ts.transpileModule(code, {
-            compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
-          }).outputText;
-          writeFileSync(join(dir, `${name}.mjs`), `${js}\nexport {};\n`);
-          runs.push(`${name}.mjs`);
-        }
-      } else {
-        writeFileSync(join(dir, `${name}.mjs`), `${code}\nexport {};\n`);
-        runs.push(`${name}.mjs`);
-      }
-      i = j;
-    }
-  }
-  figures.docBlocks = { blocks: count, run: runs.length };
-  const compilerOptions = {
-    target: "es2022",
-    lib: ["es2022", "esnext.disposable", "dom"],
-    types: ["node"],
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-  };
-  for (const [label, options] of [
-    ["nodenext", { module: "nodenext", moduleResolution: "nodenext" }],
-    ["bundler", { module: "esnext", moduleResolution: "bundler" }],
-  ]) {
-    const config = `tsconfig.docs-${label}.json`;
-    writeFileSync(
-      join(app, config),
-      JSON.stringify({
-        compilerOptions: { ...compilerOptions, ...options },
-        include: ["docs-blocks/*.ts"],
-      }),
-    );
-    tsc(app, config);
-  }
-  for (const file of runs) run(process.execPath, [join("docs-blocks", file)], { cwd: app });
 }
 
 const tsc = (dir, config) =>
@@ -229,8 +135,18 @@ try {
     gzipKB: Math.round(gzipSync(bytes).length / 102.4) / 10,
   };
 
-  // The docs' code blocks, against the installed tarballs (not the workspace's sources).
-  checkDocBlocks(app);
+  // The docs' code blocks, against the installed tarballs (not the workspace's sources): every
+  // one typechecked (ts) and run on a throwaway node, or marked with the reason it cannot run.
+  figures.docBlocks = await checkDocBlocks({
+    root,
+    app,
+    work,
+    fail,
+    tsc,
+    verbose: process.argv.includes("--verbose"),
+  });
+  // ...and the same check on blocks that must fail it: it lets none through.
+  await checkDocBlocksSelfTest({ root, app, work, fail, tsc });
 
   // The agent, as `npx -p @flannel-sdk/agent flanneld-ts` would run it.
   const agent = project("agent");

@@ -7,6 +7,9 @@
  *   <!-- readme-test: run -->          run it (pure: no root, no etcd)
  *   <!-- readme-test: run kernel -->   run it when the kernel tier can (root, Linux), else skip loudly
  *
+ * (`fragment`, `daemon` and `exit N` marks are scripts/doc-blocks.mjs's: `npm run check:consumer`
+ * runs every block on a throwaway node; here those blocks are typechecked only.)
+ *
  * Names a block takes from the surrounding text are declared in readme/globals.d.ts.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -52,7 +55,9 @@ function extract(): Block[] {
       while (k >= 0 && lines[k]!.trim() === "") k--;
       const directive = /^<!--\s*readme-test:\s*(.*?)\s*-->$/.exec(lines[k]?.trim() ?? "")?.[1];
       const run = directive === "run" ? "pure" : directive === "run kernel" ? "kernel" : null;
-      if (directive !== undefined && run === null)
+      // scripts/doc-blocks.mjs's marks (`npm run check:consumer` runs those blocks on a node of its own)
+      const checkMark = /^(fragment|daemon|exit \d+)\b/.test(directive ?? "");
+      if (directive !== undefined && run === null && !checkMark)
         throw new Error(`${readme}:${k + 1}: unknown directive ${directive}`);
       const name = `${readme.replace(/[/.]/g, "_")}_L${i + 2}.ts`;
       blocks.push({
