@@ -18,7 +18,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { EtcdLeaseStore } from "@flannel-sdk/etcd";
-import { startEtcd, sumMetric } from "@flannel-sdk/etcd/testing";
+import { startEtcd, sumMetric } from "@flannel-sdk/testkit";
 import { Etcd3 } from "etcd3";
 import { measure } from "mitata";
 

@@ -10,14 +10,14 @@ import { createConnection, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { openHandle } from "@flannel-sdk/netlink";
 import {
   type EtcdServer,
   etcdctl,
   etcdctlMissingReason,
   etcdMissingReason,
   startEtcd,
-} from "@flannel-sdk/etcd/testing";
-import { openHandle } from "@flannel-sdk/netlink";
+} from "@flannel-sdk/testkit";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const BIN = join(ROOT, "node_modules/.bin/flanneld-ts");

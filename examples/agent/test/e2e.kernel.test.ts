@@ -4,7 +4,7 @@
  * `mk`), v3 + host-gw.
  */
 import { join } from "node:path";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   bridgej,

@@ -10,7 +10,6 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Lease, LeaseAttrs, LeaseStore } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import {
   formatIptablesRule,
@@ -19,6 +18,7 @@ import {
   renderSubnetEnv,
   subnetEnvFromLease,
 } from "@flannel-sdk/render";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Cluster,

@@ -5,14 +5,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tierGate } from "@flannel-sdk/core/testing";
 import {
   type EtcdServer,
   etcdctl,
   etcdctlMissingReason,
   etcdMissingReason,
   startEtcd,
-} from "@flannel-sdk/etcd/testing";
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { netnsMissing, runEtcdDemo } from "../src/index.js";
 

@@ -4,7 +4,6 @@
  * then its lease deleted with etcdctl, then a lease close to its TTL.
  */
 import { formatDiagnosis } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import {
   type EtcdServer,
@@ -12,7 +11,8 @@ import {
   etcdctlMissingReason,
   etcdMissingReason,
   startEtcd,
-} from "@flannel-sdk/etcd/testing";
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diagnose } from "../src/index.js";
 import { kernelMissing, Lab, PREFIX } from "./node.js";

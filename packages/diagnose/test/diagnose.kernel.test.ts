@@ -11,8 +11,8 @@ import {
   formatDiagnosis,
   MemoryLeaseStore,
 } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
 import { renderIpMasqRules } from "@flannel-sdk/render";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { type DiagnoseOptions, diagnose } from "../src/index.js";
 import {

@@ -24,17 +24,17 @@ import { createConnection, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatDiagnosis, type LeaseStore } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
+import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
+import { formatIptablesRule, type IpMasqFlavor, renderIpMasqRules } from "@flannel-sdk/render";
 import {
   type EtcdServer,
   etcdctl,
   etcdctlMissingReason,
   etcdMissingReason,
   startEtcd,
-} from "@flannel-sdk/etcd/testing";
-import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
-import { formatIptablesRule, type IpMasqFlavor, renderIpMasqRules } from "@flannel-sdk/render";
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { diagnose } from "../src/index.js";
 import { kernelMissing } from "./node.js";

@@ -2,10 +2,10 @@
  * Core's LeaseStore contract suite, run against both etcd stores on a real etcd.
  */
 import type { Lease } from "@flannel-sdk/core";
-import { describeLeaseStoreContract, tierGate } from "@flannel-sdk/core/testing";
+import { describeLeaseStoreContract } from "@flannel-sdk/core/testing";
+import { type EtcdServer, etcdMissingReason, startEtcd, tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
-import { type EtcdServer, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import { expectNoLeakedGrants, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());

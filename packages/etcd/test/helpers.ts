@@ -1,6 +1,6 @@
 import type { LeaseAttrs } from "@flannel-sdk/core";
 import { FlannelError } from "@flannel-sdk/core";
-import { type CertPair, etcdctl } from "../src/testing/index.js";
+import { type CertPair, etcdctl } from "@flannel-sdk/testkit";
 
 /** vxlan attrs of a test node. */
 export function node(i: number, mac = "c6:d2:32:6f:8f:44"): LeaseAttrs {

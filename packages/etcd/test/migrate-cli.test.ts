@@ -5,10 +5,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EtcdV2LeaseStore } from "../src/index.js";
-import { runMigrateCli } from "../src/migrate-cli.js";
 import {
   type EtcdServer,
   etcdctl,
@@ -16,7 +12,11 @@ import {
   makeTestCertificates,
   opensslMissingReason,
   startEtcd,
-} from "../src/testing/index.js";
+  tierGate,
+} from "@flannel-sdk/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EtcdV2LeaseStore } from "../src/index.js";
+import { runMigrateCli } from "../src/migrate-cli.js";
 import { GUIDE_CONFIG, node, tlsEtcdctl, uniquePrefix } from "./helpers.js";
 
 const BIN = fileURLToPath(

@@ -1,7 +1,12 @@
-import { tierGate } from "@flannel-sdk/core/testing";
+import {
+  type EtcdServer,
+  etcdctl,
+  etcdMissingReason,
+  startEtcd,
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore, migrateV2ToV3 } from "../src/index.js";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import { expectNoLeakedGrants, GUIDE_CONFIG, node, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());

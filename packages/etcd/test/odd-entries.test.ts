@@ -10,10 +10,15 @@ import {
   type LeaseWatchResult,
   type SkippedLeaseEntry,
 } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import {
+  type EtcdServer,
+  etcdctl,
+  etcdMissingReason,
+  startEtcd,
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import { codeOf, expectNoLeakedGrants, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());

@@ -1,4 +1,10 @@
-import { tierGate } from "@flannel-sdk/core/testing";
+import {
+  type EtcdServer,
+  etcdctl,
+  etcdMissingReason,
+  startEtcd,
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   EtcdV2Client,
@@ -7,7 +13,6 @@ import {
   V2_NODE_EXIST,
   v2ErrorCode,
 } from "../src/index.js";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 

@@ -1,14 +1,14 @@
 import type { LeaseWatchResult } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EtcdV2LeaseStore } from "../src/index.js";
 import {
   type EtcdServer,
   etcdctl,
   etcdctlMissingReason,
   etcdMissingReason,
   startEtcd,
-} from "../src/testing/index.js";
+  tierGate,
+} from "@flannel-sdk/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EtcdV2LeaseStore } from "../src/index.js";
 import { codeOf, GUIDE_CONFIG, node, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason() ?? etcdctlMissingReason());

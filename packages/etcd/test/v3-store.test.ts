@@ -1,7 +1,12 @@
-import { tierGate } from "@flannel-sdk/core/testing";
+import {
+  type EtcdServer,
+  etcdctl,
+  etcdMissingReason,
+  startEtcd,
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdLeaseStore } from "../src/index.js";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import {
   codeOf,
   expectNoLeakedGrants,

@@ -1,11 +1,11 @@
-import { tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type EtcdServer,
   etcdMissingReason,
   startEtcd,
   startTcpProxy,
-} from "../src/testing/index.js";
+  tierGate,
+} from "@flannel-sdk/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdV3Connection } from "../src/v3/connection.js";
 import { RawWatch, type RawWatchResult, type WatchStatus } from "../src/v3/watch.js";
 import { TRANSPORTS } from "./helpers.js";

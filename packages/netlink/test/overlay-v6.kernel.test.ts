@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { type Lease, parseNetworkConfig, planVxlan } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { openHandle } from "../src/index.js";
 import { inNs, ip, ipj, type J, kernelTier, Netns } from "./helpers/kernel.js";

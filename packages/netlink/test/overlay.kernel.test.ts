@@ -12,7 +12,7 @@ import {
   planToCommands,
   planVxlan,
 } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { type NetlinkHandle, openHandle } from "../src/index.js";
 import { inNs, ip, kernelTier, Netns } from "./helpers/kernel.js";

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseNetworkConfig } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   parseSubnetEnv,

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { notifySystemd } from "../src/index.js";
 import { missingCommand, tempDir } from "./helpers/tools.js";

@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are shell text, `${NAME}` is meant literally
 import { isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_SHELL_ENV_EXPANSION, parseShellEnv } from "../src/index.js";

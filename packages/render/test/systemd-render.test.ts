@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: unit-file text, `${NAME}` is meant literally
 import { readFileSync } from "node:fs";
 import { INSTALL_GUIDE, isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
