@@ -18,19 +18,19 @@ import {
   renderSubnetEnv,
   subnetEnvFromLease,
 } from "@flannel-sdk/render";
-import { tierGate } from "@flannel-sdk/testkit";
+import { FLANNEL_VERSIONS, type FlannelVersion, RealFlannel, tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Cluster,
   eventually,
   type Host,
   inNs,
+  interopMissing,
   ipj,
   MK_DOCKER_OPTS,
   PREFIX,
   ROOT,
 } from "./cluster.js";
-import { type FlannelVersion, interopMissing, RealFlannel, VERSIONS } from "./real-flanneld.js";
 
 const run = tierGate("interop", interopMissing());
 const HOSTS = 4;
@@ -71,7 +71,7 @@ beforeAll(() => {
 afterAll(() => bins?.close());
 
 function cell(version: FlannelVersion, backend: Backend) {
-  const api = VERSIONS[version].api;
+  const api = FLANNEL_VERSIONS[version].api;
   const config = `{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"${backend}"}}`;
   const mtu = backend === "vxlan" ? 1450 : 1500;
   const tsArgs = api === 2 ? ["-etcd-api=v2"] : [];

@@ -1,8 +1,3 @@
-/**
- * The `flannel-etcd-migrate` bin: usage (pure), then on a real etcd with v2 enabled, through the
- * committed shim in node_modules/.bin as an operator runs it.
- */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
@@ -11,6 +6,7 @@ import {
   etcdMissingReason,
   makeTestCertificates,
   opensslMissingReason,
+  runCollect,
   startEtcd,
   tierGate,
 } from "@flannel-sdk/testkit";
@@ -24,21 +20,8 @@ const BIN = fileURLToPath(
 );
 const DIST = fileURLToPath(new URL("../dist/cli.mjs", import.meta.url));
 
-async function cli(argv: string[], env: Record<string, string> = {}) {
-  const child = spawn(BIN, argv, {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { PATH: process.env.PATH ?? "", ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const status = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  return { status, stdout, stderr };
+function cli(argv: string[], env: Record<string, string> = {}) {
+  return runCollect(BIN, argv, { env: { PATH: process.env.PATH ?? "", ...env } });
 }
 
 async function inProcess(argv: string[], env: Record<string, string> = {}) {

@@ -5,17 +5,14 @@ import { tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
-  formatExecWord,
   parseShellEnv,
   renderDockerDropIn,
   renderDockerUnit,
   renderFlanneldSysconfig,
   renderFlanneldUnit,
   runMkDockerOpts,
-  SYSTEMD_LIMITS,
-  unitPath,
-  unitText,
 } from "../src/index.js";
+import { formatExecWord, SYSTEMD_LIMITS, unitPath, unitText } from "../src/systemd/index.js";
 import { HOSTILE, isForbidden } from "./helpers/corpus.js";
 import { systemdMissing, UnitRoot } from "./helpers/systemd.js";
 import { missingCommand, sourceWithDash } from "./helpers/tools.js";

@@ -13,7 +13,7 @@ import {
   removeUnitKey,
   setUnitValue,
   unitContinuedDirective,
-} from "../src/index.js";
+} from "../src/systemd/index.js";
 import { systemdMissing, UnitRoot } from "./helpers/systemd.js";
 
 const golden = (name: string) => readFileSync(new URL(`golden/${name}`, import.meta.url), "utf8");

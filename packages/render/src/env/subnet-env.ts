@@ -127,7 +127,7 @@ function cidrField(value: string | null, family: 4 | 6, field: string): string |
 }
 
 /**
- * Renders `subnet.env` exactly as flanneld writes it (reference §3.2): `KEY=value` lines, no
+ * Renders `subnet.env` exactly as flanneld's `WriteSubnetFile` writes it: `KEY=value` lines, no
  * quotes, no comments, in the order `FLANNEL_NETWORK`, `FLANNEL_SUBNET` (IPv4 only),
  * `FLANNEL_IPV6_NETWORK`, `FLANNEL_IPV6_SUBNET` (IPv6 only), `FLANNEL_MTU`, `FLANNEL_IPMASQ`.
  * Addresses are validated and written in canonical form.
@@ -223,7 +223,7 @@ export function parseSubnetEnv(
 export type WriteSubnetEnvOptions = WriteFileAtomicOptions;
 
 /**
- * Renders and writes `subnet.env` atomically, as flanneld does (reference §3.3): parent directory
+ * Renders and writes `subnet.env` atomically, as flanneld does (renameio): parent directory
  * created 0755, temp file `.subnet.env<random>` beside the target, fsync, rename; a new file is
  * exactly 0644 whatever the umask, an existing file keeps its mode.
  *
@@ -243,8 +243,8 @@ export async function writeSubnetEnv(
 
 /**
  * The subnets a previous run left in `subnet.env`, masked to network addresses, as flanneld reads
- * them on startup to ask for the same lease again and to delete stale masq rules (reference
- * §3.4, `ReadCIDRFromSubnetFile`): each value is split on `,`; parts that do not parse as a CIDR
+ * them on startup to ask for the same lease again and to delete stale masq rules (flanneld's
+ * `ReadCIDRFromSubnetFile`): each value is split on `,`; parts that do not parse as a CIDR
  * of the right family are skipped; none left, or more than one, gives `null` and a warning.
  */
 export interface PreviousSubnets {
@@ -330,7 +330,7 @@ export function previousSubnetFromText(
 
 /**
  * Reads the subnets a previous flanneld run wrote to `subnet.env` (default
- * `/run/flannel/subnet.env`), masked, for lease reuse (reference §3.4). A missing or unreadable
+ * `/run/flannel/subnet.env`), masked, for lease reuse (flanneld's `ReadCIDRFromSubnetFile`). A missing or unreadable
  * file gives all `null` (with warnings), never an error: flanneld then simply asks for any subnet.
  *
  * @throws FlannelError `ABORTED`
