@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
-  type EtcdServer,
   etcdctl,
   etcdMissingReason,
   makeTestCertificates,
@@ -10,7 +9,8 @@ import {
   startEtcd,
   tierGate,
 } from "@flannel-sdk/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { describe, expect, it } from "vitest";
 import { EtcdV2LeaseStore } from "../src/index.js";
 import { runMigrateCli } from "../src/migrate-cli.js";
 import { GUIDE_CONFIG, node, tlsEtcdctl, uniquePrefix } from "./helpers.js";
@@ -76,13 +76,7 @@ const run = tierGate(
 );
 
 describe.runIf(run)("flannel-etcd-migrate on a real etcd", () => {
-  let etcd: EtcdServer;
-  beforeAll(async () => {
-    etcd = await startEtcd({ enableV2: true });
-  });
-  afterAll(async () => {
-    await etcd?.close();
-  });
+  const etcd = etcdPerSuite({ enableV2: true });
 
   it("dry run, migration, a second run that changes nothing, then a conflict (exit 1); -flag and --flag, = and space", async () => {
     const prefix = uniquePrefix("migrate-cli");
