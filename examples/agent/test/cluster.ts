@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { openHandle } from "@flannel-sdk/netlink";
 import {
   type EtcdServer,
@@ -16,14 +15,14 @@ import {
   etcdctlMissingReason,
   etcdMissingReason,
   NetnsRelay,
+  REPO_ROOT,
   realFlannelMissing,
   runCollect,
   startEtcd,
 } from "@flannel-sdk/testkit";
 
-export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const BIN = join(ROOT, "node_modules/.bin/flanneld-ts");
-export const MK_DOCKER_OPTS = join(ROOT, "node_modules/.bin/mk-docker-opts");
+export const BIN = join(REPO_ROOT, "node_modules/.bin/flanneld-ts");
+export const MK_DOCKER_OPTS = join(REPO_ROOT, "node_modules/.bin/mk-docker-opts");
 export const PREFIX = "/kube-centos/network";
 /** The underlay: 10.99.0.0/24 exists only inside this fixture's namespaces. */
 const ETCD_IP = "10.99.0.100";

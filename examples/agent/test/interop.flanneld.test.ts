@@ -18,7 +18,13 @@ import {
   renderSubnetEnv,
   subnetEnvFromLease,
 } from "@flannel-sdk/render";
-import { FLANNEL_VERSIONS, type FlannelVersion, RealFlannel, tierGate } from "@flannel-sdk/testkit";
+import {
+  FLANNEL_VERSIONS,
+  type FlannelVersion,
+  REPO_ROOT,
+  RealFlannel,
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Cluster,
@@ -29,12 +35,11 @@ import {
   ipj,
   MK_DOCKER_OPTS,
   PREFIX,
-  ROOT,
 } from "./cluster.js";
 
 const run = tierGate("interop", interopMissing());
 const HOSTS = 4;
-const MIGRATE = join(ROOT, "node_modules/.bin/flannel-etcd-migrate");
+const MIGRATE = join(REPO_ROOT, "node_modules/.bin/flannel-etcd-migrate");
 /** Traffic to and from a replaced node resumes within this long of its old agent's exit. */
 const RESUME_MS = 5_000;
 /** What the faults of the diagnose tests give; none of them on a healthy node. */
