@@ -7,7 +7,9 @@
  * It runs in a process of its own, so {@link netnsAgent} is one self-contained function: it
  * uses only its arguments and Node's globals (`process`, `Buffer`), never an import or another
  * binding of this module (a type is fine: it is erased), nor `require` by name (a bundler
- * rewrites that; the agent's `require` is passed in). {@link NETNS_AGENT_SOURCE} is
+ * rewrites that; the agent's `require` is passed in). The frame codec is shared with the parent
+ * the same way: {@link encodeFrame} and {@link decodeFrames} are self-contained too, and their
+ * texts are handed to the agent. {@link NETNS_AGENT_SOURCE} is
  * its compiled text for `node -e`, so the agent ships inside the package's bundle and runs the
  * same from the sources (tests) and from the tarball.
  * @internal
@@ -47,19 +49,57 @@ export interface NetnsAgentArgs {
   frame: typeof FRAME;
 }
 
+/** One frame: u32le length of what follows, u8 type, u32le id, payload. Self-contained. */
+export function encodeFrame(type: number, id: number, payload: Buffer): Buffer {
+  const h = Buffer.allocUnsafe(9);
+  h.writeUInt32LE(5 + payload.length, 0);
+  h[4] = type;
+  h.writeUInt32LE(id >>> 0, 5);
+  return payload.length > 0 ? Buffer.concat([h, payload]) : h;
+}
+
+/**
+ * Reads the whole frames of `pending` followed by `chunk`, calling `onFrame` for each, and
+ * returns what is left of an incomplete one. Self-contained.
+ */
+export function decodeFrames(
+  pending: Buffer,
+  chunk: Buffer,
+  onFrame: (type: number, id: number, payload: Buffer) => void,
+): Buffer {
+  const buf = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+  let off = 0;
+  while (buf.length - off >= 4) {
+    const len = buf.readUInt32LE(off);
+    if (buf.length - off - 4 < len) break;
+    const type = buf[off + 4]!;
+    const id = buf.readUInt32LE(off + 5);
+    const payload = buf.subarray(off + 9, off + 4 + len);
+    off += 4 + len;
+    onFrame(type, id, payload);
+  }
+  return off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
+}
+
+/** The frame codec, handed to the agent (which cannot import it). */
+export interface FrameCodec {
+  encodeFrame: typeof encodeFrame;
+  decodeFrames: typeof decodeFrames;
+}
+
 /**
  * The agent itself. Every socket callback is guarded: an exception escaping into the native
  * binding would abort the process.
  */
-export function netnsAgent(args: NetnsAgentArgs, load: (id: string) => unknown): void {
+export function netnsAgent(
+  args: NetnsAgentArgs,
+  load: (id: string) => unknown,
+  codec: FrameCodec,
+): void {
   const F = args.frame;
   const out = process.stdout;
   const frame = (type: number, id: number, payload: Buffer): void => {
-    const h = Buffer.allocUnsafe(9);
-    h.writeUInt32LE(5 + payload.length, 0);
-    h[4] = type;
-    h.writeUInt32LE(id >>> 0, 5);
-    out.write(payload.length > 0 ? Buffer.concat([h, payload]) : h);
+    out.write(codec.encodeFrame(type, id, payload));
   };
   const json = (e: unknown): Buffer => {
     const err = e as { code?: unknown; message?: unknown } | null | undefined;
@@ -150,16 +190,8 @@ export function netnsAgent(args: NetnsAgentArgs, load: (id: string) => unknown):
 
   let pending: Buffer = Buffer.alloc(0);
   process.stdin.on("data", (chunk: Buffer) => {
-    try {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let off = 0;
-      while (pending.length - off >= 4) {
-        const len = pending.readUInt32LE(off);
-        if (pending.length - off - 4 < len) break;
-        const type = pending[off + 4];
-        const id = pending.readUInt32LE(off + 5);
-        const payload = pending.subarray(off + 9, off + 4 + len);
-        off += 4 + len;
+    pending = codec.decodeFrames(pending, chunk, (type, id, payload) => {
+      try {
         if (type === F.send) {
           sendOne(id, Buffer.from(payload));
         } else if (type === F.sequence) {
@@ -179,13 +211,12 @@ export function netnsAgent(args: NetnsAgentArgs, load: (id: string) => unknown):
             frame(F.joined, id, json(e));
           }
         }
+      } catch (e) {
+        try {
+          frame(F.socketError, 0, json(e));
+        } catch {}
       }
-      pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off);
-    } catch (e) {
-      try {
-        frame(F.socketError, 0, json(e));
-      } catch {}
-    }
+    });
   });
   process.stdin.on("end", () => {
     try {
@@ -200,9 +231,10 @@ export function netnsAgent(args: NetnsAgentArgs, load: (id: string) => unknown):
 
 /**
  * The program for `node -e`: {@link netnsAgent}'s text, called with the JSON of its
- * {@link NetnsAgentArgs} from `argv[1]` and the CommonJS `require` of `node -e`.
+ * {@link NetnsAgentArgs} from `argv[1]`, the CommonJS `require` of `node -e` and the frame codec
+ * (the texts of {@link encodeFrame} and {@link decodeFrames}, which the parent imports).
  */
-export const NETNS_AGENT_SOURCE = `"use strict";(${netnsAgent.toString()})(JSON.parse(process.argv[1]), require);`;
+export const NETNS_AGENT_SOURCE = `"use strict";(${netnsAgent.toString()})(JSON.parse(process.argv[1]), require, { encodeFrame: ${encodeFrame.toString()}, decodeFrames: ${decodeFrames.toString()} });`;
 
 /** The argument vector after `node -e NETNS_AGENT_SOURCE`. */
 export function netnsAgentArgv(args: Omit<NetnsAgentArgs, "frame">): string[] {

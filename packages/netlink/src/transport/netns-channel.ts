@@ -20,7 +20,13 @@ import {
   SOCKET_BUFFER_BYTES,
 } from "./channel.js";
 import { nativeModulePath } from "./native.js";
-import { FRAME, NETNS_AGENT_SOURCE, netnsAgentArgv } from "./netns-agent.js";
+import {
+  decodeFrames,
+  encodeFrame,
+  FRAME,
+  NETNS_AGENT_SOURCE,
+  netnsAgentArgv,
+} from "./netns-agent.js";
 
 /** Where a named namespace lives (`ip netns add NAME` → `/run/netns/NAME`); a path is used as is. */
 export function netnsPath(netns: string): string {
@@ -124,11 +130,7 @@ export function openNetnsChannel(
     const channel: Channel = {
       send(id, datagram) {
         if (dead) return;
-        const h = Buffer.allocUnsafe(9);
-        h.writeUInt32LE(5 + datagram.length, 0);
-        h[4] = FRAME.send;
-        h.writeUInt32LE(id >>> 0, 5);
-        child.stdin.write(Buffer.concat([h, datagram]));
+        child.stdin.write(encodeFrame(FRAME.send, id, datagram));
       },
       sendSequence(items) {
         if (dead) return;
@@ -156,11 +158,7 @@ export function openNetnsChannel(
           waiters.push({ resolve, reject });
           joins.set(group, waiters);
         });
-        const h = Buffer.allocUnsafe(9);
-        h.writeUInt32LE(5, 0);
-        h[4] = FRAME.join;
-        h.writeUInt32LE(group, 5);
-        child.stdin.write(h);
+        child.stdin.write(encodeFrame(FRAME.join, group, Buffer.alloc(0)));
         return joined;
       },
       setActive(active) {
@@ -187,15 +185,7 @@ export function openNetnsChannel(
     };
 
     child.stdout.on("data", (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let off = 0;
-      while (pending.length - off >= 4) {
-        const len = pending.readUInt32LE(off);
-        if (pending.length - off - 4 < len) break;
-        const type = pending[off + 4];
-        const id = pending.readUInt32LE(off + 5);
-        const payload = pending.subarray(off + 9, off + 4 + len);
-        off += 4 + len;
+      pending = decodeFrames(pending, chunk, (type, id, payload) => {
         try {
           if (type === FRAME.datagram) events.datagram(payload);
           else if (type === FRAME.joined) {
@@ -219,8 +209,7 @@ export function openNetnsChannel(
         } catch {
           // a consumer callback threw; the frame is dropped, the stream stays in sync
         }
-      }
-      pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off);
+      });
     });
   });
 }
