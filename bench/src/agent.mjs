@@ -33,7 +33,7 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { RealFlannel, realFlannelMissing } from "@flannel-sdk/testkit";
+import { missingCommands, RealFlannel, realFlannelMissing } from "@flannel-sdk/testkit";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TS_BIN = join(ROOT, "node_modules/.bin/flanneld-ts");
@@ -80,14 +80,12 @@ const log = values.json ? (...a) => console.error(...a) : (...a) => console.log(
 
 function missing() {
   if (process.getuid?.() !== 0) return "needs root (network namespaces)";
-  for (const [cmd, pkg] of [
+  const command = missingCommands([
     ["etcd", "etcd-server"],
     ["ip", "iproute2"],
     ["iptables", "iptables"],
-  ]) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0)
-      return `${cmd} not found: apt-get install -y ${pkg}`;
-  }
+  ]);
+  if (command !== null) return command;
   const flannel = realFlannelMissing();
   if (flannel !== null) return flannel;
   if (!existsSync(TS_BIN)) return `${TS_BIN} missing: npm ci && npx turbo run build`;

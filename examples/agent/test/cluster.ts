@@ -14,6 +14,7 @@ import {
   etcdctl,
   etcdctlMissingReason,
   etcdMissingReason,
+  missingCommands,
   NetnsRelay,
   REPO_ROOT,
   realFlannelMissing,
@@ -28,22 +29,17 @@ export const PREFIX = "/kube-centos/network";
 const ETCD_IP = "10.99.0.100";
 const ETCD_PORT = 2379;
 
-function have(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-}
-
 /** Why the end-to-end tier cannot run, or `null`. */
 export function e2eMissing(): string | null {
   if (process.platform !== "linux") return "needs Linux";
   if (process.getuid?.() !== 0) return "needs root (network namespaces): run as root";
-  for (const [cmd, pkg] of [
+  const missing = missingCommands([
     ["ip", "iproute2"],
     ["iptables-restore", "iptables"],
     ["ping", "iputils-ping"],
     ["nsenter", "util-linux"],
-  ]) {
-    if (!have(cmd!)) return `${cmd} not found: apt-get install -y ${pkg}`;
-  }
+  ]);
+  if (missing !== null) return missing;
   if (!existsSync(BIN) || !existsSync(MK_DOCKER_OPTS)) {
     return `${BIN} or ${MK_DOCKER_OPTS} missing: run npm ci and npx turbo run build`;
   }
@@ -106,9 +102,10 @@ export async function eventually<T>(
 
 /** Why the notify check cannot run, or `null`. */
 export function notifyMissing(): string | null {
-  if (!have("python3")) return "python3 not found: apt-get install -y python3";
-  if (!have("systemd-notify")) return "systemd-notify not found: apt-get install -y systemd";
-  return null;
+  return missingCommands([
+    ["python3", "python3"],
+    ["systemd-notify", "systemd"],
+  ]);
 }
 
 /** One node agent process in a host: flanneld-ts, or (interop tier) a real flanneld. */

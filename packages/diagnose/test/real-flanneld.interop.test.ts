@@ -22,6 +22,7 @@ import {
   etcdctlMissingReason,
   etcdMissingReason,
   type FlannelVersion,
+  missingCommand,
   NetnsRelay,
   RealFlannel,
   realFlannelMissing,
@@ -70,10 +71,12 @@ const CASES: readonly {
 function interopMissing(): string | null {
   const kernel = kernelMissing();
   if (kernel !== null) return kernel;
-  if (spawnSync("sh", ["-c", "command -v ip6tables-save"]).status !== 0) {
-    return "ip6tables-save not found: apt-get install -y iptables";
-  }
-  return etcdMissingReason() ?? etcdctlMissingReason() ?? realFlannelMissing();
+  return (
+    missingCommand("ip6tables-save", "iptables") ??
+    etcdMissingReason() ??
+    etcdctlMissingReason() ??
+    realFlannelMissing()
+  );
 }
 
 /** `iptables-save` without its dated comments and counters: what a golden file can hold. */

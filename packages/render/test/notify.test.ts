@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { isFlannelError } from "@flannel-sdk/core";
-import { NotifySocket, tierGate } from "@flannel-sdk/testkit";
+import { missingCommand, NotifySocket, tierGate } from "@flannel-sdk/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { notifySystemd } from "../src/index.js";
-import { missingCommand, tempDir } from "./helpers/tools.js";
+import { tempDir } from "./helpers/tools.js";
 
 describe("notifySystemd without NOTIFY_SOCKET", () => {
   it("does nothing and says so", async () => {

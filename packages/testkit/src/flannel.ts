@@ -18,6 +18,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { missingCommand } from "./commands.js";
 
 /** The repository's root directory. */
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -40,9 +41,8 @@ export type FlannelVersion = keyof typeof FLANNEL_VERSIONS;
 
 /** Why the real flannel binaries cannot be used, or `null`. */
 export function realFlannelMissing(): string | null {
-  if (spawnSync("sh", ["-c", "command -v xz"]).status !== 0) {
-    return "xz not found: apt-get install -y xz-utils";
-  }
+  const xz = missingCommand("xz", "xz-utils");
+  if (xz !== null) return xz;
   for (const v of Object.keys(FLANNEL_VERSIONS)) {
     for (const f of [`flanneld-${v}.xz`, `mk-docker-opts-${v}.sh`]) {
       if (!existsSync(join(FLANNEL_DIR, f))) {

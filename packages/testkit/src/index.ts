@@ -1,3 +1,4 @@
+export { missingCommand, missingCommands, which } from "./commands.js";
 export type { CertPair, TestCertificates } from "./etcd/certs.js";
 export { makeTestCertificates, opensslMissingReason } from "./etcd/certs.js";
 export type { EtcdServerTls, MemberPorts, StartEtcdOptions } from "./etcd/etcd-server.js";
