@@ -33,9 +33,9 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { missingCommands, RealFlannel, realFlannelMissing } from "@flannel-sdk/testkit";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const SHARED = join(ROOT, "../shared/flannel");
 const TS_BIN = join(ROOT, "node_modules/.bin/flanneld-ts");
 const CHILD = fileURLToPath(new URL("./agent-etcd-child.mjs", import.meta.url));
 const PREFIX = "/bench/network";
@@ -80,16 +80,14 @@ const log = values.json ? (...a) => console.error(...a) : (...a) => console.log(
 
 function missing() {
   if (process.getuid?.() !== 0) return "needs root (network namespaces)";
-  for (const [cmd, pkg] of [
+  const command = missingCommands([
     ["etcd", "etcd-server"],
     ["ip", "iproute2"],
     ["iptables", "iptables"],
-    ["xz", "xz-utils"],
-  ]) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0)
-      return `${cmd} not found: apt-get install -y ${pkg}`;
-  }
-  if (!existsSync(join(SHARED, "flanneld-v0.20.2.xz"))) return `${SHARED} has no real flanneld`;
+  ]);
+  if (command !== null) return command;
+  const flannel = realFlannelMissing();
+  if (flannel !== null) return flannel;
   if (!existsSync(TS_BIN)) return `${TS_BIN} missing: npm ci && npx turbo run build`;
   return null;
 }
@@ -118,12 +116,9 @@ const now = () => process.hrtime.bigint();
 const ms = (from, to = now()) => Number(to - from) / 1e6;
 const wait = (t) => new Promise((r) => setTimeout(r, t));
 
-const real = {};
-for (const v of ["v0.11.0", "v0.20.2"]) {
-  real[v] = join(work, `flanneld-${v}`);
-  execFileSync("sh", ["-c", `xz -dc "${join(SHARED, `flanneld-${v}.xz`)}" > "${real[v]}"`]);
-  execFileSync("chmod", ["+x", real[v]]);
-}
+const bins = new RealFlannel();
+process.on("exit", () => bins.close());
+const real = { "v0.11.0": bins.flanneld("v0.11.0"), "v0.20.2": bins.flanneld("v0.20.2") };
 
 function spawnIn(ns, argv, logFile) {
   const out = logFile ? ["ignore", "pipe", "pipe"] : ["pipe", "pipe", "inherit"];

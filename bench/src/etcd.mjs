@@ -18,7 +18,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { EtcdLeaseStore } from "@flannel-sdk/etcd";
-import { startEtcd, sumMetric } from "@flannel-sdk/etcd/testing";
+import { startEtcd, sumMetric } from "@flannel-sdk/testkit";
 import { Etcd3 } from "etcd3";
 import { measure } from "mitata";
 
@@ -147,7 +147,7 @@ async function handled() {
   return sumMetric(await etcd.metricsText(), "grpc_server_handled_total");
 }
 
-/** flannel v0.28's acquisition (reference §2.4/§2.5), step by step on plain etcd3. */
+/** flannel v0.28's acquisition (`tryAcquireLease` over the v3 registry's list and create-if-absent txn), step by step on plain etcd3. */
 async function flannelWay(prefix, i) {
   await raw.kv.range({ key: Buffer.from(`${prefix}/config`) });
   const end = Buffer.from(`${prefix}/subnets`);

@@ -6,47 +6,49 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createConnection, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { openHandle } from "@flannel-sdk/netlink";
 import {
   type EtcdServer,
   etcdctl,
   etcdctlMissingReason,
   etcdMissingReason,
+  missingCommands,
+  NetnsRelay,
+  REPO_ROOT,
+  realFlannelMissing,
+  runCollect,
   startEtcd,
-} from "@flannel-sdk/etcd/testing";
-import { openHandle } from "@flannel-sdk/netlink";
+} from "@flannel-sdk/testkit";
 
-export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const BIN = join(ROOT, "node_modules/.bin/flanneld-ts");
-export const MK_DOCKER_OPTS = join(ROOT, "node_modules/.bin/mk-docker-opts");
+export const BIN = join(REPO_ROOT, "node_modules/.bin/flanneld-ts");
+export const MK_DOCKER_OPTS = join(REPO_ROOT, "node_modules/.bin/mk-docker-opts");
 export const PREFIX = "/kube-centos/network";
 /** The underlay: 10.99.0.0/24 exists only inside this fixture's namespaces. */
 const ETCD_IP = "10.99.0.100";
 const ETCD_PORT = 2379;
 
-function have(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-}
-
 /** Why the end-to-end tier cannot run, or `null`. */
 export function e2eMissing(): string | null {
   if (process.platform !== "linux") return "needs Linux";
   if (process.getuid?.() !== 0) return "needs root (network namespaces): run as root";
-  for (const [cmd, pkg] of [
+  const missing = missingCommands([
     ["ip", "iproute2"],
     ["iptables-restore", "iptables"],
     ["ping", "iputils-ping"],
     ["nsenter", "util-linux"],
-  ]) {
-    if (!have(cmd!)) return `${cmd} not found: apt-get install -y ${pkg}`;
-  }
+  ]);
+  if (missing !== null) return missing;
   if (!existsSync(BIN) || !existsSync(MK_DOCKER_OPTS)) {
     return `${BIN} or ${MK_DOCKER_OPTS} missing: run npm ci and npx turbo run build`;
   }
   return etcdMissingReason() ?? etcdctlMissingReason() ?? notifyMissing();
+}
+
+/** Why the interop tier (the end-to-end tier with real flanneld) cannot run, or `null`. */
+export function interopMissing(): string | null {
+  return e2eMissing() ?? realFlannelMissing();
 }
 
 /** `ip ARGS`, throwing with stderr. */
@@ -98,55 +100,12 @@ export async function eventually<T>(
   }
 }
 
-// systemd's side of sd_notify: an AF_UNIX datagram socket with SO_PASSCRED; prints each message
-// with the sender's pid from SCM_CREDENTIALS (what systemd checks for NotifyAccess=main).
-const NOTIFY_LISTENER = String.raw`
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-s.bind(sys.argv[1])
-print("listening", flush=True)
-while True:
-    data, anc, flags, addr = s.recvmsg(4096, socket.CMSG_SPACE(12))
-    pid = -1
-    for level, kind, payload in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            pid = struct.unpack("iII", payload[:12])[0]
-    print("pid=%d %s" % (pid, data.decode().replace("\n", " ")), flush=True)
-`;
-
-/** A notification socket as systemd opens one for a `Type=notify` unit. */
-export class NotifySocket {
-  readonly messages: string[] = [];
-  readonly #child: ChildProcess;
-  private constructor(readonly path: string) {
-    this.#child = spawn("python3", ["-c", NOTIFY_LISTENER, path], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-  }
-  static async open(path: string): Promise<NotifySocket> {
-    const n = new NotifySocket(path);
-    await new Promise<void>((resolve, reject) => {
-      n.#child.once("error", reject);
-      n.#child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-        for (const line of d.split("\n")) {
-          if (line === "listening") resolve();
-          else if (line !== "") n.messages.push(line);
-        }
-      });
-    });
-    return n;
-  }
-  close(): void {
-    this.#child.kill("SIGKILL");
-  }
-}
-
 /** Why the notify check cannot run, or `null`. */
 export function notifyMissing(): string | null {
-  if (!have("python3")) return "python3 not found: apt-get install -y python3";
-  if (!have("systemd-notify")) return "systemd-notify not found: apt-get install -y systemd";
-  return null;
+  return missingCommands([
+    ["python3", "python3"],
+    ["systemd-notify", "systemd"],
+  ]);
 }
 
 /** One node agent process in a host: flanneld-ts, or (interop tier) a real flanneld. */
@@ -235,16 +194,7 @@ export class Host {
    */
   async diagnose(extraArgs: readonly string[]) {
     const argv = ["netns", "exec", this.ns, BIN, "diagnose", "--json", ...this.flags(extraArgs)];
-    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const status = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    const { status, stdout, stderr } = await runCollect("ip", argv);
     return { status, stderr, report: stdout === "" ? null : JSON.parse(stdout) };
   }
   start(extraArgs: readonly string[], env?: NodeJS.ProcessEnv): Agent {
@@ -300,9 +250,7 @@ export class Cluster {
   readonly tmp = mkdtempSync(join(tmpdir(), "flannel-agent-e2e-"));
   etcd!: EtcdServer;
   #madeNs: string[] = [];
-  #bridge: Server | null = null;
-  #forwarder: ChildProcess | null = null;
-  #sockets = new Set<import("node:net").Socket>();
+  #relay: NetnsRelay | null = null;
   #offExit: () => void = () => {};
 
   /** The underlay's IPv6 /64 (a random ULA that exists only inside these namespaces), with `ipv6`. */
@@ -370,25 +318,12 @@ export class Cluster {
     this.etcd = await startEtcd({ enableV2: options.enableV2 });
     // etcd listens on the root namespace's loopback; the switch namespace reaches it through a
     // unix socket (the file system is shared): 10.99.0.100:2379 → forwarder → socket → etcd.
-    const sock = join(this.tmp, "etcd.sock");
-    const port = this.etcd.ports.client;
-    this.#bridge = createServer((c) => {
-      const u = createConnection(port, "127.0.0.1");
-      this.#sockets.add(c).add(u);
-      c.pipe(u).pipe(c);
-      c.on("error", () => u.destroy());
-      u.on("error", () => c.destroy());
-    });
-    await new Promise<void>((resolve) => this.#bridge!.listen(sock, resolve));
-    const forward = `const net=require("net");net.createServer(c=>{const u=net.connect(process.argv[3]);c.pipe(u).pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(${ETCD_PORT},process.argv[1],()=>console.log("ready"))`;
-    this.#forwarder = spawn(
-      "ip",
-      ["netns", "exec", this.switchNs, process.execPath, "-e", forward, ETCD_IP, "x", sock],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
-    await new Promise<void>((resolve, reject) => {
-      this.#forwarder!.once("exit", (code) => reject(new Error(`forwarder exited ${code}`)));
-      this.#forwarder!.stdout!.once("data", () => resolve());
+    this.#relay = await NetnsRelay.start({
+      ns: this.switchNs,
+      host: ETCD_IP,
+      port: ETCD_PORT,
+      targetPort: this.etcd.ports.client,
+      dir: this.tmp,
     });
   }
 
@@ -404,7 +339,7 @@ export class Cluster {
 
   #destroySync(): void {
     for (const h of this.hosts) h.agent?.kill("SIGKILL");
-    this.#forwarder?.kill("SIGKILL");
+    this.#relay?.killSync();
     for (const ns of this.#madeNs.splice(0)) spawnSync("ip", ["netns", "del", ns]);
     rmSync(this.tmp, { recursive: true, force: true });
   }
@@ -413,11 +348,7 @@ export class Cluster {
     this.#offExit();
     for (const h of this.hosts) h.agent?.kill("SIGKILL");
     await Promise.all(this.hosts.map((h) => h.agent?.exited));
-    this.#forwarder?.kill("SIGKILL");
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) =>
-      this.#bridge ? this.#bridge.close(() => resolve()) : resolve(),
-    );
+    await this.#relay?.close();
     await this.etcd?.close();
     for (const ns of this.#madeNs.splice(0)) spawnSync("ip", ["netns", "del", ns]);
     rmSync(this.tmp, { recursive: true, force: true });

@@ -5,11 +5,19 @@
  * between the docker0 addresses of every ordered pair, vxlan and host-gw.
  */
 import { randomBytes } from "node:crypto";
-import { tierGate } from "@flannel-sdk/core/testing";
 import { openHandle } from "@flannel-sdk/netlink";
+import { RealFlannel, tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bridgej, Cluster, eventually, type Host, inNs, ipj, PREFIX } from "./cluster.js";
-import { interopMissing, RealFlannel } from "./real-flanneld.js";
+import {
+  bridgej,
+  Cluster,
+  eventually,
+  type Host,
+  inNs,
+  interopMissing,
+  ipj,
+  PREFIX,
+} from "./cluster.js";
 
 const run = tierGate("interop (kernel+etcd+flanneld v0.20.2)", interopMissing());
 

@@ -4,7 +4,7 @@
  * `mk`), v3 + host-gw.
  */
 import { join } from "node:path";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { NotifySocket, tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   bridgej,
@@ -15,7 +15,6 @@ import {
   inNs,
   ipj,
   MK_DOCKER_OPTS,
-  NotifySocket,
   PREFIX,
 } from "./cluster.js";
 

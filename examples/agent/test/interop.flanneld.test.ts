@@ -10,7 +10,6 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Lease, LeaseAttrs, LeaseStore } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import {
   formatIptablesRule,
@@ -19,22 +18,28 @@ import {
   renderSubnetEnv,
   subnetEnvFromLease,
 } from "@flannel-sdk/render";
+import {
+  FLANNEL_VERSIONS,
+  type FlannelVersion,
+  REPO_ROOT,
+  RealFlannel,
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Cluster,
   eventually,
   type Host,
   inNs,
+  interopMissing,
   ipj,
   MK_DOCKER_OPTS,
   PREFIX,
-  ROOT,
 } from "./cluster.js";
-import { type FlannelVersion, interopMissing, RealFlannel, VERSIONS } from "./real-flanneld.js";
 
 const run = tierGate("interop", interopMissing());
 const HOSTS = 4;
-const MIGRATE = join(ROOT, "node_modules/.bin/flannel-etcd-migrate");
+const MIGRATE = join(REPO_ROOT, "node_modules/.bin/flannel-etcd-migrate");
 /** Traffic to and from a replaced node resumes within this long of its old agent's exit. */
 const RESUME_MS = 5_000;
 /** What the faults of the diagnose tests give; none of them on a healthy node. */
@@ -71,7 +76,7 @@ beforeAll(() => {
 afterAll(() => bins?.close());
 
 function cell(version: FlannelVersion, backend: Backend) {
-  const api = VERSIONS[version].api;
+  const api = FLANNEL_VERSIONS[version].api;
   const config = `{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"${backend}"}}`;
   const mtu = backend === "vxlan" ? 1450 : 1500;
   const tsArgs = api === 2 ? ["-etcd-api=v2"] : [];

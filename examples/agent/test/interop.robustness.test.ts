@@ -4,10 +4,9 @@
  * is open. One real node and one flanneld-ts node side by side on the interop fixture; the
  * leases of other nodes are written straight to etcd (its JSON gateway), as their agents would.
  */
-import { tierGate } from "@flannel-sdk/core/testing";
+import { RealFlannel, tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Cluster, eventually, type Host, ipj, PREFIX } from "./cluster.js";
-import { interopMissing, RealFlannel } from "./real-flanneld.js";
+import { Cluster, eventually, type Host, interopMissing, ipj, PREFIX } from "./cluster.js";
 
 const run = tierGate("interop", interopMissing());
 const CONFIG = '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';

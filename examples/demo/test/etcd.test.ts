@@ -5,15 +5,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tierGate } from "@flannel-sdk/core/testing";
-import {
-  type EtcdServer,
-  etcdctl,
-  etcdctlMissingReason,
-  etcdMissingReason,
-  startEtcd,
-} from "@flannel-sdk/etcd/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdctl, etcdctlMissingReason, etcdMissingReason, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { netnsMissing, runEtcdDemo } from "../src/index.js";
 
 const run = tierGate("etcd", etcdMissingReason() ?? etcdctlMissingReason());
@@ -21,13 +15,7 @@ const tmp = mkdtempSync(join(tmpdir(), "fsdk-demo-etcd-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe.runIf(run)("npm run demo -- --etcd URL", () => {
-  let etcd: EtcdServer;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-  });
-  afterAll(async () => {
-    await etcd?.close();
-  });
+  const etcd = etcdPerSuite();
   const get = (prefix: string) =>
     etcdctl(["get", "--prefix", prefix], { api: 3, endpoints: [etcd.clientUrl] });
 

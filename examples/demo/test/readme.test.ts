@@ -14,7 +14,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import ts from "typescript";
 import { afterAll, describe, expect, it } from "vitest";
 import { netnsMissing } from "../src/index.js";

@@ -3,6 +3,7 @@
  * network namespaces this test creates (and removes, also on failure).
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type DataPlanePlan,
@@ -11,7 +12,6 @@ import {
   planToCommands,
   planVxlan,
 } from "../src/index.js";
-import { tierGate } from "../src/testing/index.js";
 import { dualStackConfig, lease, NODE_A, NODE_B, NODE_C, vxlanBackend } from "./plan-fixtures.js";
 
 function missingPart(): string | null {

@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
   type FlannelError,
+  INSTALL_GUIDE,
   isFlannelError,
   MemoryLeaseStore,
   type NetworkConfig,
   waitForNetworkConfig,
 } from "../src/index.js";
 
-const GUIDE = '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';
+const GUIDE = INSTALL_GUIDE.networkConfig;
 
 describe("waitForNetworkConfig (flanneld's getConfig loop)", () => {
   it("retries every interval while the config is missing or invalid, then returns it", async () => {

@@ -3,17 +3,10 @@
  * the other API, both ways), and (with the kernel tier) a node whose leases live in etcd: clean,
  * then its lease deleted with etcdctl, then a lease close to its TTL.
  */
-
-import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
-import {
-  type EtcdServer,
-  etcdctl,
-  etcdctlMissingReason,
-  etcdMissingReason,
-  startEtcd,
-} from "@flannel-sdk/etcd/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdctl, etcdctlMissingReason, etcdMissingReason, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { diagnose, formatDiagnosis } from "../src/index.js";
 import { kernelMissing, Lab, PREFIX } from "./node.js";
 
@@ -21,16 +14,12 @@ const run = tierGate("etcd", etcdMissingReason() ?? etcdctlMissingReason());
 const CONFIG = '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';
 
 describe.runIf(run)("diagnose on a real etcd", () => {
-  let etcd: EtcdServer;
+  const etcd = etcdPerSuite({ enableV2: true });
   const lab = new Lab();
   const closers: { close(): Promise<void> }[] = [];
-  beforeAll(async () => {
-    etcd = await startEtcd({ enableV2: true });
-  });
   afterAll(async () => {
     await lab.cleanup();
     for (const c of closers) await c.close();
-    await etcd?.close();
   });
   const v3 = (prefix: string, more: object = {}) => {
     const s = new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix, ...more });

@@ -5,8 +5,8 @@
 import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { MemoryLeaseStore } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
 import { renderIpMasqRules } from "@flannel-sdk/render";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   type DiagnoseCode,

@@ -18,25 +18,19 @@ import {
 } from "@flannel-sdk/core";
 import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
 import { renderIpMasqRules, subnetEnvFromLease, writeSubnetEnv } from "@flannel-sdk/render";
-
-function which(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-}
+import { missingCommands } from "@flannel-sdk/testkit";
 
 /** Why the kernel tier cannot run here, or `null`. */
 export function kernelMissing(): string | null {
   if (process.platform !== "linux") return "needs Linux";
   if (process.getuid?.() !== 0) return "needs root (network namespaces): run as root";
-  for (const [cmd, pkg] of [
+  return missingCommands([
     ["ip", "iproute2"],
     ["bridge", "iproute2"],
     ["nsenter", "util-linux"],
     ["iptables-restore", "iptables"],
     ["iptables-save", "iptables"],
-  ] as const) {
-    if (!which(cmd)) return `${cmd} not found: apt-get install -y ${pkg}`;
-  }
-  return null;
+  ]);
 }
 
 export const PREFIX = "/kube-centos/network";

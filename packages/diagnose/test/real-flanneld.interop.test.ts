@@ -9,39 +9,31 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { createConnection, createServer, type Server } from "node:net";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LeaseStore } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
+import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
+import { formatIptablesRule, type IpMasqFlavor, renderIpMasqRules } from "@flannel-sdk/render";
 import {
   type EtcdServer,
   etcdctl,
   etcdctlMissingReason,
   etcdMissingReason,
+  type FlannelVersion,
+  missingCommand,
+  NetnsRelay,
+  RealFlannel,
+  realFlannelMissing,
   startEtcd,
-} from "@flannel-sdk/etcd/testing";
-import { type NetlinkHandle, openHandle } from "@flannel-sdk/netlink";
-import { formatIptablesRule, type IpMasqFlavor, renderIpMasqRules } from "@flannel-sdk/render";
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { diagnose, formatDiagnosis } from "../src/index.js";
 import { kernelMissing } from "./node.js";
 
 const ROOT = join(import.meta.dirname, "../../..");
-/** `../shared/flannel` relative to the repository root, as CI lays it out. */
-const FLANNEL_DIR = join(ROOT, "../shared/flannel");
 const REAL = join(ROOT, "packages/render/test/golden/ip-masq/real");
 
 const NETWORK = "172.30.0.0/16";
@@ -52,7 +44,7 @@ const SUBNET6 = "fd30:0:0:8::/64";
 const DOCKER_RULE = ["-s", "172.17.0.0/16", "!", "-o", "docker0", "-j", "MASQUERADE"];
 
 const CASES: readonly {
-  version: string;
+  version: FlannelVersion;
   api: 2 | 3;
   flavor: IpMasqFlavor;
   dual: boolean;
@@ -79,23 +71,12 @@ const CASES: readonly {
 function interopMissing(): string | null {
   const kernel = kernelMissing();
   if (kernel !== null) return kernel;
-  for (const [cmd, pkg] of [
-    ["ip6tables-save", "iptables"],
-    ["xz", "xz-utils"],
-  ] as const) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) {
-      return `${cmd} not found: apt-get install -y ${pkg}`;
-    }
-  }
-  const etcd = etcdMissingReason() ?? etcdctlMissingReason();
-  if (etcd !== null) return etcd;
-  for (const { version } of CASES) {
-    const xz = join(FLANNEL_DIR, `flanneld-${version}.xz`);
-    if (!existsSync(xz)) {
-      return `${xz} missing: the real flanneld binaries belong in ../shared/flannel beside the repository`;
-    }
-  }
-  return null;
+  return (
+    missingCommand("ip6tables-save", "iptables") ??
+    etcdMissingReason() ??
+    etcdctlMissingReason() ??
+    realFlannelMissing()
+  );
 }
 
 /** `iptables-save` without its dated comments and counters: what a golden file can hold. */
@@ -118,9 +99,6 @@ function tableRules(save: string, table: string): string[] {
   return out;
 }
 
-// Listens on 127.0.0.1:2379 inside the namespace and relays every connection to a unix socket.
-const FORWARDER = `const net=require("net");net.createServer(c=>{const u=net.connect(process.argv[1]);c.pipe(u).pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(2379,"127.0.0.1",()=>console.log("ready"))`;
-
 async function until<T>(what: string, f: () => T | null, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -138,8 +116,8 @@ class RealNode {
   readonly subnetFile = join(this.tmp, "subnet.env");
   ns: string | null = null;
   etcd: EtcdServer | null = null;
-  relay: Server | null = null;
-  forwarder: ChildProcess | null = null;
+  readonly bins = new RealFlannel();
+  relay: NetnsRelay | null = null;
   flanneld: ChildProcess | null = null;
   log = "";
   store: LeaseStore | null = null;
@@ -157,27 +135,8 @@ class RealNode {
 
   async start(): Promise<void> {
     const { version, api, dual } = this.c;
-    const bin = join(this.tmp, "flanneld");
-    const fd = openSync(bin, "w", 0o755);
-    try {
-      execFileSync("xz", ["-dc", join(FLANNEL_DIR, `flanneld-${version}.xz`)], {
-        stdio: ["ignore", fd, "pipe"],
-      });
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(bin, 0o755);
-
+    const bin = this.bins.flanneld(version);
     this.etcd = await startEtcd({ enableV2: api === 2 });
-    const sock = join(this.tmp, "etcd.sock");
-    const port = this.etcd.ports.client;
-    this.relay = createServer((c) => {
-      const u = createConnection(port, "127.0.0.1");
-      c.pipe(u).pipe(c);
-      c.on("error", () => u.destroy());
-      u.on("error", () => c.destroy());
-    });
-    await new Promise<void>((resolve) => this.relay!.listen(sock, resolve));
 
     const ns = `masq-${this.id}-${version.replace(/\./g, "")}`;
     this.ip("netns", "add", ns);
@@ -194,12 +153,13 @@ class RealNode {
     }
     this.inside("iptables", "-t", "nat", "-A", "POSTROUTING", ...DOCKER_RULE);
 
-    this.forwarder = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", FORWARDER, sock], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.forwarder!.stdout!.once("data", () => resolve());
-      this.forwarder!.once("exit", (code) => reject(new Error(`forwarder exited ${code}`)));
+    // flanneld reaches the test's etcd at 127.0.0.1:2379 inside its namespace.
+    this.relay = await NetnsRelay.start({
+      ns,
+      host: "127.0.0.1",
+      port: 2379,
+      targetPort: this.etcd.ports.client,
+      dir: this.tmp,
     });
 
     const config = JSON.stringify({
@@ -287,8 +247,8 @@ class RealNode {
   }
 
   async close(): Promise<void> {
-    for (const p of [this.flanneld, this.forwarder]) {
-      if (p === null || p.exitCode !== null || p.signalCode !== null) continue;
+    const p = this.flanneld;
+    if (p !== null && p.exitCode === null && p.signalCode === null) {
       const gone = new Promise((r) => p.once("exit", r));
       p.kill("SIGTERM");
       await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
@@ -296,9 +256,10 @@ class RealNode {
     }
     await this.netlink?.[Symbol.asyncDispose]();
     await this.store?.close();
-    await new Promise<void>((r) => (this.relay ? this.relay.close(() => r()) : r()));
+    await this.relay?.close();
     await this.etcd?.close();
     if (this.ns !== null) spawnSync("ip", ["netns", "del", this.ns]);
+    this.bins.close();
     rmSync(this.tmp, { recursive: true, force: true });
   }
 }

@@ -2,10 +2,11 @@
  * Core's LeaseStore contract suite, run against both etcd stores on a real etcd.
  */
 import type { Lease } from "@flannel-sdk/core";
-import { describeLeaseStoreContract, tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { describeLeaseStoreContract } from "@flannel-sdk/core/testing";
+import { etcdMissingReason, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { describe, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
-import { type EtcdServer, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import { expectNoLeakedGrants, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
@@ -16,14 +17,10 @@ const SKIP_24H = {
 };
 
 describe.runIf(run)("LeaseStore contract on etcd", () => {
-  let etcd: EtcdServer;
-  beforeAll(async () => {
-    etcd = await startEtcd({ enableV2: true });
-  });
-  afterAll(async () => {
+  const etcd = etcdPerSuite({
+    enableV2: true,
     // Every store the suite opened is closed by now: no lease grant may be left unattached.
-    if (etcd) await expectNoLeakedGrants(etcd.clientUrl);
-    await etcd?.close();
+    beforeClose: (e) => expectNoLeakedGrants(e.clientUrl),
   });
   const endpoints = () => [etcd.clientUrl];
 

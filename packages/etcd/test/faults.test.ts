@@ -2,9 +2,6 @@
  * The six faults of issue 4, each against real etcd processes.
  */
 import { type Lease, LeaseWatcher, type LeaseWatchResult } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
-import { describe, expect, it } from "vitest";
-import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
 import {
   etcdctl,
   etcdctlMissingReason,
@@ -14,7 +11,10 @@ import {
   startEtcd,
   startEtcdCluster,
   startTcpProxy,
-} from "../src/testing/index.js";
+  tierGate,
+} from "@flannel-sdk/testkit";
+import { describe, expect, it } from "vitest";
+import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
 import {
   codeOf,
   expectNoLeakedGrants,

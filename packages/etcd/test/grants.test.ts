@@ -1,9 +1,8 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { etcdMissingReason, startEtcd, tierGate } from "@flannel-sdk/testkit";
 import { describe, expect, it } from "vitest";
 import { EtcdLeaseStore } from "../src/index.js";
-import { etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import { codeOf, expectNoLeakedGrants, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const built = existsSync(new URL("../dist/index.mjs", import.meta.url));

@@ -1,5 +1,3 @@
-import { tierGate } from "@flannel-sdk/core/testing";
-import { describe, expect, it } from "vitest";
 import {
   etcdctl,
   etcdMissingReason,
@@ -8,7 +6,9 @@ import {
   startEtcd,
   startEtcdCluster,
   startTcpProxy,
-} from "../src/testing/index.js";
+  tierGate,
+} from "@flannel-sdk/testkit";
+import { describe, expect, it } from "vitest";
 
 const run = tierGate("etcd", etcdMissingReason() ?? opensslMissingReason());
 

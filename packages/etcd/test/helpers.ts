@@ -1,6 +1,6 @@
 import type { LeaseAttrs } from "@flannel-sdk/core";
-import { FlannelError } from "@flannel-sdk/core";
-import { type CertPair, etcdctl } from "../src/testing/index.js";
+import { FlannelError, INSTALL_GUIDE } from "@flannel-sdk/core";
+import { type CertPair, etcdctl } from "@flannel-sdk/testkit";
 
 /** vxlan attrs of a test node. */
 export function node(i: number, mac = "c6:d2:32:6f:8f:44"): LeaseAttrs {
@@ -25,7 +25,8 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
-export const GUIDE_CONFIG = '{"Network":"172.30.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';
+/** The network config the install guide writes (core's preset). */
+export const GUIDE_CONFIG: string = INSTALL_GUIDE.networkConfig;
 
 /** Unique prefix per test so tests can share one etcd. */
 let n = 0;

@@ -1,7 +1,6 @@
-import { tierGate } from "@flannel-sdk/core/testing";
+import { etcdMissingReason, startEtcd, startTcpProxy, tierGate } from "@flannel-sdk/testkit";
 import { describe, expect, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
-import { etcdMissingReason, startEtcd, startTcpProxy } from "../src/testing/index.js";
 import { expectNoLeakedGrants, GUIDE_CONFIG, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());

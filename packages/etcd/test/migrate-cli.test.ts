@@ -1,22 +1,18 @@
-/**
- * The `flannel-etcd-migrate` bin: usage (pure), then on a real etcd with v2 enabled, through the
- * committed shim in node_modules/.bin as an operator runs it.
- */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EtcdV2LeaseStore } from "../src/index.js";
-import { runMigrateCli } from "../src/migrate-cli.js";
 import {
-  type EtcdServer,
   etcdctl,
   etcdMissingReason,
   makeTestCertificates,
   opensslMissingReason,
+  runCollect,
   startEtcd,
-} from "../src/testing/index.js";
+  tierGate,
+} from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { describe, expect, it } from "vitest";
+import { EtcdV2LeaseStore } from "../src/index.js";
+import { runMigrateCli } from "../src/migrate-cli.js";
 import { GUIDE_CONFIG, node, tlsEtcdctl, uniquePrefix } from "./helpers.js";
 
 const BIN = fileURLToPath(
@@ -24,21 +20,8 @@ const BIN = fileURLToPath(
 );
 const DIST = fileURLToPath(new URL("../dist/cli.mjs", import.meta.url));
 
-async function cli(argv: string[], env: Record<string, string> = {}) {
-  const child = spawn(BIN, argv, {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { PATH: process.env.PATH ?? "", ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const status = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  return { status, stdout, stderr };
+function cli(argv: string[], env: Record<string, string> = {}) {
+  return runCollect(BIN, argv, { env: { PATH: process.env.PATH ?? "", ...env } });
 }
 
 async function inProcess(argv: string[], env: Record<string, string> = {}) {
@@ -93,13 +76,7 @@ const run = tierGate(
 );
 
 describe.runIf(run)("flannel-etcd-migrate on a real etcd", () => {
-  let etcd: EtcdServer;
-  beforeAll(async () => {
-    etcd = await startEtcd({ enableV2: true });
-  });
-  afterAll(async () => {
-    await etcd?.close();
-  });
+  const etcd = etcdPerSuite({ enableV2: true });
 
   it("dry run, migration, a second run that changes nothing, then a conflict (exit 1); -flag and --flag, = and space", async () => {
     const prefix = uniquePrefix("migrate-cli");

@@ -1,19 +1,15 @@
-import { tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdctl, etcdMissingReason, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { describe, expect, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore, migrateV2ToV3 } from "../src/index.js";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import { expectNoLeakedGrants, GUIDE_CONFIG, node, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 
 describe.runIf(run)("migrateV2ToV3", () => {
-  let etcd: EtcdServer;
-  beforeAll(async () => {
-    etcd = await startEtcd({ enableV2: true });
-  });
-  afterAll(async () => {
-    if (etcd) await expectNoLeakedGrants(etcd.clientUrl);
-    await etcd?.close();
+  const etcd = etcdPerSuite({
+    enableV2: true,
+    beforeClose: (e) => expectNoLeakedGrants(e.clientUrl),
   });
 
   it("copies config and leases keeping the time left, reports, and is idempotent", async () => {

@@ -10,10 +10,10 @@ import {
   type LeaseWatchResult,
   type SkippedLeaseEntry,
 } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type EtcdServer, etcdctl, etcdMissingReason, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { describe, expect, it } from "vitest";
 import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import { codeOf, expectNoLeakedGrants, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());
@@ -80,13 +80,9 @@ const leaseKeyName = (l: { subnet: string; ipv6Subnet: string | null }) =>
   `${l.subnet.replace("/", "-")}${l.ipv6Subnet ? `&${l.ipv6Subnet.replace("/", "-")}` : ""}`;
 
 describe.runIf(run)("odd entries under subnets/ (issue 16.1)", () => {
-  let etcd: EtcdServer;
-  beforeAll(async () => {
-    etcd = await startEtcd({ enableV2: true });
-  });
-  afterAll(async () => {
-    if (etcd) await expectNoLeakedGrants(etcd.clientUrl);
-    await etcd?.close();
+  const etcd = etcdPerSuite({
+    enableV2: true,
+    beforeClose: (e) => expectNoLeakedGrants(e.clientUrl),
   });
 
   for (const kind of KINDS) {

@@ -1,12 +1,12 @@
 import { createRequire } from "node:module";
 import { FlannelError } from "@flannel-sdk/core";
+import { sumMetric } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Backoff, sleep } from "../src/clock.js";
 import { grpcMissing, toEtcdError } from "../src/errors.js";
 import { isCidrText, subnetsOfKey } from "../src/lease-codec.js";
 import { keyLayout } from "../src/prefix.js";
-import { sumMetric } from "../src/testing/etcd-server.js";
 import { loadTlsMaterial } from "../src/tls.js";
 import { prefixEnd } from "../src/v3/wire.js";
 import { FakeClock } from "./fake-clock.js";

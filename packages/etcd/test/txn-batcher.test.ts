@@ -1,6 +1,11 @@
-import { tierGate } from "@flannel-sdk/core/testing";
+import {
+  type EtcdServer,
+  etcdctl,
+  etcdMissingReason,
+  startEtcd,
+  tierGate,
+} from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import { EtcdV3Connection } from "../src/v3/connection.js";
 import { TxnBatcher } from "../src/v3/txn-batcher.js";
 import { compare, op } from "../src/v3/wire.js";

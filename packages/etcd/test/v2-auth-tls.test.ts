@@ -1,14 +1,14 @@
 import type { LeaseWatchResult } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
-import { describe, expect, it } from "vitest";
-import { EtcdV2LeaseStore } from "../src/index.js";
 import {
   etcdctlMissingReason,
   etcdMissingReason,
   makeTestCertificates,
   opensslMissingReason,
   startEtcd,
-} from "../src/testing/index.js";
+  tierGate,
+} from "@flannel-sdk/testkit";
+import { describe, expect, it } from "vitest";
+import { EtcdV2LeaseStore } from "../src/index.js";
 import { codeOf, GUIDE_CONFIG, node, tlsEtcdctl } from "./helpers.js";
 
 const run = tierGate(

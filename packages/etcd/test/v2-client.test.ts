@@ -1,4 +1,5 @@
-import { tierGate } from "@flannel-sdk/core/testing";
+import { etcdctl, etcdMissingReason, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   EtcdV2Client,
@@ -7,7 +8,6 @@ import {
   V2_NODE_EXIST,
   v2ErrorCode,
 } from "../src/index.js";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 
 const run = tierGate("etcd", etcdMissingReason());
 
@@ -21,15 +21,13 @@ async function codeOf(p: Promise<unknown>): Promise<number | string | undefined>
 }
 
 describe.runIf(run)("EtcdV2Client against etcd 3.4 --enable-v2", () => {
-  let etcd: EtcdServer;
+  const etcd = etcdPerSuite({ enableV2: true });
   let client: EtcdV2Client;
   beforeAll(async () => {
-    etcd = await startEtcd({ enableV2: true });
     client = new EtcdV2Client({ endpoints: [etcd.clientUrl] });
   });
   afterAll(async () => {
     client?.close();
-    await etcd?.close();
   });
 
   it("creates with prevExist=false once, then reports 105", async () => {

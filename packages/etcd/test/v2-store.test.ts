@@ -1,14 +1,8 @@
 import type { LeaseWatchResult } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdctl, etcdctlMissingReason, etcdMissingReason, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { EtcdV2LeaseStore } from "../src/index.js";
-import {
-  type EtcdServer,
-  etcdctl,
-  etcdctlMissingReason,
-  etcdMissingReason,
-  startEtcd,
-} from "../src/testing/index.js";
 import { codeOf, GUIDE_CONFIG, node, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason() ?? etcdctlMissingReason());
@@ -22,7 +16,7 @@ const GUIDE_NODE = {
 };
 
 describe.runIf(run)("EtcdV2LeaseStore on etcd 3.4 --enable-v2 (the install guide's API)", () => {
-  let etcd: EtcdServer;
+  const etcd = etcdPerSuite({ enableV2: true });
   const v2 = (args: string[]) => etcdctl(args, { api: 2, endpoints: [etcd.clientUrl] });
   const stores: EtcdV2LeaseStore[] = [];
   const open = (
@@ -33,12 +27,8 @@ describe.runIf(run)("EtcdV2LeaseStore on etcd 3.4 --enable-v2 (the install guide
     stores.push(s);
     return s;
   };
-  beforeAll(async () => {
-    etcd = await startEtcd({ enableV2: true });
-  });
   afterAll(async () => {
     for (const s of stores) await s.close();
-    await etcd?.close();
   });
 
   it("reads the config the guide's etcdctl mkdir/mk wrote; etcdctl ls/get see the lease it writes", async () => {

@@ -1,7 +1,7 @@
-import { tierGate } from "@flannel-sdk/core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdctl, etcdMissingReason, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { EtcdLeaseStore } from "../src/index.js";
-import { type EtcdServer, etcdctl, etcdMissingReason, startEtcd } from "../src/testing/index.js";
 import {
   codeOf,
   expectNoLeakedGrants,
@@ -16,7 +16,7 @@ const run = tierGate("etcd", etcdMissingReason());
 describe.runIf(run).each(TRANSPORTS)(
   "EtcdLeaseStore on etcd v3 over %s: flanneld's data layout",
   (transport) => {
-    let etcd: EtcdServer;
+    const etcd = etcdPerSuite({ beforeClose: (e) => expectNoLeakedGrants(e.clientUrl) });
     const ctl = (args: string[]) => etcdctl(args, { api: 3, endpoints: [etcd.clientUrl] });
     // etcdctl -w json prints the lease ID as a JSON number: JSON.parse would round it.
     const leaseIdOf = async (key: string) =>
@@ -27,13 +27,8 @@ describe.runIf(run).each(TRANSPORTS)(
       stores.push(s);
       return s;
     };
-    beforeAll(async () => {
-      etcd = await startEtcd();
-    });
     afterAll(async () => {
       for (const s of stores) await s.close();
-      if (etcd) await expectNoLeakedGrants(etcd.clientUrl);
-      await etcd?.close();
     });
 
     it("reports a missing config with flannel's hint and refuses to write an invalid one", async () => {

@@ -1,11 +1,6 @@
-import { tierGate } from "@flannel-sdk/core/testing";
+import { etcdMissingReason, startTcpProxy, tierGate } from "@flannel-sdk/testkit";
+import { etcdPerSuite } from "@flannel-sdk/testkit/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type EtcdServer,
-  etcdMissingReason,
-  startEtcd,
-  startTcpProxy,
-} from "../src/testing/index.js";
 import { EtcdV3Connection } from "../src/v3/connection.js";
 import { RawWatch, type RawWatchResult, type WatchStatus } from "../src/v3/watch.js";
 import { TRANSPORTS } from "./helpers.js";
@@ -58,15 +53,13 @@ async function until(
 describe.runIf(run).each(TRANSPORTS)(
   "RawWatch over %s (etcd v3 watch state machine)",
   (transport) => {
-    let etcd: EtcdServer;
+    const etcd = etcdPerSuite();
     let admin: EtcdV3Connection;
     beforeAll(async () => {
-      etcd = await startEtcd();
       admin = new EtcdV3Connection({ endpoints: [etcd.clientUrl], transport });
     });
     afterAll(async () => {
       admin?.close();
-      await etcd?.close();
     });
 
     it("yields a snapshot, then events, with prev values on delete", async () => {

@@ -1,6 +1,6 @@
 /**
- * External interface selection as flanneld does it (reference §8.2; v0.20.2's
- * `pkg/ipmatch.LookupExtIface` for IPv6 and dual stack): `--iface`, `--iface-regex`,
+ * External interface selection as flanneld does it (`main.go` and `pkg/ipmatch/match.go`;
+ * v0.20.2's `pkg/ipmatch.LookupExtIface` for IPv6 and dual stack): `--iface`, `--iface-regex`,
  * `--iface-can-reach`, `--public-ip` / `--public-ipv6`, else the default route's interface.
  */
 import {
@@ -119,7 +119,7 @@ function publicAddress(text: string | null | undefined, family: 4 | 6, field: st
 }
 
 /**
- * Selects the external interface as flanneld does (§8.2): each `iface` (an address of either
+ * Selects the external interface as flanneld does at startup: each `iface` (an address of either
  * family, or a name), then each `ifaceRegex` (first interface with an address whose text
  * matches — in dual stack one IPv4 and one IPv6 address of the same interface — else first
  * whose name matches), then `ifaceCanReach`; with none of those, the interface holding

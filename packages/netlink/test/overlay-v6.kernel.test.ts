@@ -2,21 +2,14 @@
  * Dual stack: the IPv6 half of a vxlan overlay (flannel-v6.1 over an IPv6 underlay), planned by
  * core from two dual-stack leases, applied beside the IPv4 half, with ping -6 across.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { type Lease, parseNetworkConfig, planVxlan } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, tierGate } from "@flannel-sdk/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { openHandle } from "../src/index.js";
 import { inNs, ip, ipj, type J, kernelTier, Netns } from "./helpers/kernel.js";
 
-const run =
-  kernelTier() &&
-  tierGate(
-    "kernel",
-    spawnSync("sh", ["-c", "command -v ping"]).status === 0
-      ? null
-      : "ping not found: apt-get install -y iputils-ping",
-  );
+const run = kernelTier() && tierGate("kernel", missingCommand("ping", "iputils-ping"));
 const nss = new Netns();
 afterAll(() => nss.cleanup());
 

@@ -3,7 +3,7 @@
  * bridge holding the first address of its lease (as docker0 / cni0 would), the data plane
  * applied from the other host's lease, and a ping from one bridge address to the other.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import {
   type DataPlanePlan,
   type Lease,
@@ -12,19 +12,12 @@ import {
   planToCommands,
   planVxlan,
 } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, tierGate } from "@flannel-sdk/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { type NetlinkHandle, openHandle } from "../src/index.js";
 import { inNs, ip, kernelTier, Netns } from "./helpers/kernel.js";
 
-const run =
-  kernelTier() &&
-  tierGate(
-    "kernel",
-    spawnSync("sh", ["-c", "command -v ping"]).status === 0
-      ? null
-      : "ping not found: apt-get install -y iputils-ping",
-  );
+const run = kernelTier() && tierGate("kernel", missingCommand("ping", "iputils-ping"));
 const nss = new Netns();
 afterAll(() => nss.cleanup());
 

@@ -89,15 +89,6 @@ export {
   renderDockerUnit,
 } from "./systemd/docker.js";
 export type { ExecEnvRef, ExecWord } from "./systemd/escape.js";
-export {
-  escapeSpecifiers,
-  formatEnvironmentAssignment,
-  formatExecPath,
-  formatExecWord,
-  unitName,
-  unitPath,
-  unitText,
-} from "./systemd/escape.js";
 export type {
   FlanneldSysconfigOptions,
   FlanneldUnitOptions,
@@ -111,18 +102,3 @@ export {
 } from "./systemd/flanneld.js";
 export type { NotifySystemdOptions } from "./systemd/notify.js";
 export { notifySystemd } from "./systemd/notify.js";
-export type { UnitFile, UnitFileLine, UnitFileSection } from "./systemd/unit-file.js";
-export {
-  addUnitValue,
-  buildUnitFile,
-  checkUnitValue,
-  formatUnitFile,
-  getUnitValue,
-  getUnitValues,
-  parseUnitFile,
-  removeUnitKey,
-  SYSTEMD_LIMITS,
-  setUnitValue,
-  unitContinuedDirective,
-  unitDirective,
-} from "./systemd/unit-file.js";

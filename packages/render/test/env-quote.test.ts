@@ -3,12 +3,12 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseShellEnv, quoteEnvValue, renderEnvAssignment } from "../src/index.js";
 import { HOSTILE, isForbidden } from "./helpers/corpus.js";
-import { missingCommand, sourceWithDash, tempDir } from "./helpers/tools.js";
+import { sourceWithDash, tempDir } from "./helpers/tools.js";
 
 function tryQuote(value: string): string | null {
   try {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSy
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { INSTALL_GUIDE, isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { installPlan, renderDockerDropIn, writeInstallPlan } from "../src/index.js";
 import { systemdMissing, UnitRoot } from "./helpers/systemd.js";

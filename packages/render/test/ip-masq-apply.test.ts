@@ -1,5 +1,5 @@
 import { isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   applyIpMasqRules,

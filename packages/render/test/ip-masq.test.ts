@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -18,7 +18,7 @@ const golden = (name: string) =>
 const v4 = { network: "172.30.0.0/16", subnet: "172.30.8.0/24" };
 const v6 = { network: "2001:cafe:42::/56", subnet: "2001:cafe:42:8::/64" };
 
-describe("renderIpMasqRules (reference §7)", () => {
+describe("renderIpMasqRules (flannel's ip-masq rules, v0.11 and HEAD)", () => {
   it("current flavor: flannel's payload byte for byte (chains created beforehand, as flannel does)", () => {
     const r = renderIpMasqRules({ ...v4, declareChains: false });
     expect(r.restore).toBe(golden("current-v4.restore"));

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseNetworkConfig } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, tierGate, which } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   parseSubnetEnv,
@@ -16,7 +16,7 @@ import {
   renderSubnetEnv,
   subnetEnvFromLease,
 } from "../src/index.js";
-import { missingCommand, tempDir, which } from "./helpers/tools.js";
+import { tempDir } from "./helpers/tools.js";
 
 const golden = fileURLToPath(new URL("golden/v0.20.2/", import.meta.url));
 const DUAL = join(golden, "dual-stack.subnet.env");

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSy
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, tierGate, which } from "@flannel-sdk/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   checkRouteConflict,
@@ -17,7 +17,7 @@ import {
   runMkDockerOpts,
 } from "../src/index.js";
 import { kernelMissing, TestNetns } from "./helpers/netns.js";
-import { missingCommand, tempDir, which } from "./helpers/tools.js";
+import { tempDir } from "./helpers/tools.js";
 
 const goldenDir = fileURLToPath(new URL("golden/mk-docker-opts/", import.meta.url));
 const read = (p: string) => readFileSync(join(goldenDir, p), "utf8");

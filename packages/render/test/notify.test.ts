@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, NotifySocket, tierGate } from "@flannel-sdk/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { notifySystemd } from "../src/index.js";
-import { missingCommand, tempDir } from "./helpers/tools.js";
+import { tempDir } from "./helpers/tools.js";
 
 describe("notifySystemd without NOTIFY_SOCKET", () => {
   it("does nothing and says so", async () => {
@@ -27,23 +26,6 @@ describe("notifySystemd without NOTIFY_SOCKET", () => {
   });
 });
 
-// A real AF_UNIX datagram socket with SO_PASSCRED, as systemd listens: it prints each message
-// with the sender's pid from SCM_CREDENTIALS, which is what systemd checks (NotifyAccess=main).
-const LISTENER = String.raw`
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-s.bind(sys.argv[1])
-print("listening", flush=True)
-while True:
-    data, anc, flags, addr = s.recvmsg(4096, socket.CMSG_SPACE(12))
-    pid = -1
-    for level, kind, payload in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            pid = struct.unpack("iII", payload[:12])[0]
-    print("pid=%d %s" % (pid, data.decode().replace("\n", "|")), flush=True)
-`;
-
 function notifyMissing(): string | null {
   if (process.getuid?.() !== 0)
     return "not root: systemd-notify needs root to send for another pid";
@@ -52,32 +34,21 @@ function notifyMissing(): string | null {
 
 describe.runIf(tierGate("kernel", notifyMissing()))("notifySystemd on a real notify socket", () => {
   let dir: { path: string; cleanup: () => void };
-  let listener: ChildProcess;
-  let lines: string[];
+  let listener: NotifySocket;
   beforeEach(async () => {
     dir = tempDir("render-notify-");
-    lines = [];
-    listener = spawn("python3", ["-c", LISTENER, join(dir.path, "notify.sock")], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    await new Promise<void>((resolve, reject) => {
-      listener.once("error", reject);
-      listener.stdout!.setEncoding("utf8").on("data", (d: string) => {
-        lines.push(...d.split("\n").filter((l) => l !== ""));
-        if (lines[0] === "listening") resolve();
-      });
-    });
+    listener = await NotifySocket.open(join(dir.path, "notify.sock"));
   });
   afterEach(() => {
-    listener.kill();
+    listener.close();
     dir.cleanup();
   });
 
   const received = async (n: number) => {
     const deadline = Date.now() + 10_000;
-    while (lines.length < n + 1 && Date.now() < deadline)
+    while (listener.messages.length < n && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
-    return lines.slice(1);
+    return listener.messages;
   };
 
   it("READY=1 arrives credited to this process's pid", async () => {
@@ -90,7 +61,7 @@ describe.runIf(tierGate("kernel", notifyMissing()))("notifySystemd on a real not
 
   it("several assignments in one message; another pid on request", async () => {
     const env = { NOTIFY_SOCKET: join(dir.path, "notify.sock") };
-    await notifySystemd({ READY: "1", STATUS: "Lease acquired" }, { env, pid: listener.pid! });
+    await notifySystemd({ READY: "1", STATUS: "Lease acquired" }, { env, pid: listener.pid });
     const [msg] = await received(1);
     expect(msg).toMatch(new RegExp(`^pid=${listener.pid} `));
     expect(msg).toContain("READY=1");

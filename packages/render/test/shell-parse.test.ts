@@ -1,10 +1,10 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are shell text, `${NAME}` is meant literally
 import { isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_SHELL_ENV_EXPANSION, parseShellEnv } from "../src/index.js";
-import { missingCommand, sourceWithDash } from "./helpers/tools.js";
+import { sourceWithDash } from "./helpers/tools.js";
 
 const ENV = { HOME: "/home/u", E1: "from env", E2: "a  b" };
 

@@ -16,7 +16,7 @@ import {
   type NetworkConfig,
   parseNetworkConfig,
 } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -29,7 +29,7 @@ import {
   writeFileAtomic,
   writeSubnetEnv,
 } from "../src/index.js";
-import { missingCommand, sourceWithDash, tempDir } from "./helpers/tools.js";
+import { sourceWithDash, tempDir } from "./helpers/tools.js";
 
 const golden = (name: string) => readFileSync(new URL(`golden/${name}`, import.meta.url), "utf8");
 

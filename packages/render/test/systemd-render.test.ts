@@ -1,24 +1,21 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: unit-file text, `${NAME}` is meant literally
 import { readFileSync } from "node:fs";
 import { INSTALL_GUIDE, isFlannelError } from "@flannel-sdk/core";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { missingCommand, tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
-  formatExecWord,
   parseShellEnv,
   renderDockerDropIn,
   renderDockerUnit,
   renderFlanneldSysconfig,
   renderFlanneldUnit,
   runMkDockerOpts,
-  SYSTEMD_LIMITS,
-  unitPath,
-  unitText,
 } from "../src/index.js";
+import { formatExecWord, SYSTEMD_LIMITS, unitPath, unitText } from "../src/systemd/index.js";
 import { HOSTILE, isForbidden } from "./helpers/corpus.js";
 import { systemdMissing, UnitRoot } from "./helpers/systemd.js";
-import { missingCommand, sourceWithDash } from "./helpers/tools.js";
+import { sourceWithDash } from "./helpers/tools.js";
 
 const golden = (name: string) => readFileSync(new URL(`golden/${name}`, import.meta.url), "utf8");
 

@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: unit-file text, `${NAME}` is meant literally
 import { readFileSync } from "node:fs";
-import { tierGate } from "@flannel-sdk/core/testing";
+import { tierGate } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -13,7 +13,7 @@ import {
   removeUnitKey,
   setUnitValue,
   unitContinuedDirective,
-} from "../src/index.js";
+} from "../src/systemd/index.js";
 import { systemdMissing, UnitRoot } from "./helpers/systemd.js";
 
 const golden = (name: string) => readFileSync(new URL(`golden/${name}`, import.meta.url), "utf8");

@@ -13,7 +13,7 @@ import {
 
 /**
  * The candidates of one address family: subnets of `subnetLen` from `subnetMin` to `subnetMax`
- * in steps of one subnet, numbered 0…count-1 (flannel's `allocateSubnet` walk, reference §2.4).
+ * in steps of one subnet, numbered 0…count-1 (flannel's `allocateSubnet` walk in `local_manager.go`).
  * @internal
  */
 export interface Grid {

@@ -8,7 +8,7 @@ import { SparseSlots } from "./sparse.js";
 /**
  * How {@link SubnetAllocator.allocate} picks among the free subnets.
  *
- * - `random` — flannel's choice (reference §2.4 step 5): uniformly among the first 100 free
+ * - `random` — flannel's choice (`tryAcquireLease`, when it allocates a new subnet): uniformly among the first 100 free
  *   subnets counted from SubnetMin. Racing nodes collide with probability about 1/100.
  * - `sequential` — the lowest free subnet: predictable, compact, but every racing node wants
  *   the same one.

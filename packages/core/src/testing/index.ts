@@ -4,4 +4,3 @@ export type {
   LeaseStoreContractHarness,
 } from "./contract.js";
 export { describeLeaseStoreContract, LEASE_STORE_CONTRACT_CASES } from "./contract.js";
-export { tierGate } from "./tier.js";

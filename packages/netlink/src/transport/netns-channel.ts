@@ -2,11 +2,12 @@
  * A channel whose rtnetlink socket lives in another network namespace.
  *
  * A netlink socket belongs to the namespace of the thread that created it, and Node has no
- * `setns(2)` without a compiled addon. So a tiny agent process is started *inside* the namespace
- * (`nsenter --net=PATH node -e AGENT`): it opens the socket there and forwards datagrams both
- * ways over its stdin/stdout as length-prefixed frames. All protocol logic stays in this process;
- * the agent only moves bytes, so it is the same code path the local socket uses. The agent exits
- * when its stdin closes, so it never outlives the handle or this process.
+ * `setns(2)` without a compiled addon. So a tiny agent process (`netns-agent.ts`) is started
+ * *inside* the namespace (`nsenter --net=PATH node -e AGENT`): it opens the socket there and
+ * forwards datagrams both ways over its stdin/stdout as length-prefixed frames. All protocol
+ * logic stays in this process; the agent only moves bytes, so it is the same code path the local
+ * socket uses. The agent exits when its stdin closes, so it never outlives the handle or this
+ * process.
  * @internal
  */
 import { spawn } from "node:child_process";
@@ -19,107 +20,13 @@ import {
   SOCKET_BUFFER_BYTES,
 } from "./channel.js";
 import { nativeModulePath } from "./native.js";
-
-// Frames, both ways: u32le length of what follows, u8 type, u32le id, payload.
-const T_SEND = 1; // → agent: datagram for the kernel
-const T_JOIN = 2; // → agent: join multicast group `id`
-const T_SEQUENCE = 3; // → agent: datagrams to send one after another ([u32 id][u32 len][bytes])*
-const T_DATAGRAM = 1; // ← agent: datagram from the kernel
-const T_SOCKET_ERROR = 2; // ← agent: socket error (JSON {code,message})
-const T_READY = 3; // ← agent: socket open
-const T_SEND_ERROR = 4; // ← agent: datagram `id` not sent (JSON)
-const T_JOINED = 6; // ← agent: in multicast group `id` (empty), or why not (JSON)
-const T_FATAL = 5; // ← agent: could not open the socket (JSON)
-
-/**
- * The agent. CommonJS, run with `node -e`; argv[1] is the absolute path of npm `netlink`'s
- * raw-socket module, argv[2] the socket buffer size, argv[3] the per-datagram receive buffer. Every socket callback is guarded: an exception escaping into the native binding
- * would abort the agent.
- */
-export const AGENT_SOURCE = `"use strict";
-(() => {
-const { RawNetlinkSocket } = require(process.argv[1]);
-const bufSize = Number(process.argv[2]);
-const out = process.stdout;
-function frame(type, id, payload) {
-  const h = Buffer.allocUnsafe(9);
-  h.writeUInt32LE(5 + payload.length, 0); h[4] = type; h.writeUInt32LE(id >>> 0, 5);
-  out.write(payload.length > 0 ? Buffer.concat([h, payload]) : h);
-}
-function json(e) { return Buffer.from(JSON.stringify({ code: String((e && e.code) || "EIO"), message: String((e && e.message) || e) })); }
-let sock;
-try {
-  sock = new RawNetlinkSocket(0, { messagePeeking: false, msgBufferSize: Number(process.argv[3]), recvBufferSize: bufSize, sendBufferSize: bufSize });
-} catch (e) { frame(${T_FATAL}, 0, json(e)); process.exitCode = 1; process.stdin.destroy(); return; }
-// A sequence (dumps, which the kernel runs one at a time per socket) is sent datagram by
-// datagram, each once the kernel has ended the previous one (NLMSG_DONE or NLMSG_ERROR).
-const queue = [];
-let waiting = -1;
-function lastSeq(d) {
-  let off = 0, seq = -1;
-  while (off + 16 <= d.length) { const len = d.readUInt32LE(off); if (len < 16) break; seq = d.readUInt32LE(off + 8); off += (len + 3) & ~3; }
-  return seq;
-}
-function sendOne(id, d) {
-  try {
-    sock.send(d, {}, (err) => { try { if (err) frame(${T_SEND_ERROR}, id, json(err)); } catch {} });
-  } catch (e) { frame(${T_SEND_ERROR}, id, json(e)); }
-}
-function drain() {
-  while (waiting === -1 && queue.length > 0) { const [id, d] = queue.shift(); waiting = lastSeq(d); sendOne(id, d); }
-}
-sock.on("message", (m) => {
-  try {
-    frame(${T_DATAGRAM}, 0, m);
-    if (waiting !== -1) {
-      let off = 0;
-      while (off + 16 <= m.length) {
-        const len = m.readUInt32LE(off); if (len < 16) break;
-        const type = m.readUInt16LE(off + 4);
-        if ((type === 2 || type === 3) && m.readUInt32LE(off + 8) === waiting) waiting = -1;
-        off += (len + 3) & ~3;
-      }
-      drain();
-    }
-  } catch {}
-});
-sock.on("truncatedMessage", () => { try { frame(${T_SOCKET_ERROR}, 0, json({ code: "EMSGSIZE", message: "truncated datagram" })); } catch {} });
-sock.on("error", (e) => { try { waiting = -1; frame(${T_SOCKET_ERROR}, 0, json(e)); drain(); } catch {} });
-let pending = Buffer.alloc(0);
-process.stdin.on("data", (chunk) => {
-  try {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    let off = 0;
-    while (pending.length - off >= 4) {
-      const len = pending.readUInt32LE(off);
-      if (pending.length - off - 4 < len) break;
-      const type = pending[off + 4];
-      const id = pending.readUInt32LE(off + 5);
-      const payload = pending.subarray(off + 9, off + 4 + len);
-      off += 4 + len;
-      if (type === ${T_SEND}) {
-        sendOne(id, Buffer.from(payload));
-      } else if (type === ${T_SEQUENCE}) {
-        let p = 0;
-        while (p + 8 <= payload.length) {
-          const itemId = payload.readUInt32LE(p); const n = payload.readUInt32LE(p + 4);
-          queue.push([itemId, Buffer.from(payload.subarray(p + 8, p + 8 + n))]);
-          p += 8 + n;
-        }
-        drain();
-      } else if (type === ${T_JOIN}) {
-        try { sock.addMembership(id); frame(${T_JOINED}, id, Buffer.alloc(0)); } catch (e) { frame(${T_JOINED}, id, json(e)); }
-      }
-    }
-    pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off);
-  } catch (e) { try { frame(${T_SOCKET_ERROR}, 0, json(e)); } catch {} }
-});
-process.stdin.on("end", () => { try { sock.close(); } catch {} process.exit(0); });
-process.stdin.on("error", () => process.exit(0));
-out.on("error", () => process.exit(0));
-frame(${T_READY}, 0, Buffer.alloc(0));
-})();
-`;
+import {
+  decodeFrames,
+  encodeFrame,
+  FRAME,
+  NETNS_AGENT_SOURCE,
+  netnsAgentArgv,
+} from "./netns-agent.js";
 
 /** Where a named namespace lives (`ip netns add NAME` → `/run/netns/NAME`); a path is used as is. */
 export function netnsPath(netns: string): string {
@@ -153,10 +60,12 @@ export function openNetnsChannel(
       ...launcher,
       process.execPath,
       "-e",
-      AGENT_SOURCE,
-      nativeModulePath(),
-      String(SOCKET_BUFFER_BYTES),
-      String(RECV_BUFFER_BYTES),
+      NETNS_AGENT_SOURCE,
+      ...netnsAgentArgv({
+        nativeModule: nativeModulePath(),
+        socketBufferBytes: SOCKET_BUFFER_BYTES,
+        recvBufferBytes: RECV_BUFFER_BYTES,
+      }),
     ],
     { stdio: ["pipe", "pipe", "pipe"], env },
   );
@@ -195,7 +104,7 @@ export function openNetnsChannel(
       if (stderr.length < 4096) stderr += s;
     });
     child.on("error", (e: NodeJS.ErrnoException) => fail(e.code ?? "ENOENT", e.message));
-    // "close", not "exit": by then every frame the agent wrote has been read (a T_FATAL
+    // "close", not "exit": by then every frame the agent wrote has been read (a FRAME.fatal
     // reason, the last replies), and stderr is complete.
     child.on("close", (code, sig) => {
       const text = stderr.trim();
@@ -221,11 +130,7 @@ export function openNetnsChannel(
     const channel: Channel = {
       send(id, datagram) {
         if (dead) return;
-        const h = Buffer.allocUnsafe(9);
-        h.writeUInt32LE(5 + datagram.length, 0);
-        h[4] = T_SEND;
-        h.writeUInt32LE(id >>> 0, 5);
-        child.stdin.write(Buffer.concat([h, datagram]));
+        child.stdin.write(encodeFrame(FRAME.send, id, datagram));
       },
       sendSequence(items) {
         if (dead) return;
@@ -233,7 +138,7 @@ export function openNetnsChannel(
         for (const it of items) size += 8 + it.datagram.length;
         const b = Buffer.allocUnsafe(size);
         b.writeUInt32LE(size - 4, 0);
-        b[4] = T_SEQUENCE;
+        b[4] = FRAME.sequence;
         b.writeUInt32LE(0, 5);
         let off = 9;
         for (const it of items) {
@@ -253,11 +158,7 @@ export function openNetnsChannel(
           waiters.push({ resolve, reject });
           joins.set(group, waiters);
         });
-        const h = Buffer.allocUnsafe(9);
-        h.writeUInt32LE(5, 0);
-        h[4] = T_JOIN;
-        h.writeUInt32LE(group, 5);
-        child.stdin.write(h);
+        child.stdin.write(encodeFrame(FRAME.join, group, Buffer.alloc(0)));
         return joined;
       },
       setActive(active) {
@@ -284,40 +185,31 @@ export function openNetnsChannel(
     };
 
     child.stdout.on("data", (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let off = 0;
-      while (pending.length - off >= 4) {
-        const len = pending.readUInt32LE(off);
-        if (pending.length - off - 4 < len) break;
-        const type = pending[off + 4];
-        const id = pending.readUInt32LE(off + 5);
-        const payload = pending.subarray(off + 9, off + 4 + len);
-        off += 4 + len;
+      pending = decodeFrames(pending, chunk, (type, id, payload) => {
         try {
-          if (type === T_DATAGRAM) events.datagram(payload);
-          else if (type === T_JOINED) {
+          if (type === FRAME.datagram) events.datagram(payload);
+          else if (type === FRAME.joined) {
             const w = joins.get(id)?.shift();
             if (payload.length === 0) w?.resolve();
             else {
               const e = JSON.parse(payload.toString("utf8")) as { code: string; message: string };
               w?.reject(netlinkError(e.code, operation, e.message, { netns: path }));
             }
-          } else if (type === T_READY) {
+          } else if (type === FRAME.ready) {
             ready = true;
             signal?.removeEventListener("abort", onAbort);
             channel.setActive(false);
             resolve(channel);
           } else {
             const e = JSON.parse(payload.toString("utf8")) as { code: string; message: string };
-            if (type === T_SOCKET_ERROR) events.socketError(e.code, e.message);
-            else if (type === T_SEND_ERROR) events.sendError(id, e.code, e.message);
-            else if (type === T_FATAL) fail(e.code, e.message);
+            if (type === FRAME.socketError) events.socketError(e.code, e.message);
+            else if (type === FRAME.sendError) events.sendError(id, e.code, e.message);
+            else if (type === FRAME.fatal) fail(e.code, e.message);
           }
         } catch {
           // a consumer callback threw; the frame is dropped, the stream stays in sync
         }
-      }
-      pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off);
+      });
     });
   });
 }

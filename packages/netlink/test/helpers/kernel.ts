@@ -5,18 +5,18 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { tierGate } from "@flannel-sdk/core/testing";
-
-function which(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-}
+import { missingCommands, tierGate } from "@flannel-sdk/testkit";
 
 /** Why the kernel tier cannot run here, or `null`. */
 export function kernelMissing(): string | null {
   if (process.platform !== "linux") return "needs Linux";
   if (process.getuid?.() !== 0) return "needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run as root";
-  if (!which("ip") || !which("bridge")) return "iproute2 not found: apt-get install -y iproute2";
-  if (!which("nsenter")) return "nsenter not found: apt-get install -y util-linux";
+  const missing = missingCommands([
+    ["ip", "iproute2"],
+    ["bridge", "iproute2"],
+    ["nsenter", "util-linux"],
+  ]);
+  if (missing !== null) return missing;
   const probe = `nl-probe-${randomBytes(3).toString("hex")}`;
   try {
     execFileSync("ip", ["netns", "add", probe], { stdio: "pipe" });

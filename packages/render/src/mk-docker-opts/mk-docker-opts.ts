@@ -52,7 +52,7 @@ function byName(a: string, b: string): number {
 }
 
 /**
- * flannel's `mk-docker-opts.sh` as a function (reference §4): derives `DOCKER_OPT_BIP` from
+ * flannel's `dist/mk-docker-opts.sh` as a function: derives `DOCKER_OPT_BIP` from
  * `FLANNEL_SUBNET`, `DOCKER_OPT_MTU` from `FLANNEL_MTU` and `DOCKER_OPT_IPMASQ` from
  * `FLANNEL_IPMASQ` (inverted: when flannel masquerades docker must not), lists every variable
  * whose name contains `DOCKER_OPT_` (inherited ones too) in byte order, and builds the combined

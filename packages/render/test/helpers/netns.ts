@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { missingCommand } from "./tools.js";
+import { missingCommand } from "@flannel-sdk/testkit";
 
 /** Why the kernel tier cannot run here, or null. */
 export function kernelMissing(): string | null {

@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { missingCommand, tempDir } from "./tools.js";
+import { missingCommand } from "@flannel-sdk/testkit";
+import { tempDir } from "./tools.js";
 
 export function systemdMissing(): string | null {
   return missingCommand("systemd-analyze", "systemd");

@@ -3,18 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Absolute path of a command found in PATH, or null. */
-export function which(command: string): string | null {
-  const r = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" });
-  const path = r.stdout.trim();
-  return r.status === 0 && path.startsWith("/") ? path : null;
-}
-
-/** The tierGate reason when a command is missing, with the Debian package to install. */
-export function missingCommand(command: string, pkg: string): string | null {
-  return which(command) === null ? `${command} not found: apt-get install -y ${pkg}` : null;
-}
-
 /** A fresh temp directory, removed by the returned cleanup function. */
 export function tempDir(prefix = "render-"): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { freePorts } from "./ports.js";
+import { freePorts } from "../ports.js";
 
 /** TLS files an etcd test server serves its client port with. */
 export interface EtcdServerTls {

@@ -1,6 +1,7 @@
 /**
- * Real flanneld for the interop tier: the binaries of `../shared/flannel` (beside the repo),
- * unpacked with `xz -dc` into a temp dir of this run.
+ * Real flanneld for the interop tiers: the binaries of `../shared/flannel` (beside the
+ * repository, as CI lays it out), unpacked with `xz -dc` into a temp dir of the run and checked
+ * against their sha256.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -16,13 +17,17 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { e2eMissing, ROOT } from "./cluster.js";
+import { fileURLToPath } from "node:url";
+import { missingCommand } from "./commands.js";
 
-/** `../shared/flannel` relative to the repository root, as CI lays it out. */
-export const FLANNEL_DIR = join(ROOT, "../shared/flannel");
+/** The repository's root directory. */
+export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
-/** The flannel releases the tier runs, and the etcd API each speaks. */
-export const VERSIONS = {
+/** `../shared/flannel` relative to the repository root. */
+export const FLANNEL_DIR = join(REPO_ROOT, "../shared/flannel");
+
+/** The flannel releases the interop tiers run, the etcd API each speaks, the sha256 of flanneld. */
+export const FLANNEL_VERSIONS = {
   "v0.11.0": {
     api: 2,
     sha256: "de9237befcbc30af033a98fe15d3f16e1799d182bb99a3ba571a3cb0075df6b5",
@@ -32,16 +37,13 @@ export const VERSIONS = {
     sha256: "e0b260d3be40900e32f58622904328231086d17ae1d9a48ab7da1b14cb1de342",
   },
 } as const;
-export type FlannelVersion = keyof typeof VERSIONS;
+export type FlannelVersion = keyof typeof FLANNEL_VERSIONS;
 
-/** Why the interop tier cannot run, or `null`. */
-export function interopMissing(): string | null {
-  const e2e = e2eMissing();
-  if (e2e !== null) return e2e;
-  if (spawnSync("sh", ["-c", "command -v xz"]).status !== 0) {
-    return "xz not found: apt-get install -y xz-utils";
-  }
-  for (const v of Object.keys(VERSIONS)) {
+/** Why the real flannel binaries cannot be used, or `null`. */
+export function realFlannelMissing(): string | null {
+  const xz = missingCommand("xz", "xz-utils");
+  if (xz !== null) return xz;
+  for (const v of Object.keys(FLANNEL_VERSIONS)) {
     for (const f of [`flanneld-${v}.xz`, `mk-docker-opts-${v}.sh`]) {
       if (!existsSync(join(FLANNEL_DIR, f))) {
         return `${join(FLANNEL_DIR, f)} missing: the real flannel binaries belong in ../shared/flannel beside the repository (flanneld-v0.11.0.xz, flanneld-v0.20.2.xz, mk-docker-opts-v*.sh)`;
@@ -55,7 +57,7 @@ export function interopMissing(): string | null {
 export class RealFlannel {
   readonly dir = mkdtempSync(join(tmpdir(), "flannel-interop-bin-"));
 
-  /** Path of flanneld `version`, unpacked on first use. */
+  /** Path of flanneld `version`, unpacked (and its sha256 and `--version` checked) on first use. */
   flanneld(version: FlannelVersion): string {
     const out = join(this.dir, `flanneld-${version}`);
     if (!existsSync(out)) {
@@ -70,9 +72,9 @@ export class RealFlannel {
       const sum = createHash("sha256")
         .update(readFileSync(`${out}.part`))
         .digest("hex");
-      if (sum !== VERSIONS[version].sha256) {
+      if (sum !== FLANNEL_VERSIONS[version].sha256) {
         throw new Error(
-          `flanneld-${version}.xz unpacks to sha256 ${sum}, not ${VERSIONS[version].sha256} (../shared/flannel/README)`,
+          `flanneld-${version}.xz unpacks to sha256 ${sum}, not ${FLANNEL_VERSIONS[version].sha256} (../shared/flannel/README)`,
         );
       }
       chmodSync(`${out}.part`, 0o755);
