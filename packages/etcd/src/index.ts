@@ -1,6 +1,3 @@
-export type { EtcdAcquireLeaseOptions } from "./acquire.js";
-export type { Clock, TimerHandle } from "./clock.js";
-export { systemClock } from "./clock.js";
 export type { EtcdErrorCode } from "./errors.js";
 export { expandExecStart, parseEnvironmentFile } from "./flanneld/env-file.js";
 export type {
@@ -12,13 +9,6 @@ export type {
 export { parseFlanneldFlags } from "./flanneld/flags.js";
 export type { FlanneldEtcdOptions, FlanneldOptionsInput } from "./flanneld/options.js";
 export { etcdOptionsFromFlanneld } from "./flanneld/options.js";
-export type {
-  KeepLeaseOptions,
-  LeaseKeeperDriver,
-  LeaseKeeperEvent,
-  OwnLeaseState,
-} from "./keeper.js";
-export { LeaseKeeper } from "./keeper.js";
 export type {
   MigrateV2ToV3Options,
   MigrationAction,

@@ -1,10 +1,12 @@
 /**
  * The six faults of issue 4, each against real etcd processes.
  */
+
+import type { LeaseKeeperEvent } from "@flannel-sdk/core";
 import { type Lease, LeaseWatcher, type LeaseWatchResult } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { describe, expect, it } from "vitest";
-import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
+import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
 import {
   etcdctl,
   etcdctlMissingReason,

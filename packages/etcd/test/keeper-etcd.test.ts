@@ -1,6 +1,7 @@
+import type { LeaseKeeperEvent } from "@flannel-sdk/core";
 import { tierGate } from "@flannel-sdk/core/testing";
 import { describe, expect, it } from "vitest";
-import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
+import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
 import { etcdMissingReason, startEtcd, startTcpProxy } from "../src/testing/index.js";
 import { expectNoLeakedGrants, GUIDE_CONFIG, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
 

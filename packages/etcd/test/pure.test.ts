@@ -2,14 +2,12 @@ import { createRequire } from "node:module";
 import { FlannelError } from "@flannel-sdk/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Backoff, sleep } from "../src/clock.js";
-import { grpcMissing, toEtcdError } from "../src/errors.js";
+import { etcdReason, grpcMissing, toEtcdError } from "../src/errors.js";
 import { isCidrText, subnetsOfKey } from "../src/lease-codec.js";
 import { keyLayout } from "../src/prefix.js";
 import { sumMetric } from "../src/testing/etcd-server.js";
 import { loadTlsMaterial } from "../src/tls.js";
 import { prefixEnd } from "../src/v3/wire.js";
-import { FakeClock } from "./fake-clock.js";
 
 describe("key layout (Go path.Join)", () => {
   it("builds flannel's keys and normalises slashes", () => {
@@ -64,36 +62,6 @@ describe("prefixEnd (etcd's GetPrefixRangeEnd)", () => {
   });
 });
 
-describe("Backoff", () => {
-  it("doubles from 100 ms to 5 s with jitter in [d/2, d], and resets", () => {
-    const b = new Backoff({ random: () => 0.999999 });
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map(() => b.next())).toEqual([
-      100, 200, 400, 800, 1600, 3200, 5000, 5000,
-    ]);
-    b.reset();
-    expect(b.next()).toBe(100);
-    const low = new Backoff({ random: () => 0 });
-    expect([low.next(), low.next()]).toEqual([50, 100]);
-  });
-
-  it("sleep waits on the given clock and rejects ABORTED on abort", async () => {
-    const clock = new FakeClock();
-    let done = false;
-    const p = sleep(1000, { clock }).then(() => {
-      done = true;
-    });
-    await clock.advance(999);
-    expect(done).toBe(false);
-    await clock.advance(1);
-    await p;
-    expect(done).toBe(true);
-    const ac = new AbortController();
-    const q = sleep(1000, { clock, signal: ac.signal });
-    ac.abort();
-    await expect(q).rejects.toMatchObject({ code: "ABORTED" });
-  });
-});
-
 describe("error mapping", () => {
   it("maps etcd3 / gRPC failures to stable codes", () => {
     class GRPCUnavailableError extends Error {}
@@ -119,9 +87,11 @@ describe("error mapping", () => {
         "range",
       ).code,
     ).toBe("ETCD_TLS");
-    expect(
-      toEtcdError(new Error("etcdserver: too many operations in txn request"), "txn").code,
-    ).toBe("ETCD_ERROR");
+    const tooMany = toEtcdError(new Error("etcdserver: too many operations in txn request"), "txn");
+    expect([tooMany.code, etcdReason(tooMany)]).toEqual(["ETCD_ERROR", "too-many-ops"]);
+    const noLease = toEtcdError(new Error("etcdserver: requested lease not found"), "revoke");
+    expect(etcdReason(noLease)).toBe("lease-not-found");
+    expect(etcdReason(toEtcdError(new Error("boom"), "x"))).toBeUndefined();
     const already = new FlannelError("ABORTED", "x");
     expect(toEtcdError(already, "x")).toBe(already);
   });

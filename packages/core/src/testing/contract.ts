@@ -38,6 +38,8 @@ export const LEASE_STORE_CONTRACT_CASES = [
   "renew",
   "renew-not-found",
   "release",
+  "keep-renews",
+  "keep-lost",
   "reserve-permanent",
   "reserve-reused-by-its-node",
   "reserve-conflict",
@@ -460,6 +462,44 @@ export function describeLeaseStoreContract<S extends LeaseStore>(
         await store.releaseLease(lease);
         await rejectsWith(store.renewLease(lease), "LEASE_NOT_FOUND", "renew a released lease");
         checkEqual((await store.listLeases()).leases.length, 0, "renew must not recreate it");
+      },
+    },
+    {
+      id: "keep-renews",
+      title: "keepLease renews when the margin is reached, reports renewed, and stops on close",
+      rawConfig: CONFIG,
+      async run(store) {
+        const lease = await store.acquireLease(node(1));
+        // A margin of a whole TTL: the renewal is due at once.
+        const keeper = store.keepLease(lease, { renewMargin: DAY_MS });
+        const iterator = keeper[Symbol.asyncIterator]();
+        const first = await within(iterator.next(), waitMs, "no keeper event");
+        check(!first.done, "the keeper ended without an event");
+        checkEqual(first.value.type, "renewed", "first keeper event");
+        checkEqual(first.value.lease.subnet, lease.subnet, "renewed subnet");
+        checkExpiration(first.value.lease, "renewed lease");
+        checkEqual(keeper.lease.subnet, lease.subnet, "keeper.lease");
+        await keeper.close();
+        checkEqual(await within(keeper.done, waitMs, "close did not end the keeper"), null, "done");
+        checkEqual((await iterator.next()).done, true, "iteration ends after close");
+        check(!keeper.lost, "a closed keeper has not lost its lease");
+        const listed = (await store.listLeases()).leases.map((l) => l.subnet);
+        check(listed.includes(lease.subnet), "closing a keeper must leave the lease alone");
+      },
+    },
+    {
+      id: "keep-lost",
+      title: "keepLease reports lost (deleted) when the lease is released under it",
+      rawConfig: CONFIG,
+      async run(store) {
+        const lease = await store.acquireLease(node(1));
+        const keeper = store.keepLease(lease);
+        await store.releaseLease(makeSubnetKey(lease.subnet, lease.ipv6Subnet));
+        const lost = await within(keeper.done, waitMs, "the keeper did not report the release");
+        check(lost !== null && lost.type === "lost", "done must carry the lost event");
+        checkEqual(lost.reason, "deleted", "lost reason");
+        check(keeper.lost, "keeper.lost");
+        await keeper.close();
       },
     },
     {

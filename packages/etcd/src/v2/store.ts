@@ -3,28 +3,34 @@
  * §2.6), the one the install guide uses, against etcd ≥ 3.4 started with `--enable-v2=true`.
  */
 import {
+  type AcquireLeaseOptions,
   type AllocationStrategy,
+  Backoff,
   type CallOptions,
+  type Clock,
   canonicalCidr,
   FlannelError,
+  type KeepLeaseOptions,
   type Lease,
   type LeaseAcquisitionPlan,
   type LeaseAttrs,
   type LeaseEvent,
   type LeaseJsonShape,
+  LeaseKeeper,
   type LeaseList,
   type LeaseStore,
   type LeaseWatchResult,
   type NetworkConfig,
+  type OwnLeaseState,
   parseNetworkConfig,
   planReservation,
+  runLeaseAcquisition,
   type SkippedLeaseEntry,
+  sleep,
+  systemClock,
   throwIfAborted,
   type WatchLeasesOptions,
 } from "@flannel-sdk/core";
-import { acquireWithRetries, type EtcdAcquireLeaseOptions } from "../acquire.js";
-import { Backoff, type Clock, sleep, systemClock } from "../clock.js";
-import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../keeper.js";
 import {
   coveredSubnets,
   decodeEntry,
@@ -267,16 +273,16 @@ export class EtcdV2LeaseStore implements LeaseStore {
    * @throws FlannelError `OUT_OF_SUBNETS`, `CONFIG_NOT_FOUND`, `CONFIG_INVALID`, `LEASE_INVALID`,
    *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
-  async acquireLease(attrs: LeaseAttrs, options: EtcdAcquireLeaseOptions = {}): Promise<Lease> {
+  async acquireLease(attrs: LeaseAttrs, options: AcquireLeaseOptions = {}): Promise<Lease> {
     this.#begin(options.signal);
-    return acquireWithRetries(
+    return runLeaseAcquisition(
       {
         snapshot: (signal) => this.#snapshot(signal),
         commit: (plan, signal) => this.#commit(plan, signal),
       },
       attrs,
-      options,
       {
+        ...options,
         attempts: this.#attempts,
         clock: this.#clock,
         strategy: this.#strategy,

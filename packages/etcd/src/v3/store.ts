@@ -3,31 +3,32 @@
  * etcd's JSON gateway or gRPC (`src/v3/connection.ts`).
  */
 import {
+  type AcquireLeaseOptions,
   type AllocationStrategy,
   type CallOptions,
+  type Clock,
   canonicalCidr,
   FlannelError,
+  type KeepLeaseOptions,
   type Lease,
   type LeaseAcquisitionPlan,
+  type LeaseAcquisitionSnapshot,
   type LeaseAttrs,
   type LeaseEvent,
+  LeaseKeeper,
   type LeaseList,
   type LeaseStore,
   type LeaseWatchResult,
   type NetworkConfig,
+  type OwnLeaseState,
   parseNetworkConfig,
   planReservation,
+  runLeaseAcquisition,
   type SkippedLeaseEntry,
+  systemClock,
   throwIfAborted,
   type WatchLeasesOptions,
 } from "@flannel-sdk/core";
-import {
-  type AcquisitionSnapshot,
-  acquireWithRetries,
-  type EtcdAcquireLeaseOptions,
-} from "../acquire.js";
-import { type Clock, systemClock } from "../clock.js";
-import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../keeper.js";
 import {
   coveredSubnets,
   decodeEntry,
@@ -398,7 +399,7 @@ export class EtcdLeaseStore implements LeaseStore {
    * @throws FlannelError `OUT_OF_SUBNETS`, `CONFIG_NOT_FOUND`, `CONFIG_INVALID`, `LEASE_INVALID`,
    *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
-  acquireLease(attrs: LeaseAttrs, options: EtcdAcquireLeaseOptions = {}): Promise<Lease> {
+  acquireLease(attrs: LeaseAttrs, options: AcquireLeaseOptions = {}): Promise<Lease> {
     try {
       this.#begin(options.signal);
     } catch (e) {
@@ -411,7 +412,7 @@ export class EtcdLeaseStore implements LeaseStore {
     return acquiring;
   }
 
-  async #acquire(attrs: LeaseAttrs, callerOptions: EtcdAcquireLeaseOptions): Promise<Lease> {
+  async #acquire(attrs: LeaseAttrs, callerOptions: AcquireLeaseOptions): Promise<Lease> {
     // close() aborts a running acquisition, so it can revoke the grant the acquisition holds.
     // (A signal of its own: a thousand acquisitions do not pile listeners on the store's one.)
     const options = {
@@ -440,7 +441,7 @@ export class EtcdLeaseStore implements LeaseStore {
     };
     let snapshotRead: Snapshot | null = null;
     try {
-      return await acquireWithRetries(
+      return await runLeaseAcquisition(
         {
           snapshot: async (signal) => {
             // The etcd lease is granted while the read runs: it is needed unless the node
@@ -458,8 +459,8 @@ export class EtcdLeaseStore implements LeaseStore {
           },
         },
         attrs,
-        options,
         {
+          ...options,
           attempts: this.#attempts,
           clock: this.#clock,
           strategy: this.#strategy,
@@ -564,7 +565,7 @@ export class EtcdLeaseStore implements LeaseStore {
     return snapshot.all;
   }
 
-  #acquisitionView(snapshot: Snapshot, attrs: LeaseAttrs): AcquisitionSnapshot {
+  #acquisitionView(snapshot: Snapshot, attrs: LeaseAttrs): LeaseAcquisitionSnapshot {
     if (snapshot.configText === null) throw this.#configNotFound();
     if (snapshot.config === undefined) {
       try {
