@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { etcdReason, grpcMissing, toEtcdError } from "../src/errors.js";
 import { isCidrText, subnetsOfKey } from "../src/lease-codec.js";
+import { CONFLICT, LEASE_WRITE_ATTEMPTS, retryLeaseWrite } from "../src/lifecycle.js";
 import { keyLayout } from "../src/prefix.js";
 import { sumMetric } from "../src/testing/etcd-server.js";
 import { loadTlsMaterial } from "../src/tls.js";
@@ -148,5 +149,38 @@ describe("sumMetric (Prometheus text)", () => {
     expect(sumMetric(text, "grpc_server_handled_total")).toBe(10);
     expect(sumMetric(text, "grpc_server_handled_total", { grpc_method: "Txn" })).toBe(3);
     expect(sumMetric(text, "etcd_server_is_leader")).toBe(1);
+  });
+});
+
+describe("retryLeaseWrite (renewLease and releaseLease's one retry policy)", () => {
+  it("retries a lost condition at once, up to LEASE_WRITE_ATTEMPTS, then MAX_RETRIES", async () => {
+    let calls = 0;
+    const twice = await retryLeaseWrite("renewing", "k", async () =>
+      ++calls < 3 ? CONFLICT : "written",
+    );
+    expect([twice, calls]).toEqual(["written", 3]);
+    calls = 0;
+    const err = await retryLeaseWrite("releasing", "/p/subnets/10.5.1.0-24", async () => {
+      calls++;
+      return CONFLICT;
+    }).catch((e) => e);
+    expect(calls).toBe(LEASE_WRITE_ATTEMPTS);
+    expect(err).toMatchObject({
+      code: "MAX_RETRIES",
+      retryable: true,
+      message: "lease /p/subnets/10.5.1.0-24 kept changing while releasing it",
+    });
+  });
+
+  it("throws any other error at once (the keeper retries after retryInterval, as flanneld)", async () => {
+    let calls = 0;
+    const down = new FlannelError("ETCD_UNAVAILABLE", "no leader", { retryable: true });
+    await expect(
+      retryLeaseWrite("renewing", "k", async () => {
+        calls++;
+        throw down;
+      }),
+    ).rejects.toBe(down);
+    expect(calls).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Keeping a lease alive the way flanneld does (flannel `subnet/watch.go` `LeaseRenewer`, and
- * `main.go` exiting on "Lease has been revoked"): renew at expiration minus the renew margin,
+ * Keeping a lease alive the way flanneld does (v0.28 `LocalManager.CompleteLease`, v0.11
+ * `main.go` `MonitorLease`, which exits on "Lease has been revoked"): renew at expiration minus the renew margin,
  * retry every minute on error, and say when the lease is gone. The state machine
  * (docs/etcd-watch.md):
  *

@@ -1,6 +1,6 @@
 /**
- * `EtcdV2LeaseStore`: flannel v0.11's etcd v2 keys-API layout and lease protocol (reference
- * §2.6), the one the install guide uses, against etcd ≥ 3.4 started with `--enable-v2=true`.
+ * `EtcdV2LeaseStore`: flannel v0.11's etcd v2 keys-API layout and lease protocol (v0.11
+ * `subnet/etcdv2/registry.go`), the one the install guide uses, against etcd ≥ 3.4 started with `--enable-v2=true`.
  */
 import {
   type AcquireLeaseOptions,
@@ -10,13 +10,14 @@ import {
   type Clock,
   canonicalCidr,
   FlannelError,
+  isFlannelError,
   type KeepLeaseOptions,
   type Lease,
   type LeaseAcquisitionPlan,
   type LeaseAttrs,
   type LeaseEvent,
   type LeaseJsonShape,
-  LeaseKeeper,
+  type LeaseKeeper,
   type LeaseList,
   type LeaseStore,
   type LeaseWatchResult,
@@ -28,7 +29,6 @@ import {
   type SkippedLeaseEntry,
   sleep,
   systemClock,
-  throwIfAborted,
   type WatchLeasesOptions,
 } from "@flannel-sdk/core";
 import {
@@ -47,6 +47,13 @@ import {
   subnetsOfKey,
   UNKNOWN_ATTRS,
 } from "../lease-codec.js";
+import {
+  CONFLICT,
+  checkOwner,
+  leaseNotFound,
+  retryLeaseWrite,
+  StoreLifecycle,
+} from "../lifecycle.js";
 import {
   DEFAULT_ENDPOINTS,
   type EtcdStoreOptions,
@@ -106,7 +113,7 @@ interface V2Snapshot {
  *
  * Unlike flannel v0.11, rewrites and deletions are conditional on the index that was read
  * (`prevIndex`), so a node never overwrites a lease another node took meanwhile (v0.11's
- * previous-subnet takeover, reference §2.4, is v0.18's rule here).
+ * previous-subnet takeover of a held subnet, is v0.18's rule here).
  *
  * @example
  * ```ts
@@ -126,9 +133,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
   readonly #strategy: AllocationStrategy;
   readonly #attempts: number;
   readonly #pollMs: number;
-  readonly #watches = new Set<AbortController>();
-  readonly #keepers = new Set<LeaseKeeper>();
-  #closed = false;
+  readonly #life = new StoreLifecycle();
 
   /** @throws FlannelError `ETCD_TLS`, `INVALID_ARGUMENT` */
   constructor(options: EtcdV2LeaseStoreOptions = {}) {
@@ -150,12 +155,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
 
   /** True once {@link close} was called. */
   get closed(): boolean {
-    return this.#closed;
-  }
-
-  #begin(signal: AbortSignal | undefined): void {
-    throwIfAborted(signal);
-    if (this.#closed) throw new FlannelError("STORE_CLOSED", "the etcd store is closed");
+    return this.#life.closed;
   }
 
   #configNotFound(cause?: unknown): FlannelError {
@@ -213,7 +213,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
    *   `CONFIG_INVALID`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async getNetworkConfig(options: CallOptions = {}): Promise<NetworkConfig> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     try {
       const res = await this.client.get(this.keys.config, { quorum: true, signal: options.signal });
       return parseNetworkConfig(res.node.value ?? "");
@@ -231,7 +231,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
     config: string | object,
     options: CallOptions = {},
   ): Promise<NetworkConfig> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     const text = typeof config === "string" ? config : JSON.stringify(config);
     const parsed = parseNetworkConfig(text);
     await this.client.set(this.keys.config, text, { signal: options.signal });
@@ -263,7 +263,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
    * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async listLeases(options: CallOptions = {}): Promise<LeaseList> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     return this.#list(options.signal);
   }
 
@@ -274,7 +274,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
    *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async acquireLease(attrs: LeaseAttrs, options: AcquireLeaseOptions = {}): Promise<Lease> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     return runLeaseAcquisition(
       {
         snapshot: (signal) => this.#snapshot(signal),
@@ -363,11 +363,11 @@ export class EtcdV2LeaseStore implements LeaseStore {
    *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async renewLease(lease: Lease, options: CallOptions = {}): Promise<Lease> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     const signal = options.signal;
     const key = keyOfLease(this.keys, lease);
     const attrs = normalizeAttrs(lease.attrs);
-    for (let attempt = 0; attempt < 5; attempt++) {
+    return retryLeaseWrite("renewing", key, async () => {
       const node = await this.#ownNode(key, attrs, signal);
       try {
         const res = await this.client.set(key, encodeAttrs(attrs, this.#shape), {
@@ -378,43 +378,23 @@ export class EtcdV2LeaseStore implements LeaseStore {
         return this.#written(lease.subnet, lease.ipv6Subnet, attrs, res.node, lease.key);
       } catch (e) {
         const code = v2ErrorCode(e);
-        if (code === V2_TEST_FAILED || code === V2_KEY_NOT_FOUND) continue;
+        // Rewritten or deleted since the read: the next read decides.
+        if (code === V2_TEST_FAILED || code === V2_KEY_NOT_FOUND) return CONFLICT;
         throw e;
       }
-    }
-    throw new FlannelError("MAX_RETRIES", `lease ${key} kept changing while renewing it`, {
-      retryable: true,
-      details: { key },
     });
   }
 
+  /** The node stored at `key`, checked to be the lease of the node with `attrs`. */
   async #ownNode(key: string, attrs: LeaseAttrs, signal: AbortSignal | undefined): Promise<V2Node> {
     let node: V2Node;
     try {
       node = (await this.client.get(key, { quorum: true, signal })).node;
     } catch (e) {
-      if (v2ErrorCode(e) === V2_KEY_NOT_FOUND) {
-        throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} not found`, {
-          cause: e,
-          details: { key },
-        });
-      }
+      if (v2ErrorCode(e) === V2_KEY_NOT_FOUND) throw leaseNotFound(key, e);
       throw e;
     }
-    let stored: LeaseAttrs;
-    try {
-      stored = this.#lease(node).attrs;
-    } catch (e) {
-      throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} holds an unreadable value`, {
-        cause: e,
-        details: { key },
-      });
-    }
-    if (!sameNode(attrs, stored)) {
-      throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} is now held by ${stored.publicIP}`, {
-        details: { key, holder: stored.publicIP },
-      });
-    }
+    checkOwner(this.keys, key, node.value ?? "", attrs);
     return node;
   }
 
@@ -424,7 +404,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
    * @throws FlannelError `SUBNET_KEY_INVALID` / `INVALID_CIDR`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async releaseLease(lease: Lease | string, options: CallOptions = {}): Promise<void> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     const signal = options.signal;
     const remove = async (key: string, prevIndex?: number) => {
       try {
@@ -439,16 +419,18 @@ export class EtcdV2LeaseStore implements LeaseStore {
     };
     if (typeof lease !== "string") {
       const key = keyOfLease(this.keys, lease);
-      for (let attempt = 0; attempt < 5; attempt++) {
+      const attrs = normalizeAttrs(lease.attrs);
+      await retryLeaseWrite("releasing", key, async () => {
         let node: V2Node;
         try {
-          node = await this.#ownNode(key, normalizeAttrs(lease.attrs), signal);
+          node = await this.#ownNode(key, attrs, signal);
         } catch (e) {
-          if (e instanceof FlannelError && e.code === "LEASE_NOT_FOUND") return;
+          // Gone, or another node's now: nothing of ours to release.
+          if (isFlannelError(e, "LEASE_NOT_FOUND")) return;
           throw e;
         }
-        if (await remove(key, node.modifiedIndex)) return;
-      }
+        if (!(await remove(key, node.modifiedIndex))) return CONFLICT;
+      });
       return;
     }
     if (isCidrText(lease)) {
@@ -480,7 +462,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
     attrs: LeaseAttrs,
     options: CallOptions & { ipv6Subnet?: string | null } = {},
   ): Promise<Lease> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     const signal = options.signal;
     attempts: for (let attempt = 0; attempt < this.#attempts; attempt++) {
       const snapshot = await this.#snapshot(signal);
@@ -539,12 +521,10 @@ export class EtcdV2LeaseStore implements LeaseStore {
   }
 
   async *#watchLeases(options: EtcdV2WatchLeasesOptions): AsyncGenerator<LeaseWatchResult> {
-    this.#begin(undefined);
+    this.#life.begin(undefined);
     if (options.signal?.aborted) return;
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    this.#watches.add(stop);
+    const watch = this.#life.watch(options.signal);
+    const stop = { signal: watch.stop };
     const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
     const known = new Map<string, Lease>();
     const pause = async (ms: number) => {
@@ -563,7 +543,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
           try {
             list = await this.#list(stop.signal);
           } catch (e) {
-            if (stop.signal.aborted || this.#closed) return;
+            if (stop.signal.aborted || this.#life.closed) return;
             if (!isRetryable(e)) throw e;
             const wait = backoff.next();
             options.onStatus?.({ type: "disconnected", error: e as FlannelError, retryInMs: wait });
@@ -586,7 +566,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
             timeoutMs: this.#pollMs,
           });
         } catch (e) {
-          if (stop.signal.aborted || this.#closed) return;
+          if (stop.signal.aborted || this.#life.closed) return;
           if (v2ErrorCode(e) === V2_EVENT_INDEX_CLEARED) {
             const wait = backoff.next();
             options.onStatus?.({ type: "indexCleared", retryInMs: wait });
@@ -610,9 +590,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
         }
       }
     } finally {
-      options.signal?.removeEventListener("abort", onAbort);
-      this.#watches.delete(stop);
-      stop.abort();
+      watch.end();
     }
   }
 
@@ -675,18 +653,15 @@ export class EtcdV2LeaseStore implements LeaseStore {
    * watches its key, reports `renewed` / `renewFailed` / `lost`. {@link close} stops it.
    */
   keepLease(lease: Lease, options: KeepLeaseOptions = {}): LeaseKeeper {
-    this.#begin(options.signal);
-    const keeper = new LeaseKeeper(
+    return this.#life.keep(
       lease,
       {
         renew: (l, signal) => this.renewLease(l, { signal }),
         watchOwn: (l, signal) => this.#watchOwn(l, signal),
       },
-      { clock: this.#clock, ...options },
+      options,
+      this.#clock,
     );
-    this.#keepers.add(keeper);
-    void keeper.done.then(() => this.#keepers.delete(keeper));
-    return keeper;
   }
 
   async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
@@ -706,7 +681,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
       }
     };
     let cursor: bigint | null = null;
-    while (!signal.aborted && !this.#closed) {
+    while (!signal.aborted && !this.#life.closed) {
       try {
         if (cursor === null) {
           try {
@@ -730,7 +705,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
         cursor = BigInt(res.node.modifiedIndex);
         yield REMOVED_ACTIONS.has(res.action) ? { type: "absent" } : classify(res.node);
       } catch (e) {
-        if (signal.aborted || this.#closed) return;
+        if (signal.aborted || this.#life.closed) return;
         if (v2ErrorCode(e) === V2_EVENT_INDEX_CLEARED) {
           cursor = null;
           continue;
@@ -748,12 +723,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
 
   /** Ends every watch and keeper and aborts requests in flight. Idempotent. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const keeper of [...this.#keepers]) await keeper.close();
-    for (const stop of this.#watches) stop.abort();
-    this.#watches.clear();
-    this.client.close();
+    if (await this.#life.close()) this.client.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
