@@ -10,6 +10,7 @@ import {
   type LeaseAttrs,
   LeaseKeeper,
   type LeaseKeeperDriver,
+  type OwnLeaseState,
   throwIfAborted,
 } from "@flannel-sdk/core";
 import { decodeLease, sameNode } from "./lease-codec.js";
@@ -86,6 +87,23 @@ export function checkOwner(keys: KeyLayout, key: string, value: string, attrs: L
     throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} is now held by ${stored.publicIP}`, {
       details: { key, holder: stored.publicIP },
     });
+  }
+}
+
+/**
+ * What a store's own-lease watch reports for the value now at a lease's key: `present` when it
+ * is still that lease's node's (carrying the caller's `Lease.key`), `taken` when another node's,
+ * `absent` when it cannot be read (`read` throws).
+ * @internal
+ */
+export function ownLeaseState(lease: Lease, read: () => Lease): OwnLeaseState {
+  try {
+    const seen = { ...read(), ...(lease.key === undefined ? {} : { key: lease.key }) };
+    return sameNode(lease.attrs, seen.attrs)
+      ? { type: "present", lease: seen }
+      : { type: "taken", lease: seen };
+  } catch {
+    return { type: "absent" };
   }
 }
 

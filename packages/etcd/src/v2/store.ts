@@ -42,7 +42,6 @@ import {
   keyOfLease,
   leaseKey,
   normalizeAttrs,
-  sameNode,
   skippedEntry,
   subnetsOfKey,
   UNKNOWN_ATTRS,
@@ -51,6 +50,7 @@ import {
   CONFLICT,
   checkOwner,
   leaseNotFound,
+  ownLeaseState,
   retryLeaseWrite,
   StoreLifecycle,
 } from "../lifecycle.js";
@@ -667,19 +667,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
   async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
     const key = keyOfLease(this.keys, lease);
     const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
-    const classify = (node: V2Node): OwnLeaseState => {
-      try {
-        const seen = {
-          ...this.#lease(node),
-          ...(lease.key === undefined ? {} : { key: lease.key }),
-        };
-        return sameNode(lease.attrs, seen.attrs)
-          ? { type: "present", lease: seen }
-          : { type: "taken", lease: seen };
-      } catch {
-        return { type: "absent" };
-      }
-    };
+    const classify = (node: V2Node) => ownLeaseState(lease, () => this.#lease(node));
     let cursor: bigint | null = null;
     while (!signal.aborted && !this.#life.closed) {
       try {

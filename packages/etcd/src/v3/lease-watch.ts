@@ -15,11 +15,11 @@ import {
   decodeLease,
   isCanonicalKey,
   keyOfLease,
-  sameNode,
   skippedEntry,
   subnetsOfKey,
   UNKNOWN_ATTRS,
 } from "../lease-codec.js";
+import { ownLeaseState } from "../lifecycle.js";
 import type { KeyLayout } from "../prefix.js";
 import type { EtcdV3Connection } from "./connection.js";
 import type { V3LeaseDecoder } from "./decode.js";
@@ -94,26 +94,18 @@ export async function* watchOwnLease(
 ): AsyncGenerator<OwnLeaseState> {
   const key = keyOfLease(keys, lease);
   const raw = new RawWatch({ connection, key, prefix: false, signal, clock });
-  const state = (kv: KeyValue | undefined): OwnLeaseState => {
-    if (kv === undefined) return { type: "absent" };
-    try {
-      const seen = {
-        ...decodeLease(
-          keys,
-          key,
-          kv.value.toString(),
-          decoder.expirationOf(kv.lease),
-          kv.modRevision,
-        ),
-        ...(lease.key === undefined ? {} : { key: lease.key }),
-      };
-      return sameNode(lease.attrs, seen.attrs)
-        ? { type: "present", lease: seen }
-        : { type: "taken", lease: seen };
-    } catch {
-      return { type: "absent" };
-    }
-  };
+  const state = (kv: KeyValue | undefined): OwnLeaseState =>
+    kv === undefined
+      ? { type: "absent" }
+      : ownLeaseState(lease, () =>
+          decodeLease(
+            keys,
+            key,
+            kv.value.toString(),
+            decoder.expirationOf(kv.lease),
+            kv.modRevision,
+          ),
+        );
   try {
     for await (const result of raw) {
       if (result.type === "snapshot") {
