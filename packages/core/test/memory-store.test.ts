@@ -268,6 +268,21 @@ describe("MemoryLeaseStore.keepLease (injected Clock, no waiting)", () => {
     expect(events.map((e) => e.type)).toEqual(["renewed", "renewed"]);
   });
 
+  it("lost races are retried at once, never on the injected clock's timers", async () => {
+    const clock = new FakeClock();
+    await using store = new MemoryLeaseStore({
+      config: BIG,
+      clock,
+      strategy: "random",
+      random: mulberry32(3),
+    });
+    const leases = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.acquireLease(node(i + 1))),
+    );
+    expect(new Set(leases.map((l) => l.subnet)).size).toBe(50);
+    expect(clock.pending).toBe(0);
+  });
+
   it("reports lost (deleted) on release, and close() ends every keeper", async () => {
     const clock = new FakeClock();
     const store = new MemoryLeaseStore({ config: BIG, clock });

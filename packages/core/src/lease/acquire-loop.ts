@@ -6,7 +6,7 @@
  * makes flanneld exit; we retry.)
  */
 import type { AllocationStrategy } from "../allocator/subnet-allocator.js";
-import { Backoff, type Clock, sleep } from "../clock.js";
+import { Backoff, type BackoffOptions, type Clock, sleep } from "../clock.js";
 import type { NetworkConfig } from "../config/types.js";
 import { FlannelError, isFlannelError, throwIfAborted } from "../errors.js";
 import type { AcquireLeaseOptions } from "../store/types.js";
@@ -51,12 +51,18 @@ export interface RunLeaseAcquisitionOptions extends AcquireLeaseOptions {
   readonly random?: () => number;
   /** Timers of the pauses between attempts. Default the system clock. */
   readonly clock?: Clock;
+  /**
+   * The pauses between attempts. Default 10–20 ms doubling up to 0.5–1 s, with jitter (racing
+   * nodes spread out); `false` retries at once (a store whose racers all live in one process,
+   * such as `MemoryLeaseStore`, where the next read already sees the winner).
+   */
+  readonly backoff?: Pick<BackoffOptions, "initialMs" | "maxMs"> | false;
 }
 
 /**
  * Runs attempts until one commits. A lost race or a retryable failure (`retryable`, such as
  * `ETCD_UNAVAILABLE`) costs one attempt; between attempts it waits 10–20 ms, doubling up to
- * 0.5–1 s, with jitter, so racing nodes spread out. When the last attempt failed on a retryable
+ * 0.5–1 s, with jitter, so racing nodes spread out (see `backoff`). When the last attempt failed on a retryable
  * error, that error is thrown; when it lost a race, `MAX_RETRIES`. `onNote` receives flanneld's
  * log lines for each decision (`Found lease … reusing`, `Allocated lease …`).
  *
@@ -80,14 +86,18 @@ export async function runLeaseAcquisition(
   const { signal } = options;
   const attempts = options.attempts ?? LEASE_RACE_RETRIES;
   const normalized = normalizeLeaseAttrs(attrs);
-  const backoff = new Backoff({
-    initialMs: 20,
-    maxMs: 1000,
-    ...(options.random ? { random: options.random } : {}),
-  });
+  const backoff =
+    options.backoff === false
+      ? null
+      : new Backoff({
+          initialMs: 20,
+          maxMs: 1000,
+          ...options.backoff,
+          ...(options.random ? { random: options.random } : {}),
+        });
   let lastError: FlannelError | null = null;
   for (let attempt = 0; attempt < attempts; attempt++) {
-    if (attempt > 0) {
+    if (attempt > 0 && backoff !== null) {
       await sleep(backoff.next(), {
         ...(signal ? { signal } : {}),
         ...(options.clock ? { clock: options.clock } : {}),

@@ -41,8 +41,8 @@ export interface MemoryLeaseStoreOptions {
   readonly config?: string | object;
   /**
    * Drives lease expiry: milliseconds since the epoch (`() => number`), or a {@link Clock},
-   * whose timers then also drive {@link MemoryLeaseStore.keepLease} and the pauses between
-   * acquisition attempts (so keepers are testable without waiting). Default the system clock.
+   * whose timers then also drive {@link MemoryLeaseStore.keepLease} (so keepers are testable
+   * without waiting). Default the system clock.
    * With an injected clock the store sets no expiry timer of its own: expired leases go at the
    * next call or {@link MemoryLeaseStore.collectExpired}.
    */
@@ -200,7 +200,8 @@ export class MemoryLeaseStore implements LeaseStore {
       {
         ...options,
         strategy: this.#strategy,
-        clock: this.#timers,
+        // Every racer is in this process and the next read sees the winner: no pause.
+        backoff: false,
         ...(this.#random === undefined ? {} : { random: this.#random }),
       },
     );
