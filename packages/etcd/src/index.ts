@@ -31,11 +31,8 @@ export {
   V2_TEST_FAILED,
   v2ErrorCode,
 } from "./v2/client.js";
-export type {
-  EtcdV2LeaseStoreOptions,
-  EtcdV2WatchLeasesOptions,
-  V2WatchStatus,
-} from "./v2/store.js";
+export type { V2WatchStatus } from "./v2/lease-watch.js";
+export type { EtcdV2LeaseStoreOptions, EtcdV2WatchLeasesOptions } from "./v2/store.js";
 export { EtcdV2LeaseStore } from "./v2/store.js";
 export type { EtcdV3ConnectionOptions } from "./v3/connection.js";
 export { EtcdV3Connection } from "./v3/connection.js";

@@ -5,7 +5,6 @@
 import {
   type AcquireLeaseOptions,
   type AllocationStrategy,
-  Backoff,
   type CallOptions,
   type Clock,
   canonicalCidr,
@@ -15,19 +14,16 @@ import {
   type Lease,
   type LeaseAcquisitionPlan,
   type LeaseAttrs,
-  type LeaseEvent,
   type LeaseJsonShape,
   type LeaseKeeper,
   type LeaseList,
   type LeaseStore,
   type LeaseWatchResult,
   type NetworkConfig,
-  type OwnLeaseState,
   parseNetworkConfig,
   planReservation,
   runLeaseAcquisition,
   type SkippedLeaseEntry,
-  sleep,
   systemClock,
   type WatchLeasesOptions,
 } from "@flannel-sdk/core";
@@ -37,20 +33,17 @@ import {
   decodeLease,
   encodeAttrs,
   heldByUnreadable,
-  isCanonicalKey,
   isCidrText,
   keyOfLease,
   leaseKey,
   normalizeAttrs,
   skippedEntry,
   subnetsOfKey,
-  UNKNOWN_ATTRS,
 } from "../lease-codec.js";
 import {
   CONFLICT,
   checkOwner,
   leaseNotFound,
-  ownLeaseState,
   retryLeaseWrite,
   StoreLifecycle,
 } from "../lifecycle.js";
@@ -64,13 +57,18 @@ import { DEFAULT_PREFIX, type KeyLayout, keyLayout } from "../prefix.js";
 import { loadTlsMaterial } from "../tls.js";
 import {
   EtcdV2Client,
-  V2_EVENT_INDEX_CLEARED,
   V2_KEY_NOT_FOUND,
   V2_NODE_EXIST,
   V2_TEST_FAILED,
   type V2Node,
   v2ErrorCode,
 } from "./client.js";
+import {
+  type V2WatchContext,
+  type V2WatchStatus,
+  watchOwnV2Lease,
+  watchV2Leases,
+} from "./lease-watch.js";
 
 /** Options of {@link EtcdV2LeaseStore}. */
 export interface EtcdV2LeaseStoreOptions extends EtcdStoreOptions {
@@ -86,17 +84,10 @@ export interface EtcdV2LeaseStoreOptions extends EtcdStoreOptions {
   readonly watchPollMs?: number;
 }
 
-/** A v2 change, as a watch sees it. */
-export type V2WatchStatus =
-  | { readonly type: "disconnected"; readonly error: FlannelError; readonly retryInMs: number }
-  | { readonly type: "indexCleared"; readonly retryInMs: number };
-
 /** Options of {@link EtcdV2LeaseStore.watchLeases}. */
 export interface EtcdV2WatchLeasesOptions extends WatchLeasesOptions {
   readonly onStatus?: (status: V2WatchStatus) => void;
 }
-
-const REMOVED_ACTIONS = new Set(["delete", "expire", "compareAndDelete"]);
 
 interface V2Snapshot {
   readonly config: NetworkConfig;
@@ -134,6 +125,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
   readonly #attempts: number;
   readonly #pollMs: number;
   readonly #life = new StoreLifecycle();
+  readonly #watchContext: V2WatchContext;
 
   /** @throws FlannelError `ETCD_TLS`, `INVALID_ARGUMENT` */
   constructor(options: EtcdV2LeaseStoreOptions = {}) {
@@ -151,6 +143,17 @@ export class EtcdV2LeaseStore implements LeaseStore {
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.requestTimeoutMs ? { timeoutMs: options.requestTimeoutMs } : {}),
     });
+    this.#watchContext = {
+      client: this.client,
+      keys: this.keys,
+      pollMs: this.#pollMs,
+      clock: this.#clock,
+      random: this.#random,
+      closed: () => this.#life.closed,
+      list: (signal) => this.#list(signal),
+      lease: (node) => this.#lease(node),
+      entry: (node) => this.#entry(node),
+    };
   }
 
   /** True once {@link close} was called. */
@@ -524,127 +527,10 @@ export class EtcdV2LeaseStore implements LeaseStore {
     this.#life.begin(undefined);
     if (options.signal?.aborted) return;
     const watch = this.#life.watch(options.signal);
-    const stop = { signal: watch.stop };
-    const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
-    const known = new Map<string, Lease>();
-    const pause = async (ms: number) => {
-      try {
-        await sleep(ms, { signal: stop.signal, clock: this.#clock });
-        return true;
-      } catch {
-        return false;
-      }
-    };
     try {
-      let cursor: bigint | null = null;
-      while (!stop.signal.aborted) {
-        if (cursor === null) {
-          let list: LeaseList;
-          try {
-            list = await this.#list(stop.signal);
-          } catch (e) {
-            if (stop.signal.aborted || this.#life.closed) return;
-            if (!isRetryable(e)) throw e;
-            const wait = backoff.next();
-            options.onStatus?.({ type: "disconnected", error: e as FlannelError, retryInMs: wait });
-            if (!(await pause(wait))) return;
-            continue;
-          }
-          known.clear();
-          for (const l of list.leases) known.set(keyOfLease(this.keys, l), l);
-          cursor = list.revision;
-          yield { type: "snapshot", ...list };
-          continue;
-        }
-        let res: Awaited<ReturnType<EtcdV2Client["get"]>>;
-        try {
-          res = await this.client.get(this.keys.subnetsDir, {
-            wait: true,
-            recursive: true,
-            waitIndex: cursor + 1n,
-            signal: stop.signal,
-            timeoutMs: this.#pollMs,
-          });
-        } catch (e) {
-          if (stop.signal.aborted || this.#life.closed) return;
-          if (v2ErrorCode(e) === V2_EVENT_INDEX_CLEARED) {
-            const wait = backoff.next();
-            options.onStatus?.({ type: "indexCleared", retryInMs: wait });
-            if (!(await pause(wait))) return;
-            cursor = null;
-            continue;
-          }
-          if (!isRetryable(e)) throw e;
-          const error = e as FlannelError;
-          if (error.details.timedOut === true) continue;
-          const wait = backoff.next();
-          options.onStatus?.({ type: "disconnected", error, retryInMs: wait });
-          if (!(await pause(wait))) return;
-          continue;
-        }
-        backoff.reset();
-        cursor = BigInt(res.node.modifiedIndex);
-        const batch = this.#toEvent(res.action, res.node, res.prevNode, known);
-        if (batch.events.length > 0 || batch.skipped.length > 0) {
-          yield { type: "events", events: batch.events, skipped: batch.skipped, revision: cursor };
-        }
-      }
+      yield* watchV2Leases(this.#watchContext, watch.stop, options.onStatus);
     } finally {
       watch.end();
-    }
-  }
-
-  #toEvent(
-    action: string,
-    node: V2Node,
-    prevNode: V2Node | undefined,
-    known: Map<string, Lease>,
-  ): { events: LeaseEvent[]; skipped: SkippedLeaseEntry[] } {
-    const key = node.key;
-    if (key === this.keys.subnetsDir) return { events: [], skipped: [] };
-    if (REMOVED_ACTIONS.has(action)) {
-      let lease = known.get(key);
-      known.delete(key);
-      // A non-canonical entry was never a lease: its end changes no lease.
-      if (
-        lease === undefined &&
-        coveredSubnets(this.keys, key) !== null &&
-        !isCanonicalKey(this.keys, key)
-      ) {
-        return { events: [], skipped: [] };
-      }
-      if (lease === undefined && prevNode?.value !== undefined) {
-        try {
-          lease = this.#lease(prevNode);
-        } catch {
-          // fall back to the bare key
-        }
-      }
-      if (lease === undefined) {
-        try {
-          lease = { ...subnetsOfKey(this.keys, key), attrs: UNKNOWN_ATTRS, expiration: null };
-        } catch (e) {
-          return { events: [], skipped: [skippedEntry(key, e)] };
-        }
-      }
-      return {
-        events: [{ type: "removed", lease: { ...lease, revision: BigInt(node.modifiedIndex) } }],
-        skipped: [],
-      };
-    }
-    try {
-      if (node.dir) {
-        throw new FlannelError("SUBNET_KEY_INVALID", `not a subnet key: ${key} (a directory)`);
-      }
-      const item = this.#entry(node);
-      if ("error" in item) {
-        // No lease (garbage, a non-canonical key): reported; a lease known here keeps its last version.
-        return { events: [], skipped: [item] };
-      }
-      known.set(key, item);
-      return { events: [{ type: "added", lease: item }], skipped: [] };
-    } catch (e) {
-      return { events: [], skipped: [skippedEntry(key, e)] };
     }
   }
 
@@ -657,56 +543,11 @@ export class EtcdV2LeaseStore implements LeaseStore {
       lease,
       {
         renew: (l, signal) => this.renewLease(l, { signal }),
-        watchOwn: (l, signal) => this.#watchOwn(l, signal),
+        watchOwn: (l, signal) => watchOwnV2Lease(this.#watchContext, l, signal),
       },
       options,
       this.#clock,
     );
-  }
-
-  async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
-    const key = keyOfLease(this.keys, lease);
-    const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
-    const classify = (node: V2Node) => ownLeaseState(lease, () => this.#lease(node));
-    let cursor: bigint | null = null;
-    while (!signal.aborted && !this.#life.closed) {
-      try {
-        if (cursor === null) {
-          try {
-            const res = await this.client.get(key, { quorum: true, signal });
-            cursor = res.etcdIndex;
-            yield classify(res.node);
-          } catch (e) {
-            if (v2ErrorCode(e) !== V2_KEY_NOT_FOUND) throw e;
-            yield { type: "absent" };
-            return;
-          }
-          continue;
-        }
-        const res = await this.client.get(key, {
-          wait: true,
-          waitIndex: cursor + 1n,
-          signal,
-          timeoutMs: this.#pollMs,
-        });
-        backoff.reset();
-        cursor = BigInt(res.node.modifiedIndex);
-        yield REMOVED_ACTIONS.has(res.action) ? { type: "absent" } : classify(res.node);
-      } catch (e) {
-        if (signal.aborted || this.#life.closed) return;
-        if (v2ErrorCode(e) === V2_EVENT_INDEX_CLEARED) {
-          cursor = null;
-          continue;
-        }
-        if (!isRetryable(e)) return;
-        if ((e as FlannelError).details.timedOut === true) continue;
-        try {
-          await sleep(backoff.next(), { signal, clock: this.#clock });
-        } catch {
-          return;
-        }
-      }
-    }
   }
 
   /** Ends every watch and keeper and aborts requests in flight. Idempotent. */
@@ -717,8 +558,4 @@ export class EtcdV2LeaseStore implements LeaseStore {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function isRetryable(e: unknown): boolean {
-  return e instanceof FlannelError && e.retryable;
 }
