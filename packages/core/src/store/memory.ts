@@ -99,7 +99,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export class MemoryLeaseStore implements LeaseStore {
   readonly #clock: () => number;
-  /** Timers of keepers and acquisition pauses. */
+  /** Time and timers of the keepers. */
   readonly #timers: Clock;
   readonly #timersAllowed: boolean;
   readonly #random: (() => number) | undefined;
@@ -122,13 +122,11 @@ export class MemoryLeaseStore implements LeaseStore {
    */
   constructor(options: MemoryLeaseStoreOptions = {}) {
     const clock = options.clock;
-    this.#timers = typeof clock === "object" ? clock : systemClock;
-    this.#clock =
-      typeof clock === "function"
-        ? clock
-        : typeof clock === "object"
-          ? () => clock.now()
-          : Date.now;
+    // A bare `now` function keeps the system's timers, measured against that `now`.
+    this.#timers =
+      typeof clock === "function" ? { ...systemClock, now: clock } : (clock ?? systemClock);
+    const timers = this.#timers;
+    this.#clock = clock === undefined ? Date.now : () => timers.now();
     this.#timersAllowed = clock === undefined;
     this.#random = options.random;
     this.#strategy = options.strategy ?? "hashed";
