@@ -130,8 +130,16 @@ export class StoreLifecycle {
     if (this.#closed) throw new FlannelError("STORE_CLOSED", "the etcd store is closed");
   }
 
-  /** A keeper that `close()` ends. @throws FlannelError `ABORTED`, `STORE_CLOSED`, `INVALID_ARGUMENT` */
-  keep(lease: Lease, driver: LeaseKeeperDriver, options: KeepLeaseOptions, clock: Clock) {
+  /**
+   * A keeper of `lease` that `close()` ends.
+   * @throws FlannelError `ABORTED`, `STORE_CLOSED`, `INVALID_ARGUMENT`
+   */
+  keep(
+    lease: Lease,
+    driver: LeaseKeeperDriver,
+    options: KeepLeaseOptions,
+    clock: Clock,
+  ): LeaseKeeper {
     this.begin(options.signal);
     const keeper = new LeaseKeeper(lease, driver, { clock, ...options });
     this.#keepers.add(keeper);

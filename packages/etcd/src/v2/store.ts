@@ -1,6 +1,8 @@
 /**
  * `EtcdV2LeaseStore`: flannel v0.11's etcd v2 keys-API layout and lease protocol (v0.11
- * `subnet/etcdv2/registry.go`), the one the install guide uses, against etcd ≥ 3.4 started with `--enable-v2=true`.
+ * `subnet/etcdv2/registry.go`), the one the install guide uses, against etcd ≥ 3.4 started
+ * with `--enable-v2=true`. Its watches are in `lease-watch.ts`; what it shares with the v3
+ * store (closing, keepers, the renew/release retry policy) in `../lifecycle.ts`.
  */
 import {
   type AcquireLeaseOptions,

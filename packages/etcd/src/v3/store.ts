@@ -1,9 +1,10 @@
 /**
- * `EtcdLeaseStore`: flannel v0.18+'s etcd v3 layout and lease protocol (`pkg/subnet/etcd/registry.go`), over
- * etcd's JSON gateway or gRPC (`src/v3/connection.ts`). The store wires its parts: the shared
- * snapshot read (`snapshot.ts`), the etcd lease grants (`grants.ts`), the planning turns
- * (`turns.ts`), the group commit of acquisitions (`commit.ts`, `txn-batcher.ts`), renew / release
- * / reserve (`lease-ops.ts`) and the watches (`lease-watch.ts`).
+ * `EtcdLeaseStore`: flannel v0.18+'s etcd v3 layout and lease protocol
+ * (`pkg/subnet/etcd/registry.go`), over etcd's JSON gateway or gRPC (`src/v3/connection.ts`).
+ * The store wires its parts: the shared snapshot read (`snapshot.ts`), the etcd lease grants
+ * (`grants.ts`), the planning turns (`turns.ts`), the group commit of acquisitions (`commit.ts`,
+ * `txn-batcher.ts`), renew / release / reserve (`lease-ops.ts`) and the watches
+ * (`lease-watch.ts`).
  */
 import {
   type AcquireLeaseOptions,
