@@ -3,7 +3,7 @@
  * any framework can run. Nothing here imports a test framework.
  */
 
-import { isFlannelError } from "../errors.js";
+import { type FlannelError, isFlannelError } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
 import { makeSubnetKey } from "../keys/subnet-key.js";
@@ -455,13 +455,22 @@ export function describeLeaseStoreContract<S extends LeaseStore>(
     },
     {
       id: "renew-not-found",
-      title: "renewLease rejects LEASE_NOT_FOUND once the lease is gone",
+      title: "renewLease rejects LEASE_NOT_FOUND once the lease is gone or another node's",
       rawConfig: CONFIG,
       async run(store) {
         const lease = await store.acquireLease(node(1));
         await store.releaseLease(lease);
         await rejectsWith(store.renewLease(lease), "LEASE_NOT_FOUND", "renew a released lease");
         checkEqual((await store.listLeases()).leases.length, 0, "renew must not recreate it");
+        // Taken by another node meanwhile: still LEASE_NOT_FOUND, naming the holder (a keeper
+        // reports that as lost "taken").
+        const other = await store.reserveSubnet(lease.subnet, node(2));
+        const taken = (await rejectsWith(
+          store.renewLease(lease),
+          "LEASE_NOT_FOUND",
+          "renew a lease another node holds",
+        )) as FlannelError;
+        checkEqual(taken.details.holder, other.attrs.publicIP, "details.holder");
       },
     },
     {
