@@ -309,19 +309,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
     plan: LeaseAcquisitionPlan,
     signal: AbortSignal | undefined,
   ): Promise<Lease | null> {
-    for (const old of plan.delete) {
-      try {
-        await this.client.delete(keyOfLease(this.keys, old), {
-          prevIndex: Number(old.revision ?? 0n),
-          signal,
-        });
-      } catch (e) {
-        const code = v2ErrorCode(e);
-        if (code === V2_KEY_NOT_FOUND) continue;
-        if (code === V2_TEST_FAILED) return null;
-        throw e;
-      }
-    }
+    if (!(await this.#deleteAsRead(plan.delete, signal))) return null;
     const write = plan.write;
     const key = leaseKey(this.keys, write.subnet, write.ipv6Subnet);
     const value = encodeAttrs(write.attrs, this.#shape);
@@ -342,6 +330,26 @@ export class EtcdV2LeaseStore implements LeaseStore {
       }
       throw e;
     }
+  }
+
+  /**
+   * Deletes leases as they were read (`prevIndex`); one already gone is fine. `false` when one
+   * changed since the read (a lost race: the caller starts over).
+   */
+  async #deleteAsRead(leases: readonly Lease[], signal: AbortSignal | undefined): Promise<boolean> {
+    for (const old of leases) {
+      try {
+        await this.client.delete(keyOfLease(this.keys, old), {
+          prevIndex: Number(old.revision ?? 0n),
+          signal,
+        });
+      } catch (e) {
+        const code = v2ErrorCode(e);
+        if (code === V2_TEST_FAILED) return false;
+        if (code !== V2_KEY_NOT_FOUND) throw e;
+      }
+    }
+    return true;
   }
 
   #written(
@@ -469,7 +477,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
   ): Promise<Lease> {
     this.#life.begin(options.signal);
     const signal = options.signal;
-    attempts: for (let attempt = 0; attempt < this.#attempts; attempt++) {
+    for (let attempt = 0; attempt < this.#attempts; attempt++) {
       const snapshot = await this.#snapshot(signal);
       const plan = planReservation({
         config: snapshot.config,
@@ -478,18 +486,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
         ipv6Subnet: options.ipv6Subnet ?? null,
         attrs,
       });
-      for (const old of plan.delete) {
-        try {
-          await this.client.delete(keyOfLease(this.keys, old), {
-            prevIndex: Number(old.revision ?? 0n),
-            signal,
-          });
-        } catch (e) {
-          const code = v2ErrorCode(e);
-          if (code === V2_TEST_FAILED) continue attempts;
-          if (code !== V2_KEY_NOT_FOUND) throw e;
-        }
-      }
+      if (!(await this.#deleteAsRead(plan.delete, signal))) continue;
       const key = leaseKey(this.keys, plan.subnet, plan.ipv6Subnet);
       const existing = snapshot.leases.find(
         (l) => l.subnet === plan.subnet && l.ipv6Subnet === plan.ipv6Subnet,
