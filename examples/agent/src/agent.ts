@@ -1,7 +1,8 @@
 // The daemon: what flanneld does for the vxlan and host-gw backends, from the SDK's public APIs.
 import { setMaxListeners } from "node:events";
+import type { LeaseStore } from "@flannel-sdk/core";
 import { LeaseWatcher, planHostGw, planVxlan, waitForNetworkConfig } from "@flannel-sdk/core";
-import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeper } from "@flannel-sdk/etcd";
+import { EtcdLeaseStore, EtcdV2LeaseStore } from "@flannel-sdk/etcd";
 import {
   keepDataPlane,
   openHandle,
@@ -44,7 +45,9 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
   const closers: (() => unknown)[] = [];
   const tasks: Promise<unknown>[] = [];
   try {
-    const store = o.api === "v2" ? new EtcdV2LeaseStore(o.store) : new EtcdLeaseStore(o.store);
+    // The one place that names a backend: everything below is the LeaseStore interface.
+    const store: LeaseStore =
+      o.api === "v2" ? new EtcdV2LeaseStore(o.store) : new EtcdLeaseStore(o.store);
     closers.unshift(() => store.close());
     const h = await openHandle({ signal: stop.signal });
     closers.unshift(() => h.close());
@@ -164,7 +167,7 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
     const resync = setInterval(() => void apply(), RESYNC_MS);
     closers.unshift(() => clearInterval(resync));
 
-    const keeper: LeaseKeeper = store.keepLease(lease, {
+    const keeper = store.keepLease(lease, {
       renewMargin: o.renewMarginMs,
       signal: stop.signal,
       onEvent: (e) => {

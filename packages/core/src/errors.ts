@@ -18,7 +18,9 @@ export type CoreErrorCode =
   | "PLAN_INVALID"
   | "MAX_RETRIES"
   | "ABORTED"
-  | "STORE_CLOSED";
+  | "STORE_CLOSED"
+  /** A store call failed with something other than a `FlannelError` (a third-party store's bug). */
+  | "STORE_ERROR";
 
 /** Extra facts attached to a {@link FlannelError}. */
 export interface FlannelErrorOptions {

@@ -4,6 +4,8 @@ export type {
   SubnetAllocatorOptions,
 } from "./allocator/subnet-allocator.js";
 export { SubnetAllocator } from "./allocator/subnet-allocator.js";
+export type { BackoffOptions, Clock, TimerHandle } from "./clock.js";
+export { Backoff, sleep, systemClock } from "./clock.js";
 export { formatNetworkConfig } from "./config/format.js";
 export { parseNetworkConfig } from "./config/parse.js";
 export type {
@@ -35,24 +37,34 @@ export { makeSubnetKey, parseSubnetKey } from "./keys/subnet-key.js";
 export type {
   LeaseAcquisitionInput,
   LeaseAcquisitionPlan,
-  LeaseAcquisitionSteps,
   LeaseCreateWrite,
   LeaseUpdateWrite,
   LeaseWrite,
-  RunLeaseAcquisitionOptions,
 } from "./lease/acquire.js";
 export {
   isLeaseCompatible,
   LEASE_RACE_RETRIES,
   NO_IPV4_SUBNET,
   planLeaseAcquisition,
-  runLeaseAcquisition,
   SUBNET_TTL_SECONDS,
 } from "./lease/acquire.js";
+export type {
+  LeaseAcquisitionBackend,
+  LeaseAcquisitionSnapshot,
+  RunLeaseAcquisitionOptions,
+} from "./lease/acquire-loop.js";
+export { runLeaseAcquisition } from "./lease/acquire-loop.js";
 export type { HostGwBackendData, VxlanBackendData } from "./lease/backend-data.js";
 export { vxlanBackendData } from "./lease/backend-data.js";
 export type { FormatLeaseAttrsOptions, LeaseJsonShape } from "./lease/json.js";
 export { formatLeaseAttrs, parseLeaseAttrs } from "./lease/json.js";
+export type {
+  KeepLeaseOptions,
+  LeaseKeeperDriver,
+  LeaseKeeperEvent,
+  OwnLeaseState,
+} from "./lease/keeper.js";
+export { LeaseKeeper } from "./lease/keeper.js";
 export type { ReservationInput, ReservationPlan } from "./lease/reserve.js";
 export { planReservation } from "./lease/reserve.js";
 export type { JsonValue, Lease, LeaseAttrs } from "./lease/types.js";

@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
-  type FlannelError,
+  type Clock,
+  FlannelError,
   isFlannelError,
   isLeaseCompatible,
   LEASE_RACE_RETRIES,
   type Lease,
-  type LeaseAcquisitionSteps,
+  type LeaseAcquisitionBackend,
+  type LeaseAcquisitionPlan,
   type LeaseAttrs,
   parseNetworkConfig,
   planLeaseAcquisition,
@@ -343,18 +345,21 @@ describe("planReservation", () => {
 });
 
 describe("runLeaseAcquisition", () => {
-  function steps(loseRaces: number): LeaseAcquisitionSteps & { creates: number } {
+  // Pauses between attempts take no time.
+  const instant: Clock = {
+    now: () => Date.now(),
+    setTimeout: (fn) => setTimeout(fn, 0),
+    clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  };
+  function backend(loseRaces: number): LeaseAcquisitionBackend & { creates: number } {
     const out = {
       creates: 0,
-      getNetworkConfig: async () => config,
-      listLeases: async () => [] as Lease[],
-      deleteLease: async () => {},
-      updateLease: async () => {
-        throw new Error("unexpected update");
-      },
-      createLease: async (w: { subnet: string; ipv6Subnet: string | null; attrs: LeaseAttrs }) => {
+      snapshot: async () => ({ config, leases: [] as Lease[] }),
+      commit: async (plan: LeaseAcquisitionPlan): Promise<Lease | null> => {
+        if (plan.write.mode !== "create") throw new Error("unexpected update");
         out.creates++;
         if (out.creates <= loseRaces) return null;
+        const w = plan.write;
         return {
           subnet: w.subnet,
           ipv6Subnet: w.ipv6Subnet,
@@ -367,37 +372,65 @@ describe("runLeaseAcquisition", () => {
   }
 
   it("retries a lost create race", async () => {
-    const s = steps(3);
+    const s = backend(3);
     const notes: string[] = [];
-    const lease = await runLeaseAcquisition(s, attrs(1), { onNote: (n) => notes.push(n) });
+    const lease = await runLeaseAcquisition(s, attrs(1), {
+      clock: instant,
+      onNote: (n) => notes.push(n),
+    });
     expect(s.creates).toBe(4);
     expect(lease.attrs.publicIP).toBe("192.0.2.1");
     expect(notes.filter((n) => n.includes("taken meanwhile"))).toHaveLength(3);
+    expect(notes.at(-1)).toMatch(/^Allocated lease \(ip: 10\.5\.\d+\.0\/24 ipv6: <nil>\)/);
   });
 
   it("starts over when the reused lease changed hands", async () => {
     const mine = lease("10.5.3.0/24", attrs(1));
     let listed: Lease[] = [mine];
     let updates = 0;
-    const s: LeaseAcquisitionSteps = {
-      getNetworkConfig: async () => config,
-      listLeases: async () => listed,
-      deleteLease: async () => {},
-      updateLease: async () => {
-        updates++;
-        listed = [lease("10.5.3.0/24", attrs(2))];
-        return null;
+    const s: LeaseAcquisitionBackend = {
+      snapshot: async () => ({ config, leases: listed }),
+      commit: async (plan) => {
+        if (plan.write.mode === "update") {
+          updates++;
+          listed = [lease("10.5.3.0/24", attrs(2))];
+          return null;
+        }
+        return { ...plan.write, expiration: new Date(0) };
       },
-      createLease: async (w) => ({ ...w, expiration: new Date(0) }),
     };
-    const got = await runLeaseAcquisition(s, attrs(1), { strategy: "sequential" });
+    const got = await runLeaseAcquisition(s, attrs(1), { strategy: "sequential", clock: instant });
     expect(updates).toBe(1);
     expect(got.subnet).toBe("10.5.1.0/24");
   });
 
+  it("a retryable failure costs one attempt; the last one is thrown", async () => {
+    const blip = new FlannelError("ETCD_UNAVAILABLE", "no leader", { retryable: true });
+    let reads = 0;
+    const flaky: LeaseAcquisitionBackend = {
+      snapshot: async () => {
+        reads++;
+        if (reads < 3) throw blip;
+        return { config, leases: [] };
+      },
+      commit: async (plan) => ({ ...plan.write, expiration: new Date(0) }),
+    };
+    await expect(runLeaseAcquisition(flaky, attrs(1), { clock: instant })).resolves.toBeTruthy();
+    expect(reads).toBe(3);
+    const down: LeaseAcquisitionBackend = {
+      snapshot: async () => {
+        throw blip;
+      },
+      commit: async () => null,
+    };
+    await expect(runLeaseAcquisition(down, attrs(1), { clock: instant, attempts: 2 })).rejects.toBe(
+      blip,
+    );
+  });
+
   it("gives up with MAX_RETRIES after LEASE_RACE_RETRIES attempts", async () => {
-    const s = steps(1000);
-    await expect(runLeaseAcquisition(s, attrs(1))).rejects.toMatchObject({
+    const s = backend(1000);
+    await expect(runLeaseAcquisition(s, attrs(1), { clock: instant })).rejects.toMatchObject({
       code: "MAX_RETRIES",
       message: "max retries reached trying to acquire a subnet",
       retryable: true,
@@ -405,17 +438,17 @@ describe("runLeaseAcquisition", () => {
     expect(s.creates).toBe(LEASE_RACE_RETRIES);
   });
 
-  it("stops with ABORTED when the signal fires between steps", async () => {
+  it("stops with ABORTED when the signal fires between attempts", async () => {
     const ac = new AbortController();
-    const s = steps(1000);
-    const orig = s.createLease;
-    s.createLease = async (w) => {
+    const s = backend(1000);
+    const orig = s.commit;
+    s.commit = async (plan) => {
       if (s.creates === 2) ac.abort();
-      return orig(w, undefined);
+      return orig(plan, undefined);
     };
-    await expect(runLeaseAcquisition(s, attrs(1), { signal: ac.signal })).rejects.toMatchObject({
-      code: "ABORTED",
-    });
+    await expect(
+      runLeaseAcquisition(s, attrs(1), { signal: ac.signal, clock: instant }),
+    ).rejects.toMatchObject({ code: "ABORTED" });
     expect(s.creates).toBe(3);
   });
 });

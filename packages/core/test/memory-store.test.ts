@@ -1,10 +1,14 @@
 import { describe, expect, it, vi } from "vitest";
 import {
   type LeaseAttrs,
+  type LeaseKeeperEvent,
   LeaseWatcher,
   type LeaseWatchResult,
   MemoryLeaseStore,
 } from "../src/index.js";
+import { FakeClock } from "./fake-clock.js";
+
+const HOUR = 3_600_000;
 
 function mulberry32(seed: number): () => number {
   let a = seed;
@@ -241,5 +245,55 @@ describe("MemoryLeaseStore behaviour beyond the contract", () => {
     ]);
     expect(watcher.leases).toEqual([]);
     await it.return?.();
+  });
+});
+
+describe("MemoryLeaseStore.keepLease (injected Clock, no waiting)", () => {
+  it("renews at expiration minus the margin, on the store's clock", async () => {
+    const clock = new FakeClock();
+    await using store = new MemoryLeaseStore({ config: BIG, clock });
+    const lease = await store.acquireLease(node(1));
+    expect(lease.expiration!.getTime()).toBe(clock.now() + 24 * HOUR);
+    const events: LeaseKeeperEvent[] = [];
+    await using keeper = store.keepLease(lease, {
+      renewMargin: HOUR,
+      onEvent: (e) => events.push(e),
+    });
+    await clock.advance(23 * HOUR - 1);
+    expect(events).toEqual([]);
+    await clock.advance(1);
+    expect(events.map((e) => e.type)).toEqual(["renewed"]);
+    expect(keeper.lease.expiration!.getTime()).toBe(clock.now() + 24 * HOUR);
+    await clock.advance(23 * HOUR);
+    expect(events.map((e) => e.type)).toEqual(["renewed", "renewed"]);
+  });
+
+  it("lost races are retried at once, never on the injected clock's timers", async () => {
+    const clock = new FakeClock();
+    await using store = new MemoryLeaseStore({
+      config: BIG,
+      clock,
+      strategy: "random",
+      random: mulberry32(3),
+    });
+    const leases = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.acquireLease(node(i + 1))),
+    );
+    expect(new Set(leases.map((l) => l.subnet)).size).toBe(50);
+    expect(clock.pending).toBe(0);
+  });
+
+  it("reports lost (deleted) on release, and close() ends every keeper", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore({ config: BIG, clock });
+    const a = await store.acquireLease(node(1));
+    const b = await store.acquireLease(node(2));
+    const keepA = store.keepLease(a);
+    const keepB = store.keepLease(b);
+    await store.releaseLease(a);
+    await expect(keepA.done).resolves.toMatchObject({ type: "lost", reason: "deleted" });
+    await store.close();
+    await expect(keepB.done).resolves.toBeNull();
+    expect(() => store.keepLease(b)).toThrow(expect.objectContaining({ code: "STORE_CLOSED" }));
   });
 });

@@ -46,6 +46,29 @@ export interface EtcdCallContext {
 const DEADLINE = /deadline|timed out|ETIMEDOUT/i;
 
 /**
+ * etcd server errors the stores act on, by `details.etcdReason`. etcd reports them only as a
+ * generic gRPC status and a text (`etcdserver: requested lease not found`, gRPC NOT_FOUND;
+ * `etcdserver: too many operations in txn request`, INVALID_ARGUMENT, above `--max-txn-ops`):
+ * the text is read here, once, so that every decision elsewhere is on a code.
+ */
+export type EtcdErrorReason = "lease-not-found" | "too-many-ops";
+
+const REASONS: readonly [RegExp, EtcdErrorReason][] = [
+  [/requested lease not found/i, "lease-not-found"],
+  [/too many operations in txn request/i, "too-many-ops"],
+];
+
+/**
+ * The {@link EtcdErrorReason} of an error from {@link toEtcdError}, if etcd gave one.
+ * @internal
+ */
+export function etcdReason(e: unknown): EtcdErrorReason | undefined {
+  if (!(e instanceof FlannelError)) return undefined;
+  const reason = e.details.etcdReason;
+  return typeof reason === "string" ? (reason as EtcdErrorReason) : undefined;
+}
+
+/**
  * Turns an etcd3 / gRPC / JSON-gateway error into a {@link FlannelError} with an etcd code,
  * whose message names the operation and (given `context.endpoints`) the endpoints, and says how
  * long a timed-out call waited (`details.waitedMs`). A FlannelError passes through unchanged.
@@ -72,9 +95,11 @@ export function toEtcdError(
   const endpoints = context.endpoints ?? [];
   const at = endpoints.length === 0 ? "" : ` at ${endpoints.join(",")}`;
   const what = `${operation}${at}`;
+  const reason = REASONS.find(([re]) => re.test(message))?.[1];
   const details = {
     operation,
     etcdError: name || undefined,
+    ...(reason === undefined ? {} : { etcdReason: reason }),
     ...(endpoints.length === 0 ? {} : { endpoints }),
     ...(waited === "" ? {} : { waitedMs: Math.round(context.waitedMs!) }),
   };

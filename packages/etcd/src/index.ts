@@ -1,6 +1,3 @@
-export type { EtcdAcquireLeaseOptions } from "./acquire.js";
-export type { Clock, TimerHandle } from "./clock.js";
-export { systemClock } from "./clock.js";
 export type { EtcdErrorCode } from "./errors.js";
 export { expandExecStart, parseEnvironmentFile } from "./flanneld/env-file.js";
 export type {
@@ -12,13 +9,6 @@ export type {
 export { parseFlanneldFlags } from "./flanneld/flags.js";
 export type { FlanneldEtcdOptions, FlanneldOptionsInput } from "./flanneld/options.js";
 export { etcdOptionsFromFlanneld } from "./flanneld/options.js";
-export type {
-  KeepLeaseOptions,
-  LeaseKeeperDriver,
-  LeaseKeeperEvent,
-  OwnLeaseState,
-} from "./keeper.js";
-export { LeaseKeeper } from "./keeper.js";
 export type {
   MigrateV2ToV3Options,
   MigrationAction,
@@ -41,11 +31,8 @@ export {
   V2_TEST_FAILED,
   v2ErrorCode,
 } from "./v2/client.js";
-export type {
-  EtcdV2LeaseStoreOptions,
-  EtcdV2WatchLeasesOptions,
-  V2WatchStatus,
-} from "./v2/store.js";
+export type { V2WatchStatus } from "./v2/lease-watch.js";
+export type { EtcdV2LeaseStoreOptions, EtcdV2WatchLeasesOptions } from "./v2/store.js";
 export { EtcdV2LeaseStore } from "./v2/store.js";
 export type { EtcdV3ConnectionOptions } from "./v3/connection.js";
 export { EtcdV3Connection } from "./v3/connection.js";

@@ -1,8 +1,7 @@
 /**
  * Options shared by {@link EtcdLeaseStore} and {@link EtcdV2LeaseStore}.
  */
-import { type AllocationStrategy, DEFAULT_ETCD_ENDPOINTS } from "@flannel-sdk/core";
-import type { Clock } from "./clock.js";
+import { type AllocationStrategy, type Clock, DEFAULT_ETCD_ENDPOINTS } from "@flannel-sdk/core";
 import type { EtcdTlsOptions } from "./tls.js";
 
 /** flanneld's default `--etcd-endpoints`: core's `DEFAULT_ETCD_ENDPOINTS`. */

@@ -1,6 +1,8 @@
 /**
  * The six faults of issue 4, each against real etcd processes.
  */
+
+import type { LeaseKeeperEvent } from "@flannel-sdk/core";
 import { type Lease, LeaseWatcher, type LeaseWatchResult } from "@flannel-sdk/core";
 import {
   etcdctl,
@@ -14,7 +16,7 @@ import {
   tierGate,
 } from "@flannel-sdk/testkit";
 import { describe, expect, it } from "vitest";
-import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
+import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
 import {
   codeOf,
   expectNoLeakedGrants,

@@ -1,6 +1,7 @@
+import type { LeaseKeeperEvent } from "@flannel-sdk/core";
 import { etcdMissingReason, startEtcd, startTcpProxy, tierGate } from "@flannel-sdk/testkit";
 import { describe, expect, it } from "vitest";
-import { EtcdLeaseStore, EtcdV2LeaseStore, type LeaseKeeperEvent } from "../src/index.js";
+import { EtcdLeaseStore, EtcdV2LeaseStore } from "../src/index.js";
 import { expectNoLeakedGrants, GUIDE_CONFIG, node, TRANSPORTS, uniquePrefix } from "./helpers.js";
 
 const run = tierGate("etcd", etcdMissingReason());

@@ -3,13 +3,12 @@ import { FlannelError } from "@flannel-sdk/core";
 import { sumMetric } from "@flannel-sdk/testkit";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Backoff, sleep } from "../src/clock.js";
-import { grpcMissing, toEtcdError } from "../src/errors.js";
+import { etcdReason, grpcMissing, toEtcdError } from "../src/errors.js";
 import { isCidrText, subnetsOfKey } from "../src/lease-codec.js";
+import { CONFLICT, LEASE_WRITE_ATTEMPTS, retryLeaseWrite } from "../src/lifecycle.js";
 import { keyLayout } from "../src/prefix.js";
 import { loadTlsMaterial } from "../src/tls.js";
 import { prefixEnd } from "../src/v3/wire.js";
-import { FakeClock } from "./fake-clock.js";
 
 describe("key layout (Go path.Join)", () => {
   it("builds flannel's keys and normalises slashes", () => {
@@ -64,36 +63,6 @@ describe("prefixEnd (etcd's GetPrefixRangeEnd)", () => {
   });
 });
 
-describe("Backoff", () => {
-  it("doubles from 100 ms to 5 s with jitter in [d/2, d], and resets", () => {
-    const b = new Backoff({ random: () => 0.999999 });
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map(() => b.next())).toEqual([
-      100, 200, 400, 800, 1600, 3200, 5000, 5000,
-    ]);
-    b.reset();
-    expect(b.next()).toBe(100);
-    const low = new Backoff({ random: () => 0 });
-    expect([low.next(), low.next()]).toEqual([50, 100]);
-  });
-
-  it("sleep waits on the given clock and rejects ABORTED on abort", async () => {
-    const clock = new FakeClock();
-    let done = false;
-    const p = sleep(1000, { clock }).then(() => {
-      done = true;
-    });
-    await clock.advance(999);
-    expect(done).toBe(false);
-    await clock.advance(1);
-    await p;
-    expect(done).toBe(true);
-    const ac = new AbortController();
-    const q = sleep(1000, { clock, signal: ac.signal });
-    ac.abort();
-    await expect(q).rejects.toMatchObject({ code: "ABORTED" });
-  });
-});
-
 describe("error mapping", () => {
   it("maps etcd3 / gRPC failures to stable codes", () => {
     class GRPCUnavailableError extends Error {}
@@ -119,9 +88,11 @@ describe("error mapping", () => {
         "range",
       ).code,
     ).toBe("ETCD_TLS");
-    expect(
-      toEtcdError(new Error("etcdserver: too many operations in txn request"), "txn").code,
-    ).toBe("ETCD_ERROR");
+    const tooMany = toEtcdError(new Error("etcdserver: too many operations in txn request"), "txn");
+    expect([tooMany.code, etcdReason(tooMany)]).toEqual(["ETCD_ERROR", "too-many-ops"]);
+    const noLease = toEtcdError(new Error("etcdserver: requested lease not found"), "revoke");
+    expect(etcdReason(noLease)).toBe("lease-not-found");
+    expect(etcdReason(toEtcdError(new Error("boom"), "x"))).toBeUndefined();
     const already = new FlannelError("ABORTED", "x");
     expect(toEtcdError(already, "x")).toBe(already);
   });
@@ -178,5 +149,38 @@ describe("sumMetric (Prometheus text)", () => {
     expect(sumMetric(text, "grpc_server_handled_total")).toBe(10);
     expect(sumMetric(text, "grpc_server_handled_total", { grpc_method: "Txn" })).toBe(3);
     expect(sumMetric(text, "etcd_server_is_leader")).toBe(1);
+  });
+});
+
+describe("retryLeaseWrite (renewLease and releaseLease's one retry policy)", () => {
+  it("retries a lost condition at once, up to LEASE_WRITE_ATTEMPTS, then MAX_RETRIES", async () => {
+    let calls = 0;
+    const twice = await retryLeaseWrite("renewing", "k", async () =>
+      ++calls < 3 ? CONFLICT : "written",
+    );
+    expect([twice, calls]).toEqual(["written", 3]);
+    calls = 0;
+    const err = await retryLeaseWrite("releasing", "/p/subnets/10.5.1.0-24", async () => {
+      calls++;
+      return CONFLICT;
+    }).catch((e) => e);
+    expect(calls).toBe(LEASE_WRITE_ATTEMPTS);
+    expect(err).toMatchObject({
+      code: "MAX_RETRIES",
+      retryable: true,
+      message: "lease /p/subnets/10.5.1.0-24 kept changing while releasing it",
+    });
+  });
+
+  it("throws any other error at once (the keeper retries after retryInterval, as flanneld)", async () => {
+    let calls = 0;
+    const down = new FlannelError("ETCD_UNAVAILABLE", "no leader", { retryable: true });
+    await expect(
+      retryLeaseWrite("renewing", "k", async () => {
+        calls++;
+        throw down;
+      }),
+    ).rejects.toBe(down);
+    expect(calls).toBe(1);
   });
 });

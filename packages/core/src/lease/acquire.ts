@@ -1,16 +1,14 @@
 /**
- * flannel v0.28's lease acquisition (`LocalManager.tryAcquireLease`), as a pure decision
- * ({@link planLeaseAcquisition}) and the retry loop every store runs around it
- * ({@link runLeaseAcquisition}). Reference §2.4.
+ * flannel v0.28's lease acquisition (`pkg/subnet/etcd/local_manager.go`, `tryAcquireLease`), as a
+ * pure decision ({@link planLeaseAcquisition}); the retry loop every store runs around it is
+ * `runLeaseAcquisition` (`acquire-loop.ts`).
  */
 
 import { type AllocationStrategy, SubnetAllocator } from "../allocator/subnet-allocator.js";
 import type { NetworkConfig } from "../config/types.js";
-import { FlannelError, throwIfAborted } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
 import { parseNetOrNull } from "../ip/parse.js";
-import type { AcquireLeaseOptions } from "../store/types.js";
 import { formatLeaseAttrs, parseLeaseAttrs } from "./json.js";
 import type { Lease, LeaseAttrs } from "./types.js";
 
@@ -102,7 +100,7 @@ export interface LeaseAcquisitionPlan {
 }
 
 /**
- * Decides how a node gets its lease, with flannel v0.28's rules (reference §2.4):
+ * Decides how a node gets its lease, with flannel v0.28's rules (`tryAcquireLease`):
  * 1. the first lease whose `PublicIP` is this node's is reused when compatible with the config
  *    (subnet network address within [SubnetMin, SubnetMax], prefix = SubnetLen, and the IPv6
  *    part likewise, or absent when IPv6 is off) — rewritten with the new attrs and a 24 h TTL,
@@ -343,91 +341,4 @@ function isHeld(
  */
 export function normalizeLeaseAttrs(attrs: LeaseAttrs): LeaseAttrs {
   return parseLeaseAttrs(formatLeaseAttrs(attrs));
-}
-
-/** The operations {@link runLeaseAcquisition} needs from a store. */
-export interface LeaseAcquisitionSteps {
-  /** Reads and validates the config (`CONFIG_NOT_FOUND`, `CONFIG_INVALID`). */
-  getNetworkConfig(signal: AbortSignal | undefined): Promise<NetworkConfig>;
-  /** Every live lease, in key order. */
-  listLeases(signal: AbortSignal | undefined): Promise<readonly Lease[]>;
-  /** Deletes a lease's key (absent is fine). */
-  deleteLease(lease: Lease, signal: AbortSignal | undefined): Promise<void>;
-  /**
-   * Rewrites the node's lease with `ttlSeconds` (`null` = no TTL). May resolve `null` when the
-   * listed lease is gone or belongs to another node by now (a lost race: the loop starts over);
-   * flannel writes unconditionally, which can overwrite a lease another node took meanwhile.
-   */
-  updateLease(write: LeaseUpdateWrite, signal: AbortSignal | undefined): Promise<Lease | null>;
-  /** Creates the lease only if its key is absent; resolves `null` when it exists (a lost race). */
-  createLease(write: LeaseCreateWrite, signal: AbortSignal | undefined): Promise<Lease | null>;
-}
-
-/** Options of {@link runLeaseAcquisition}. */
-export interface RunLeaseAcquisitionOptions extends AcquireLeaseOptions {
-  readonly strategy?: AllocationStrategy;
-  readonly random?: () => number;
-  /** Attempts before `MAX_RETRIES`. Default {@link LEASE_RACE_RETRIES}. */
-  readonly maxRetries?: number;
-  /** Receives flannel's log lines for each decision. */
-  readonly onNote?: (note: string) => void;
-}
-
-/**
- * The acquisition loop every `LeaseStore` runs: read the config, list the leases,
- * {@link planLeaseAcquisition}, delete, then write; a write that loses a race (the key appeared
- * since the list, or the reused lease changed hands) starts over, up to
- * {@link LEASE_RACE_RETRIES} attempts. flannel v0.28 means to
- * do the same but compares the wrong error, so a lost race makes flanneld exit; we retry.
- *
- * @throws FlannelError `MAX_RETRIES` (`max retries reached trying to acquire a subnet`),
- * `OUT_OF_SUBNETS`, `LEASE_INVALID`, `ABORTED`, and whatever the steps throw.
- * @example
- * ```ts
- * const lease = await runLeaseAcquisition(steps, attrs, { previousSubnet, signal });
- * ```
- */
-export async function runLeaseAcquisition(
-  steps: LeaseAcquisitionSteps,
-  attrs: LeaseAttrs,
-  options: RunLeaseAcquisitionOptions = {},
-): Promise<Lease> {
-  const { signal } = options;
-  const attempts = options.maxRetries ?? LEASE_RACE_RETRIES;
-  const normalized = normalizeLeaseAttrs(attrs);
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    throwIfAborted(signal);
-    const config = await steps.getNetworkConfig(signal);
-    throwIfAborted(signal);
-    const leases = await steps.listLeases(signal);
-    throwIfAborted(signal);
-    const plan = planLeaseAcquisition({
-      config,
-      leases,
-      attrs: normalized,
-      previousSubnet: options.previousSubnet ?? null,
-      previousIPv6Subnet: options.previousIPv6Subnet ?? null,
-      ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
-      ...(options.random === undefined ? {} : { random: options.random }),
-    });
-    for (const note of plan.notes) options.onNote?.(note);
-    for (const lease of plan.delete) {
-      await steps.deleteLease(lease, signal);
-      throwIfAborted(signal);
-    }
-    const written =
-      plan.write.mode === "update"
-        ? await steps.updateLease(plan.write, signal)
-        : await steps.createLease(plan.write, signal);
-    if (written !== null) return written;
-    options.onNote?.(
-      plan.write.mode === "update"
-        ? `lease ${plan.write.subnet} changed hands meanwhile, trying again`
-        : `subnet ${plan.write.subnet} was taken meanwhile, trying again`,
-    );
-  }
-  throw new FlannelError("MAX_RETRIES", "max retries reached trying to acquire a subnet", {
-    retryable: true,
-    details: { attempts },
-  });
 }

@@ -1,5 +1,5 @@
 /**
- * Reservations (reference §2.7): a lease without a TTL for a given node.
+ * Reservations (flannel `Documentation/reservations.md`): a lease without a TTL for a given node.
  */
 
 import type { NetworkConfig } from "../config/types.js";

@@ -1,6 +1,7 @@
 /**
- * The lease watcher (reference §2.8): the set of other nodes' leases, kept from watch results,
- * and the added/removed batches a backend must apply.
+ * The lease watcher (flannel v0.28 `pkg/lease/lease.go` `LeaseWatcher`, v0.11 `subnet/watch.go`):
+ * the set of other nodes' leases, kept from watch results, and the added/removed batches a
+ * backend must apply.
  */
 
 import { parseNetOrNull } from "../ip/parse.js";

@@ -3,6 +3,7 @@
  */
 
 import type { AllocationStrategy } from "../allocator/subnet-allocator.js";
+import { type Clock, systemClock } from "../clock.js";
 import { parseNetworkConfig } from "../config/parse.js";
 import type { NetworkConfig } from "../config/types.js";
 import { DEFAULT_ETCD_PREFIX } from "../defaults.js";
@@ -12,13 +13,13 @@ import { IP6Net } from "../ip/ip6net.js";
 import { makeSubnetKey, parseSubnetKey } from "../keys/subnet-key.js";
 import {
   isSameNode,
-  type LeaseCreateWrite,
-  type LeaseUpdateWrite,
+  type LeaseAcquisitionPlan,
   NO_IPV4_SUBNET,
   normalizeLeaseAttrs,
-  runLeaseAcquisition,
   SUBNET_TTL_SECONDS,
 } from "../lease/acquire.js";
+import { runLeaseAcquisition } from "../lease/acquire-loop.js";
+import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../lease/keeper.js";
 import { planReservation } from "../lease/reserve.js";
 import type { Lease, LeaseAttrs } from "../lease/types.js";
 import type {
@@ -39,11 +40,13 @@ export interface MemoryLeaseStoreOptions {
    */
   readonly config?: string | object;
   /**
-   * Milliseconds since the epoch; drives lease expiry. Default `Date.now`. With an injected
-   * clock the store sets no timers: expired leases go at the next call or
-   * {@link MemoryLeaseStore.collectExpired}.
+   * Drives lease expiry: milliseconds since the epoch (`() => number`), or a {@link Clock},
+   * whose timers then also drive {@link MemoryLeaseStore.keepLease} (so keepers are testable
+   * without waiting). Default the system clock.
+   * With an injected clock the store sets no expiry timer of its own: expired leases go at the
+   * next call or {@link MemoryLeaseStore.collectExpired}.
    */
-  readonly clock?: () => number;
+  readonly clock?: Clock | (() => number);
   /** RNG in [0, 1) for the `random` allocation strategy. Default `Math.random`. */
   readonly random?: () => number;
   /**
@@ -96,6 +99,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export class MemoryLeaseStore implements LeaseStore {
   readonly #clock: () => number;
+  /** Time and timers of the keepers. */
+  readonly #timers: Clock;
   readonly #timersAllowed: boolean;
   readonly #random: (() => number) | undefined;
   readonly #strategy: AllocationStrategy;
@@ -108,6 +113,7 @@ export class MemoryLeaseStore implements LeaseStore {
   #nextExpiry = Number.POSITIVE_INFINITY;
   #revision = 1n;
   readonly #watches = new Set<Watch>();
+  readonly #keepers = new Set<LeaseKeeper>();
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -115,8 +121,13 @@ export class MemoryLeaseStore implements LeaseStore {
    * @throws FlannelError `INVALID_ARGUMENT` when `config` is neither a string nor an object.
    */
   constructor(options: MemoryLeaseStoreOptions = {}) {
-    this.#clock = options.clock ?? (() => Date.now());
-    this.#timersAllowed = options.clock === undefined;
+    const clock = options.clock;
+    // A bare `now` function keeps the system's timers, measured against that `now`.
+    this.#timers =
+      typeof clock === "function" ? { ...systemClock, now: clock } : (clock ?? systemClock);
+    const timers = this.#timers;
+    this.#clock = clock === undefined ? Date.now : () => timers.now();
+    this.#timersAllowed = clock === undefined;
     this.#random = options.random;
     this.#strategy = options.strategy ?? "hashed";
     this.#prefix = (options.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
@@ -176,47 +187,42 @@ export class MemoryLeaseStore implements LeaseStore {
     this.#begin(options);
     return runLeaseAcquisition(
       {
-        getNetworkConfig: async () => {
-          this.#checkOpen();
-          return this.#readConfig();
-        },
-        listLeases: async () => {
+        snapshot: async () => {
           this.#checkOpen();
           this.#sweep();
-          return this.#sortedLeases();
+          return { config: this.#readConfig(), leases: this.#sortedLeases() };
         },
-        deleteLease: async (lease) => {
-          this.#checkOpen();
-          this.#delete(keyOf(lease.subnet, lease.ipv6Subnet));
-        },
-        updateLease: async (write: LeaseUpdateWrite) => {
-          this.#checkOpen();
-          this.#sweep();
-          const entry = this.#entries.get(keyOf(write.subnet, write.ipv6Subnet));
-          if (entry === undefined || !isSameNode(entry.attrs, write.attrs)) {
-            return null;
-          }
-          return this.#put(write.subnet, write.ipv6Subnet, write.attrs, write.ttlSeconds);
-        },
-        createLease: async (write: LeaseCreateWrite) => {
-          this.#checkOpen();
-          this.#sweep();
-          // Lost race: the subnet was taken, or a concurrent call of the same node got a
-          // lease first (the retry then reuses that one instead of making a second).
-          if (this.#conflicts(write.subnet, write.ipv6Subnet)) return null;
-          for (const entry of this.#entries.values()) {
-            if (isSameNode(entry.attrs, write.attrs)) return null;
-          }
-          return this.#put(write.subnet, write.ipv6Subnet, write.attrs, write.ttlSeconds);
-        },
+        commit: async (plan) => this.#commit(plan),
       },
       attrs,
       {
         ...options,
         strategy: this.#strategy,
+        // Every racer is in this process and the next read sees the winner: no pause.
+        backoff: false,
         ...(this.#random === undefined ? {} : { random: this.#random }),
       },
     );
+  }
+
+  // The write of one attempt; the read was a turn earlier, so concurrent acquisitions race.
+  async #commit(plan: LeaseAcquisitionPlan): Promise<Lease | null> {
+    this.#checkOpen();
+    this.#sweep();
+    for (const lease of plan.delete) this.#delete(keyOf(lease.subnet, lease.ipv6Subnet));
+    const write = plan.write;
+    if (write.mode === "update") {
+      const entry = this.#entries.get(keyOf(write.subnet, write.ipv6Subnet));
+      if (entry === undefined || !isSameNode(entry.attrs, write.attrs)) return null;
+    } else {
+      // Lost race: the subnet was taken, or a concurrent call of the same node got a lease
+      // first (the retry then reuses that one instead of making a second).
+      if (this.#conflicts(write.subnet, write.ipv6Subnet)) return null;
+      for (const entry of this.#entries.values()) {
+        if (isSameNode(entry.attrs, write.attrs)) return null;
+      }
+    }
+    return this.#put(write.subnet, write.ipv6Subnet, write.attrs, write.ttlSeconds);
   }
 
   /**
@@ -237,7 +243,12 @@ export class MemoryLeaseStore implements LeaseStore {
         entry === undefined
           ? `lease ${key} not found`
           : `lease ${key} is now held by ${entry.attrs.publicIP}`,
-        { details: { key: this.#path(key) } },
+        {
+          details: {
+            key: this.#path(key),
+            ...(entry === undefined ? {} : { holder: entry.attrs.publicIP }),
+          },
+        },
       );
     }
     return this.#put(
@@ -348,10 +359,57 @@ export class MemoryLeaseStore implements LeaseStore {
     };
   }
 
-  /** Ends every watch and clears the expiry timer. Idempotent. */
+  /**
+   * Keeps a lease: renews it at expiration minus `renewMargin` on the store's clock (an injected
+   * {@link Clock} drives it without waiting), retries every `retryInterval`, watches its key, and
+   * reports `renewed`, `renewFailed` and `lost`. {@link MemoryLeaseStore.close} stops it.
+   * @throws FlannelError `INVALID_ARGUMENT`, `ABORTED`, `STORE_CLOSED`
+   * @example
+   * ```ts
+   * await using keeper = store.keepLease(lease, { renewMargin: 60 * 60_000 });
+   * const lost = await keeper.done; // the `lost` event, or null after close
+   * ```
+   */
+  keepLease(lease: Lease, options: KeepLeaseOptions = {}): LeaseKeeper {
+    this.#begin(options);
+    const keeper = new LeaseKeeper(
+      lease,
+      {
+        renew: (l, signal) => this.renewLease(l, { signal }),
+        watchOwn: (l, signal) => this.#watchOwn(l, signal),
+      },
+      { clock: this.#timers, ...options },
+    );
+    this.#keepers.add(keeper);
+    void keeper.done.then(() => this.#keepers.delete(keeper));
+    return keeper;
+  }
+
+  async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
+    const key = lease.key ?? keyOf(lease.subnet, lease.ipv6Subnet);
+    const state = (found: Lease | undefined): OwnLeaseState =>
+      found === undefined
+        ? { type: "absent" }
+        : isSameNode(found.attrs, lease.attrs)
+          ? { type: "present", lease: found }
+          : { type: "taken", lease: found };
+    const own = (l: Lease) => keyOf(l.subnet, l.ipv6Subnet) === key;
+    for await (const result of this.watchLeases({ signal })) {
+      if (result.type === "snapshot") {
+        yield state(result.leases.find(own));
+        continue;
+      }
+      for (const event of result.events) {
+        if (own(event.lease)) yield state(event.type === "added" ? event.lease : undefined);
+      }
+    }
+  }
+
+  /** Ends every watch and keeper and clears the expiry timer. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const keeper of [...this.#keepers]) await keeper.close();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const watch of [...this.#watches]) watch.end();

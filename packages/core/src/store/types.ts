@@ -1,6 +1,7 @@
 import "../disposable.js";
 import type { NetworkConfig } from "../config/types.js";
 import type { FlannelError } from "../errors.js";
+import type { KeepLeaseOptions, LeaseKeeper } from "../lease/keeper.js";
 import type { Lease, LeaseAttrs } from "../lease/types.js";
 
 /** Options every store call accepts. */
@@ -15,6 +16,8 @@ export interface AcquireLeaseOptions extends CallOptions {
   readonly previousSubnet?: string | null;
   /** The IPv6 subnet this node held before. */
   readonly previousIPv6Subnet?: string | null;
+  /** Receives flanneld's log lines for each decision (`Found lease … reusing`, …). */
+  readonly onNote?: (note: string) => void;
 }
 
 /**
@@ -110,6 +113,14 @@ export interface LeaseStore extends AsyncDisposable {
   listLeases(options?: CallOptions): Promise<LeaseList>;
   /** A snapshot first, then event batches, until the signal aborts or the store closes. */
   watchLeases(options?: WatchLeasesOptions): AsyncIterable<LeaseWatchResult>;
-  /** Ends every watch and timer; the process can exit. Idempotent. */
+  /**
+   * Keeps a lease the way flanneld does: renews it at expiration minus `renewMargin`, retries
+   * every `retryInterval` after a failed renewal, watches its key, and reports `renewed`,
+   * `renewFailed` and `lost` (also when the store goes silent: the expiration is kept by the
+   * clock). {@link LeaseStore.close} stops every keeper of the store.
+   * @throws FlannelError `INVALID_ARGUMENT` (bad margin or interval), `ABORTED`, `STORE_CLOSED`
+   */
+  keepLease(lease: Lease, options?: KeepLeaseOptions): LeaseKeeper;
+  /** Ends every watch, keeper and timer; the process can exit. Idempotent. */
   close(): Promise<void>;
 }

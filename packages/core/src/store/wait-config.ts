@@ -1,8 +1,9 @@
 /**
- * flanneld's start-up wait for its network config (reference §1.4, `main.go getConfig`): a
+ * flanneld's start-up wait for its network config (flannel `main.go`, `getConfig`): a
  * missing or invalid config is not fatal; it is fetched again every second until it is usable.
  */
 
+import { sleep } from "../clock.js";
 import type { NetworkConfig } from "../config/types.js";
 import { FlannelError, isFlannelError, throwIfAborted } from "../errors.js";
 import type { LeaseStore } from "./types.js";
@@ -22,17 +23,9 @@ export interface WaitForNetworkConfigOptions {
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-function timer(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
+// An abort ends the pause early; the loop then throws ABORTED.
+const pause = (ms: number, signal?: AbortSignal): Promise<void> =>
+  sleep(ms, signal ? { signal } : {}).catch(() => undefined);
 
 /**
  * Reads the network config from a store, retrying every `intervalMs` while it is missing
@@ -53,7 +46,7 @@ export async function waitForNetworkConfig(
   options: WaitForNetworkConfigOptions = {},
 ): Promise<NetworkConfig> {
   const { signal } = options;
-  const sleep = options.sleep ?? timer;
+  const wait = options.sleep ?? pause;
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(signal);
     try {
@@ -68,7 +61,7 @@ export async function waitForNetworkConfig(
             retryable: true,
           });
       options.onError?.(error, attempt);
-      await sleep(options.intervalMs ?? 1000, signal);
+      await wait(options.intervalMs ?? 1000, signal);
     }
   }
 }

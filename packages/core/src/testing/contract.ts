@@ -3,7 +3,7 @@
  * any framework can run. Nothing here imports a test framework.
  */
 
-import { isFlannelError } from "../errors.js";
+import { type FlannelError, isFlannelError } from "../errors.js";
 import { IP4Net } from "../ip/ip4net.js";
 import { IP6Net } from "../ip/ip6net.js";
 import { makeSubnetKey } from "../keys/subnet-key.js";
@@ -38,6 +38,8 @@ export const LEASE_STORE_CONTRACT_CASES = [
   "renew",
   "renew-not-found",
   "release",
+  "keep-renews",
+  "keep-lost",
   "reserve-permanent",
   "reserve-reused-by-its-node",
   "reserve-conflict",
@@ -453,13 +455,60 @@ export function describeLeaseStoreContract<S extends LeaseStore>(
     },
     {
       id: "renew-not-found",
-      title: "renewLease rejects LEASE_NOT_FOUND once the lease is gone",
+      title: "renewLease rejects LEASE_NOT_FOUND once the lease is gone or another node's",
       rawConfig: CONFIG,
       async run(store) {
         const lease = await store.acquireLease(node(1));
         await store.releaseLease(lease);
         await rejectsWith(store.renewLease(lease), "LEASE_NOT_FOUND", "renew a released lease");
         checkEqual((await store.listLeases()).leases.length, 0, "renew must not recreate it");
+        // Taken by another node meanwhile: still LEASE_NOT_FOUND, naming the holder (a keeper
+        // reports that as lost "taken").
+        const other = await store.reserveSubnet(lease.subnet, node(2));
+        const taken = (await rejectsWith(
+          store.renewLease(lease),
+          "LEASE_NOT_FOUND",
+          "renew a lease another node holds",
+        )) as FlannelError;
+        checkEqual(taken.details.holder, other.attrs.publicIP, "details.holder");
+      },
+    },
+    {
+      id: "keep-renews",
+      title: "keepLease renews when the margin is reached, reports renewed, and stops on close",
+      rawConfig: CONFIG,
+      async run(store) {
+        const lease = await store.acquireLease(node(1));
+        // A margin of a whole TTL: the renewal is due at once.
+        const keeper = store.keepLease(lease, { renewMargin: DAY_MS });
+        const iterator = keeper[Symbol.asyncIterator]();
+        const first = await within(iterator.next(), waitMs, "no keeper event");
+        check(!first.done, "the keeper ended without an event");
+        checkEqual(first.value.type, "renewed", "first keeper event");
+        checkEqual(first.value.lease.subnet, lease.subnet, "renewed subnet");
+        checkExpiration(first.value.lease, "renewed lease");
+        checkEqual(keeper.lease.subnet, lease.subnet, "keeper.lease");
+        await keeper.close();
+        checkEqual(await within(keeper.done, waitMs, "close did not end the keeper"), null, "done");
+        checkEqual((await iterator.next()).done, true, "iteration ends after close");
+        check(!keeper.lost, "a closed keeper has not lost its lease");
+        const listed = (await store.listLeases()).leases.map((l) => l.subnet);
+        check(listed.includes(lease.subnet), "closing a keeper must leave the lease alone");
+      },
+    },
+    {
+      id: "keep-lost",
+      title: "keepLease reports lost (deleted) when the lease is released under it",
+      rawConfig: CONFIG,
+      async run(store) {
+        const lease = await store.acquireLease(node(1));
+        const keeper = store.keepLease(lease);
+        await store.releaseLease(makeSubnetKey(lease.subnet, lease.ipv6Subnet));
+        const lost = await within(keeper.done, waitMs, "the keeper did not report the release");
+        check(lost !== null && lost.type === "lost", "done must carry the lost event");
+        checkEqual(lost.reason, "deleted", "lost reason");
+        check(keeper.lost, "keeper.lost");
+        await keeper.close();
       },
     },
     {

@@ -8,7 +8,7 @@ import { DEFAULT_ETCD_ENDPOINTS, DEFAULT_ETCD_PREFIX, FlannelError } from "@flan
 export type FlanneldFlagKind = "string" | "bool" | "int" | "list";
 type FlagKind = FlanneldFlagKind;
 
-/** flanneld v0.28's flags (reference §8.1) with their kind and default. */
+/** flanneld v0.28's flags (`main.go`, Go `flag`: `-x` and `--x` alike) with their kind and default. */
 const FLAGS: Readonly<Record<string, { kind: FlagKind; default: string | boolean | string[] }>> = {
   "etcd-endpoints": { kind: "string", default: DEFAULT_ETCD_ENDPOINTS.join(",") },
   "etcd-prefix": { kind: "string", default: DEFAULT_ETCD_PREFIX },

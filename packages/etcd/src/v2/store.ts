@@ -1,46 +1,54 @@
 /**
- * `EtcdV2LeaseStore`: flannel v0.11's etcd v2 keys-API layout and lease protocol (reference
- * §2.6), the one the install guide uses, against etcd ≥ 3.4 started with `--enable-v2=true`.
+ * `EtcdV2LeaseStore`: flannel v0.11's etcd v2 keys-API layout and lease protocol (v0.11
+ * `subnet/etcdv2/registry.go`), the one the install guide uses, against etcd ≥ 3.4 started
+ * with `--enable-v2=true`. Its watches are in `lease-watch.ts`; what it shares with the v3
+ * store (closing, keepers, the renew/release retry policy) in `../lifecycle.ts`.
  */
 import {
+  type AcquireLeaseOptions,
   type AllocationStrategy,
   type CallOptions,
+  type Clock,
   canonicalCidr,
   FlannelError,
+  isFlannelError,
+  type KeepLeaseOptions,
   type Lease,
   type LeaseAcquisitionPlan,
   type LeaseAttrs,
-  type LeaseEvent,
   type LeaseJsonShape,
+  type LeaseKeeper,
   type LeaseList,
   type LeaseStore,
   type LeaseWatchResult,
   type NetworkConfig,
   parseNetworkConfig,
   planReservation,
+  runLeaseAcquisition,
   type SkippedLeaseEntry,
-  throwIfAborted,
+  systemClock,
   type WatchLeasesOptions,
 } from "@flannel-sdk/core";
-import { acquireWithRetries, type EtcdAcquireLeaseOptions } from "../acquire.js";
-import { Backoff, type Clock, sleep, systemClock } from "../clock.js";
-import { type KeepLeaseOptions, LeaseKeeper, type OwnLeaseState } from "../keeper.js";
 import {
   coveredSubnets,
   decodeEntry,
   decodeLease,
   encodeAttrs,
   heldByUnreadable,
-  isCanonicalKey,
   isCidrText,
   keyOfLease,
   leaseKey,
   normalizeAttrs,
-  sameNode,
   skippedEntry,
   subnetsOfKey,
-  UNKNOWN_ATTRS,
 } from "../lease-codec.js";
+import {
+  CONFLICT,
+  checkOwner,
+  leaseNotFound,
+  retryLeaseWrite,
+  StoreLifecycle,
+} from "../lifecycle.js";
 import {
   DEFAULT_ENDPOINTS,
   type EtcdStoreOptions,
@@ -51,13 +59,18 @@ import { DEFAULT_PREFIX, type KeyLayout, keyLayout } from "../prefix.js";
 import { loadTlsMaterial } from "../tls.js";
 import {
   EtcdV2Client,
-  V2_EVENT_INDEX_CLEARED,
   V2_KEY_NOT_FOUND,
   V2_NODE_EXIST,
   V2_TEST_FAILED,
   type V2Node,
   v2ErrorCode,
 } from "./client.js";
+import {
+  type V2WatchContext,
+  type V2WatchStatus,
+  watchOwnV2Lease,
+  watchV2Leases,
+} from "./lease-watch.js";
 
 /** Options of {@link EtcdV2LeaseStore}. */
 export interface EtcdV2LeaseStoreOptions extends EtcdStoreOptions {
@@ -73,17 +86,10 @@ export interface EtcdV2LeaseStoreOptions extends EtcdStoreOptions {
   readonly watchPollMs?: number;
 }
 
-/** A v2 change, as a watch sees it. */
-export type V2WatchStatus =
-  | { readonly type: "disconnected"; readonly error: FlannelError; readonly retryInMs: number }
-  | { readonly type: "indexCleared"; readonly retryInMs: number };
-
 /** Options of {@link EtcdV2LeaseStore.watchLeases}. */
 export interface EtcdV2WatchLeasesOptions extends WatchLeasesOptions {
   readonly onStatus?: (status: V2WatchStatus) => void;
 }
-
-const REMOVED_ACTIONS = new Set(["delete", "expire", "compareAndDelete"]);
 
 interface V2Snapshot {
   readonly config: NetworkConfig;
@@ -100,7 +106,7 @@ interface V2Snapshot {
  *
  * Unlike flannel v0.11, rewrites and deletions are conditional on the index that was read
  * (`prevIndex`), so a node never overwrites a lease another node took meanwhile (v0.11's
- * previous-subnet takeover, reference §2.4, is v0.18's rule here).
+ * previous-subnet takeover of a held subnet, is v0.18's rule here).
  *
  * @example
  * ```ts
@@ -120,9 +126,8 @@ export class EtcdV2LeaseStore implements LeaseStore {
   readonly #strategy: AllocationStrategy;
   readonly #attempts: number;
   readonly #pollMs: number;
-  readonly #watches = new Set<AbortController>();
-  readonly #keepers = new Set<LeaseKeeper>();
-  #closed = false;
+  readonly #life = new StoreLifecycle();
+  readonly #watchContext: V2WatchContext;
 
   /** @throws FlannelError `ETCD_TLS`, `INVALID_ARGUMENT` */
   constructor(options: EtcdV2LeaseStoreOptions = {}) {
@@ -140,16 +145,22 @@ export class EtcdV2LeaseStore implements LeaseStore {
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.requestTimeoutMs ? { timeoutMs: options.requestTimeoutMs } : {}),
     });
+    this.#watchContext = {
+      client: this.client,
+      keys: this.keys,
+      pollMs: this.#pollMs,
+      clock: this.#clock,
+      random: this.#random,
+      closed: () => this.#life.closed,
+      list: (signal) => this.#list(signal),
+      lease: (node) => this.#lease(node),
+      entry: (node) => this.#entry(node),
+    };
   }
 
   /** True once {@link close} was called. */
   get closed(): boolean {
-    return this.#closed;
-  }
-
-  #begin(signal: AbortSignal | undefined): void {
-    throwIfAborted(signal);
-    if (this.#closed) throw new FlannelError("STORE_CLOSED", "the etcd store is closed");
+    return this.#life.closed;
   }
 
   #configNotFound(cause?: unknown): FlannelError {
@@ -207,7 +218,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
    *   `CONFIG_INVALID`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async getNetworkConfig(options: CallOptions = {}): Promise<NetworkConfig> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     try {
       const res = await this.client.get(this.keys.config, { quorum: true, signal: options.signal });
       return parseNetworkConfig(res.node.value ?? "");
@@ -225,7 +236,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
     config: string | object,
     options: CallOptions = {},
   ): Promise<NetworkConfig> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     const text = typeof config === "string" ? config : JSON.stringify(config);
     const parsed = parseNetworkConfig(text);
     await this.client.set(this.keys.config, text, { signal: options.signal });
@@ -257,7 +268,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
    * @throws FlannelError `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async listLeases(options: CallOptions = {}): Promise<LeaseList> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     return this.#list(options.signal);
   }
 
@@ -267,16 +278,16 @@ export class EtcdV2LeaseStore implements LeaseStore {
    * @throws FlannelError `OUT_OF_SUBNETS`, `CONFIG_NOT_FOUND`, `CONFIG_INVALID`, `LEASE_INVALID`,
    *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
-  async acquireLease(attrs: LeaseAttrs, options: EtcdAcquireLeaseOptions = {}): Promise<Lease> {
-    this.#begin(options.signal);
-    return acquireWithRetries(
+  async acquireLease(attrs: LeaseAttrs, options: AcquireLeaseOptions = {}): Promise<Lease> {
+    this.#life.begin(options.signal);
+    return runLeaseAcquisition(
       {
         snapshot: (signal) => this.#snapshot(signal),
         commit: (plan, signal) => this.#commit(plan, signal),
       },
       attrs,
-      options,
       {
+        ...options,
         attempts: this.#attempts,
         clock: this.#clock,
         strategy: this.#strategy,
@@ -298,19 +309,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
     plan: LeaseAcquisitionPlan,
     signal: AbortSignal | undefined,
   ): Promise<Lease | null> {
-    for (const old of plan.delete) {
-      try {
-        await this.client.delete(keyOfLease(this.keys, old), {
-          prevIndex: Number(old.revision ?? 0n),
-          signal,
-        });
-      } catch (e) {
-        const code = v2ErrorCode(e);
-        if (code === V2_KEY_NOT_FOUND) continue;
-        if (code === V2_TEST_FAILED) return null;
-        throw e;
-      }
-    }
+    if (!(await this.#deleteAsRead(plan.delete, signal))) return null;
     const write = plan.write;
     const key = leaseKey(this.keys, write.subnet, write.ipv6Subnet);
     const value = encodeAttrs(write.attrs, this.#shape);
@@ -331,6 +330,26 @@ export class EtcdV2LeaseStore implements LeaseStore {
       }
       throw e;
     }
+  }
+
+  /**
+   * Deletes leases as they were read (`prevIndex`); one already gone is fine. `false` when one
+   * changed since the read (a lost race: the caller starts over).
+   */
+  async #deleteAsRead(leases: readonly Lease[], signal: AbortSignal | undefined): Promise<boolean> {
+    for (const old of leases) {
+      try {
+        await this.client.delete(keyOfLease(this.keys, old), {
+          prevIndex: Number(old.revision ?? 0n),
+          signal,
+        });
+      } catch (e) {
+        const code = v2ErrorCode(e);
+        if (code === V2_TEST_FAILED) return false;
+        if (code !== V2_KEY_NOT_FOUND) throw e;
+      }
+    }
+    return true;
   }
 
   #written(
@@ -357,11 +376,11 @@ export class EtcdV2LeaseStore implements LeaseStore {
    *   `MAX_RETRIES`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async renewLease(lease: Lease, options: CallOptions = {}): Promise<Lease> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     const signal = options.signal;
     const key = keyOfLease(this.keys, lease);
     const attrs = normalizeAttrs(lease.attrs);
-    for (let attempt = 0; attempt < 5; attempt++) {
+    return retryLeaseWrite("renewing", key, async () => {
       const node = await this.#ownNode(key, attrs, signal);
       try {
         const res = await this.client.set(key, encodeAttrs(attrs, this.#shape), {
@@ -372,43 +391,23 @@ export class EtcdV2LeaseStore implements LeaseStore {
         return this.#written(lease.subnet, lease.ipv6Subnet, attrs, res.node, lease.key);
       } catch (e) {
         const code = v2ErrorCode(e);
-        if (code === V2_TEST_FAILED || code === V2_KEY_NOT_FOUND) continue;
+        // Rewritten or deleted since the read: the next read decides.
+        if (code === V2_TEST_FAILED || code === V2_KEY_NOT_FOUND) return CONFLICT;
         throw e;
       }
-    }
-    throw new FlannelError("MAX_RETRIES", `lease ${key} kept changing while renewing it`, {
-      retryable: true,
-      details: { key },
     });
   }
 
+  /** The node stored at `key`, checked to be the lease of the node with `attrs`. */
   async #ownNode(key: string, attrs: LeaseAttrs, signal: AbortSignal | undefined): Promise<V2Node> {
     let node: V2Node;
     try {
       node = (await this.client.get(key, { quorum: true, signal })).node;
     } catch (e) {
-      if (v2ErrorCode(e) === V2_KEY_NOT_FOUND) {
-        throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} not found`, {
-          cause: e,
-          details: { key },
-        });
-      }
+      if (v2ErrorCode(e) === V2_KEY_NOT_FOUND) throw leaseNotFound(key, e);
       throw e;
     }
-    let stored: LeaseAttrs;
-    try {
-      stored = this.#lease(node).attrs;
-    } catch (e) {
-      throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} holds an unreadable value`, {
-        cause: e,
-        details: { key },
-      });
-    }
-    if (!sameNode(attrs, stored)) {
-      throw new FlannelError("LEASE_NOT_FOUND", `lease ${key} is now held by ${stored.publicIP}`, {
-        details: { key, holder: stored.publicIP },
-      });
-    }
+    checkOwner(this.keys, key, node.value ?? "", attrs);
     return node;
   }
 
@@ -418,7 +417,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
    * @throws FlannelError `SUBNET_KEY_INVALID` / `INVALID_CIDR`, `ETCD_*`, `ABORTED`, `STORE_CLOSED`
    */
   async releaseLease(lease: Lease | string, options: CallOptions = {}): Promise<void> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     const signal = options.signal;
     const remove = async (key: string, prevIndex?: number) => {
       try {
@@ -433,16 +432,18 @@ export class EtcdV2LeaseStore implements LeaseStore {
     };
     if (typeof lease !== "string") {
       const key = keyOfLease(this.keys, lease);
-      for (let attempt = 0; attempt < 5; attempt++) {
+      const attrs = normalizeAttrs(lease.attrs);
+      await retryLeaseWrite("releasing", key, async () => {
         let node: V2Node;
         try {
-          node = await this.#ownNode(key, normalizeAttrs(lease.attrs), signal);
+          node = await this.#ownNode(key, attrs, signal);
         } catch (e) {
-          if (e instanceof FlannelError && e.code === "LEASE_NOT_FOUND") return;
+          // Gone, or another node's now: nothing of ours to release.
+          if (isFlannelError(e, "LEASE_NOT_FOUND")) return;
           throw e;
         }
-        if (await remove(key, node.modifiedIndex)) return;
-      }
+        if (!(await remove(key, node.modifiedIndex))) return CONFLICT;
+      });
       return;
     }
     if (isCidrText(lease)) {
@@ -474,9 +475,9 @@ export class EtcdV2LeaseStore implements LeaseStore {
     attrs: LeaseAttrs,
     options: CallOptions & { ipv6Subnet?: string | null } = {},
   ): Promise<Lease> {
-    this.#begin(options.signal);
+    this.#life.begin(options.signal);
     const signal = options.signal;
-    attempts: for (let attempt = 0; attempt < this.#attempts; attempt++) {
+    for (let attempt = 0; attempt < this.#attempts; attempt++) {
       const snapshot = await this.#snapshot(signal);
       const plan = planReservation({
         config: snapshot.config,
@@ -485,18 +486,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
         ipv6Subnet: options.ipv6Subnet ?? null,
         attrs,
       });
-      for (const old of plan.delete) {
-        try {
-          await this.client.delete(keyOfLease(this.keys, old), {
-            prevIndex: Number(old.revision ?? 0n),
-            signal,
-          });
-        } catch (e) {
-          const code = v2ErrorCode(e);
-          if (code === V2_TEST_FAILED) continue attempts;
-          if (code !== V2_KEY_NOT_FOUND) throw e;
-        }
-      }
+      if (!(await this.#deleteAsRead(plan.delete, signal))) continue;
       const key = leaseKey(this.keys, plan.subnet, plan.ipv6Subnet);
       const existing = snapshot.leases.find(
         (l) => l.subnet === plan.subnet && l.ipv6Subnet === plan.ipv6Subnet,
@@ -533,134 +523,13 @@ export class EtcdV2LeaseStore implements LeaseStore {
   }
 
   async *#watchLeases(options: EtcdV2WatchLeasesOptions): AsyncGenerator<LeaseWatchResult> {
-    this.#begin(undefined);
+    this.#life.begin(undefined);
     if (options.signal?.aborted) return;
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    this.#watches.add(stop);
-    const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
-    const known = new Map<string, Lease>();
-    const pause = async (ms: number) => {
-      try {
-        await sleep(ms, { signal: stop.signal, clock: this.#clock });
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const watch = this.#life.watch(options.signal);
     try {
-      let cursor: bigint | null = null;
-      while (!stop.signal.aborted) {
-        if (cursor === null) {
-          let list: LeaseList;
-          try {
-            list = await this.#list(stop.signal);
-          } catch (e) {
-            if (stop.signal.aborted || this.#closed) return;
-            if (!isRetryable(e)) throw e;
-            const wait = backoff.next();
-            options.onStatus?.({ type: "disconnected", error: e as FlannelError, retryInMs: wait });
-            if (!(await pause(wait))) return;
-            continue;
-          }
-          known.clear();
-          for (const l of list.leases) known.set(keyOfLease(this.keys, l), l);
-          cursor = list.revision;
-          yield { type: "snapshot", ...list };
-          continue;
-        }
-        let res: Awaited<ReturnType<EtcdV2Client["get"]>>;
-        try {
-          res = await this.client.get(this.keys.subnetsDir, {
-            wait: true,
-            recursive: true,
-            waitIndex: cursor + 1n,
-            signal: stop.signal,
-            timeoutMs: this.#pollMs,
-          });
-        } catch (e) {
-          if (stop.signal.aborted || this.#closed) return;
-          if (v2ErrorCode(e) === V2_EVENT_INDEX_CLEARED) {
-            const wait = backoff.next();
-            options.onStatus?.({ type: "indexCleared", retryInMs: wait });
-            if (!(await pause(wait))) return;
-            cursor = null;
-            continue;
-          }
-          if (!isRetryable(e)) throw e;
-          const error = e as FlannelError;
-          if (error.details.timedOut === true) continue;
-          const wait = backoff.next();
-          options.onStatus?.({ type: "disconnected", error, retryInMs: wait });
-          if (!(await pause(wait))) return;
-          continue;
-        }
-        backoff.reset();
-        cursor = BigInt(res.node.modifiedIndex);
-        const batch = this.#toEvent(res.action, res.node, res.prevNode, known);
-        if (batch.events.length > 0 || batch.skipped.length > 0) {
-          yield { type: "events", events: batch.events, skipped: batch.skipped, revision: cursor };
-        }
-      }
+      yield* watchV2Leases(this.#watchContext, watch.stop, options.onStatus);
     } finally {
-      options.signal?.removeEventListener("abort", onAbort);
-      this.#watches.delete(stop);
-      stop.abort();
-    }
-  }
-
-  #toEvent(
-    action: string,
-    node: V2Node,
-    prevNode: V2Node | undefined,
-    known: Map<string, Lease>,
-  ): { events: LeaseEvent[]; skipped: SkippedLeaseEntry[] } {
-    const key = node.key;
-    if (key === this.keys.subnetsDir) return { events: [], skipped: [] };
-    if (REMOVED_ACTIONS.has(action)) {
-      let lease = known.get(key);
-      known.delete(key);
-      // A non-canonical entry was never a lease: its end changes no lease.
-      if (
-        lease === undefined &&
-        coveredSubnets(this.keys, key) !== null &&
-        !isCanonicalKey(this.keys, key)
-      ) {
-        return { events: [], skipped: [] };
-      }
-      if (lease === undefined && prevNode?.value !== undefined) {
-        try {
-          lease = this.#lease(prevNode);
-        } catch {
-          // fall back to the bare key
-        }
-      }
-      if (lease === undefined) {
-        try {
-          lease = { ...subnetsOfKey(this.keys, key), attrs: UNKNOWN_ATTRS, expiration: null };
-        } catch (e) {
-          return { events: [], skipped: [skippedEntry(key, e)] };
-        }
-      }
-      return {
-        events: [{ type: "removed", lease: { ...lease, revision: BigInt(node.modifiedIndex) } }],
-        skipped: [],
-      };
-    }
-    try {
-      if (node.dir) {
-        throw new FlannelError("SUBNET_KEY_INVALID", `not a subnet key: ${key} (a directory)`);
-      }
-      const item = this.#entry(node);
-      if ("error" in item) {
-        // No lease (garbage, a non-canonical key): reported; a lease known here keeps its last version.
-        return { events: [], skipped: [item] };
-      }
-      known.set(key, item);
-      return { events: [{ type: "added", lease: item }], skipped: [] };
-    } catch (e) {
-      return { events: [], skipped: [skippedEntry(key, e)] };
+      watch.end();
     }
   }
 
@@ -669,92 +538,23 @@ export class EtcdV2LeaseStore implements LeaseStore {
    * watches its key, reports `renewed` / `renewFailed` / `lost`. {@link close} stops it.
    */
   keepLease(lease: Lease, options: KeepLeaseOptions = {}): LeaseKeeper {
-    this.#begin(options.signal);
-    const keeper = new LeaseKeeper(
+    return this.#life.keep(
       lease,
       {
         renew: (l, signal) => this.renewLease(l, { signal }),
-        watchOwn: (l, signal) => this.#watchOwn(l, signal),
+        watchOwn: (l, signal) => watchOwnV2Lease(this.#watchContext, l, signal),
       },
-      { clock: this.#clock, ...options },
+      options,
+      this.#clock,
     );
-    this.#keepers.add(keeper);
-    void keeper.done.then(() => this.#keepers.delete(keeper));
-    return keeper;
-  }
-
-  async *#watchOwn(lease: Lease, signal: AbortSignal): AsyncGenerator<OwnLeaseState> {
-    const key = keyOfLease(this.keys, lease);
-    const backoff = new Backoff({ ...(this.#random ? { random: this.#random } : {}) });
-    const classify = (node: V2Node): OwnLeaseState => {
-      try {
-        const seen = {
-          ...this.#lease(node),
-          ...(lease.key === undefined ? {} : { key: lease.key }),
-        };
-        return sameNode(lease.attrs, seen.attrs)
-          ? { type: "present", lease: seen }
-          : { type: "taken", lease: seen };
-      } catch {
-        return { type: "absent" };
-      }
-    };
-    let cursor: bigint | null = null;
-    while (!signal.aborted && !this.#closed) {
-      try {
-        if (cursor === null) {
-          try {
-            const res = await this.client.get(key, { quorum: true, signal });
-            cursor = res.etcdIndex;
-            yield classify(res.node);
-          } catch (e) {
-            if (v2ErrorCode(e) !== V2_KEY_NOT_FOUND) throw e;
-            yield { type: "absent" };
-            return;
-          }
-          continue;
-        }
-        const res = await this.client.get(key, {
-          wait: true,
-          waitIndex: cursor + 1n,
-          signal,
-          timeoutMs: this.#pollMs,
-        });
-        backoff.reset();
-        cursor = BigInt(res.node.modifiedIndex);
-        yield REMOVED_ACTIONS.has(res.action) ? { type: "absent" } : classify(res.node);
-      } catch (e) {
-        if (signal.aborted || this.#closed) return;
-        if (v2ErrorCode(e) === V2_EVENT_INDEX_CLEARED) {
-          cursor = null;
-          continue;
-        }
-        if (!isRetryable(e)) return;
-        if ((e as FlannelError).details.timedOut === true) continue;
-        try {
-          await sleep(backoff.next(), { signal, clock: this.#clock });
-        } catch {
-          return;
-        }
-      }
-    }
   }
 
   /** Ends every watch and keeper and aborts requests in flight. Idempotent. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const keeper of [...this.#keepers]) await keeper.close();
-    for (const stop of this.#watches) stop.abort();
-    this.#watches.clear();
-    this.client.close();
+    if (await this.#life.close()) this.client.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function isRetryable(e: unknown): boolean {
-  return e instanceof FlannelError && e.retryable;
 }

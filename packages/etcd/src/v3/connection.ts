@@ -5,7 +5,7 @@
  * (loaded on first use). No flannel logic here.
  */
 import { FlannelError, throwIfAborted } from "@flannel-sdk/core";
-import { grpcMissing, toEtcdError } from "../errors.js";
+import { etcdReason, grpcMissing, toEtcdError } from "../errors.js";
 import type { EtcdAuthOptions } from "../options.js";
 import type { TlsMaterial } from "../tls.js";
 import { createGatewayTransport } from "./gateway.js";
@@ -267,7 +267,7 @@ export class EtcdV3Connection {
     try {
       await this.#call("lease revoke", signal, (wire, ctx) => wire.leaseRevoke(id, ctx));
     } catch (e) {
-      if (e instanceof FlannelError && /lease not found/.test(e.message)) return;
+      if (etcdReason(e) === "lease-not-found") return;
       throw e;
     }
   }

@@ -9,7 +9,8 @@
  */
 
 import { Buffer } from "node:buffer";
-import { FlannelError, isFlannelError } from "@flannel-sdk/core";
+import { FlannelError } from "@flannel-sdk/core";
+import { etcdReason } from "../errors.js";
 import type { EtcdV3Connection } from "./connection.js";
 import {
   type Bytes,
@@ -25,8 +26,6 @@ import {
  * A server with a lower limit answers "too many operations": the batch is then split.
  */
 const MAX_TXN_OPS = 128;
-
-const TOO_MANY_OPS = /too many operations in txn request/i;
 
 interface Pending {
   readonly compares: readonly TxnCompare[];
@@ -154,7 +153,7 @@ export class TxnBatcher {
         compared.map((key) => op.get(key)),
       );
     } catch (e) {
-      if (isFlannelError(e) && TOO_MANY_OPS.test(e.message)) {
+      if (etcdReason(e) === "too-many-ops") {
         await this.#split(batch);
         return;
       }

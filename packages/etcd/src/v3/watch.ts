@@ -12,8 +12,14 @@
  * (or stayed up 5 s), so repeated compactions or failures never spin. Errors that retrying cannot
  * fix (permission denied, authentication, TLS) end the iteration by throwing.
  */
-import { FlannelError, isFlannelError } from "@flannel-sdk/core";
-import { Backoff, type Clock, sleep, systemClock } from "../clock.js";
+import {
+  Backoff,
+  type Clock,
+  FlannelError,
+  isFlannelError,
+  sleep,
+  systemClock,
+} from "@flannel-sdk/core";
 import { toEtcdError } from "../errors.js";
 import type { EtcdV3Connection } from "./connection.js";
 import type { WatchHandle } from "./transport.js";

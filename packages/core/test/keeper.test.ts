@@ -1,6 +1,6 @@
 import { FlannelError, type Lease } from "@flannel-sdk/core";
 import { describe, expect, it } from "vitest";
-import { LeaseKeeper, type LeaseKeeperEvent, type OwnLeaseState } from "../src/keeper.js";
+import { LeaseKeeper, type LeaseKeeperEvent, type OwnLeaseState } from "../src/lease/keeper.js";
 import { FakeClock, flush } from "./fake-clock.js";
 
 const MIN = 60_000;

@@ -1,8 +1,9 @@
 /**
- * Time as the etcd stores see it: injectable so renewal and backoff can be tested without
- * waiting.
+ * Time as the stores see it — the clock, a cancellable sleep, a jittered backoff — injectable so
+ * renewal, expiry and retries can be tested without waiting. No Node built-ins: the global
+ * `setTimeout` of every engine.
  */
-import { FlannelError } from "@flannel-sdk/core";
+import { FlannelError } from "./errors.js";
 
 /** An opaque timer handle returned by {@link Clock.setTimeout}. */
 export type TimerHandle = unknown;
@@ -22,7 +23,7 @@ export interface Clock {
  *
  * @example
  * ```ts
- * const store = new EtcdLeaseStore({ clock: systemClock }); // the default
+ * const keeper = store.keepLease(lease, { clock: systemClock }); // the default
  * ```
  */
 export const systemClock: Clock = {

@@ -1,6 +1,7 @@
 /**
- * Keeping a lease alive the way flanneld does (reference §2.3): renew at expiration minus the
- * renew margin, retry every minute on error, and say when the lease is gone. The state machine
+ * Keeping a lease alive the way flanneld does (v0.28 `LocalManager.CompleteLease`, v0.11
+ * `main.go` `MonitorLease`, which exits on "Lease has been revoked"): renew at expiration minus the renew margin,
+ * retry every minute on error, and say when the lease is gone. The state machine
  * (docs/etcd-watch.md):
  *
  *   WAIT(expiration − margin) ──renew ok──▶ renewed, WAIT(new expiration − margin)
@@ -12,8 +13,9 @@
  *
  * A reservation (no expiration) is never renewed; only the watch can report it lost.
  */
-import { FlannelError, isFlannelError, type Lease } from "@flannel-sdk/core";
-import { type Clock, systemClock, type TimerHandle } from "./clock.js";
+import { type Clock, systemClock, type TimerHandle } from "../clock.js";
+import { FlannelError, isFlannelError } from "../errors.js";
+import type { Lease } from "./types.js";
 
 /** What a {@link LeaseKeeper} reports. */
 export type LeaseKeeperEvent =
@@ -29,9 +31,10 @@ export type LeaseKeeperEvent =
       readonly type: "lost";
       readonly lease: Lease;
       /**
-       * `expired`: not renewed before its expiration (by the local clock, so also when etcd went
-       * silent); `deleted`: the key is gone (revoked, expired in etcd, deleted); `taken`: the key
-       * now belongs to another node.
+       * `expired`: not renewed before its expiration (by the local clock, so also when the store
+       * went silent); `deleted`: the key is gone (revoked, expired in the store, deleted);
+       * `taken`: the key now belongs to another node (a renewal's `LEASE_NOT_FOUND` carries
+       * `details.holder`, or the watch saw another node's value).
        */
       readonly reason: "expired" | "deleted" | "taken";
       readonly error?: FlannelError;
@@ -72,7 +75,7 @@ const HOUR = 3_600_000;
 /**
  * Keeps one lease: renews it on time and reports `renewed`, `renewFailed` and `lost`. Iterate it
  * (`for await`) or pass `onEvent`; iteration ends after `lost` or {@link close}. Get one from
- * `EtcdLeaseStore.keepLease` / `EtcdV2LeaseStore.keepLease`.
+ * any store's `LeaseStore.keepLease`.
  *
  * @example
  * ```ts
@@ -204,9 +207,13 @@ export class LeaseKeeper implements AsyncIterable<LeaseKeeperEvent>, AsyncDispos
       this.#schedule();
     } catch (e) {
       if (this.#ended) return;
-      const error = isFlannelError(e) ? e : new FlannelError("ETCD_ERROR", String(e), { cause: e });
+      const error = isFlannelError(e)
+        ? e
+        : new FlannelError("STORE_ERROR", `renewing the lease failed: ${String(e)}`, {
+            cause: e,
+          });
       if (isFlannelError(error, "LEASE_NOT_FOUND")) {
-        this.#loseLease(/held by|taken|another/.test(error.message) ? "taken" : "deleted", error);
+        this.#loseLease(error.details.holder === undefined ? "deleted" : "taken", error);
         return;
       }
       const expiration = this.#lease.expiration;
