@@ -86,7 +86,7 @@ describe("network config golden table", () => {
   });
 });
 
-describe("reference §1.3 worked examples", () => {
+describe("flannel's defaults (CheckNetworkConfig): SubnetLen, SubnetMin, SubnetMax, count", () => {
   it.each([
     ['{"Network":"10.3.0.0/16"}', 24, "10.3.1.0", "10.3.255.0", 255],
     ['{"Network":"172.30.0.0/16","SubnetLen":21}', 21, "172.30.8.0", "172.30.248.0", 31],
