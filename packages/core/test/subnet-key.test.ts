@@ -22,9 +22,10 @@ function expectInvalidKey(key: string): void {
   expect(isFlannelError(caught, "SUBNET_KEY_INVALID"), `key ${JSON.stringify(key)}`).toBe(true);
 }
 
-// flannel's ParseSubnetKey (pkg/subnet/subnet.go, v0.17.0 to v0.28) as a model: the same regex
-// (JavaScript and Go RE2 both take the leftmost-first submatch), Go's ParseIP (the same rules
-// as ours: no leading zeros; lower case only because of the character class) and
+// flannel's ParseSubnetKey (subnet/subnet.go from v0.17.0, pkg/subnet/subnet.go in v0.28) as a
+// model: the same regex (JavaScript and Go RE2 both take the leftmost-first submatch), Go's
+// ParseIP (the same rules as ours: no leading zeros; lower case only because of the character
+// class) and
 // strconv.ParseUint with 5 and 7 bits.
 const FLANNEL_REGEX = /(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
 const ANCHORED_REGEX = /^(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
