@@ -26,7 +26,7 @@ const accepted = golden.cases.filter((c) => c.config !== undefined);
 const rejected = golden.cases.filter((c) => c.error !== undefined);
 
 describe("network config golden table", () => {
-  it("covers every reference message", () => {
+  it("covers every error flannel's config path gives (pkg/subnet/config.go, pkg/ip, json)", () => {
     const messages = new Set(rejected.map((c) => c.error));
     for (const m of [
       "please define a correct Network parameter in the flannel config",
