@@ -1,5 +1,5 @@
 // SubnetAllocator: filling a whole window one subnet at a time, and the cost of one allocation
-// as the window fills, with a port of flannel's own walk (the first 100 free subnets, one at random) for contrast.
+// as the window fills, with a port of flannel's own walk (allocateSubnet, v0.28) for contrast.
 //
 //   npm run build && npm run bench -w @flannel-sdk/bench -- allocator
 //

@@ -147,7 +147,10 @@ async function handled() {
   return sumMetric(await etcd.metricsText(), "grpc_server_handled_total");
 }
 
-/** flannel v0.28's acquisition (`tryAcquireLease` over the v3 registry's list and create-if-absent txn), step by step on plain etcd3. */
+/**
+ * flannel v0.28's acquisition (tryAcquireLease in pkg/subnet/etcd/local_manager.go, the calls of
+ * pkg/subnet/etcd/registry.go), step by step on plain etcd3.
+ */
 async function flannelWay(prefix, i) {
   await raw.kv.range({ key: Buffer.from(`${prefix}/config`) });
   const end = Buffer.from(`${prefix}/subnets`);

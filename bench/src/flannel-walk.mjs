@@ -1,4 +1,4 @@
-// flannel's allocation walk (`tryAcquireLease`: the first 100 free subnets from SubnetMin, one at random), on plain integers:
+// flannel's allocation walk (allocateSubnet in pkg/subnet/etcd/local_manager.go, v0.28), on plain integers:
 // candidates from SubnetMin upward, each tested for overlap against every lease, until 100 are
 // free; then one of them at random. Used only as the contrast in the allocator benchmark.
 

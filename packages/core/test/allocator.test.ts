@@ -14,7 +14,8 @@ import {
   SubnetAllocator,
 } from "../src/index.js";
 
-// NetworkConfig objects built by hand, with flannel's defaults (`CheckNetworkConfig`).
+// NetworkConfig objects built by hand, with flannel's defaults (CheckNetworkConfig in flannel's
+// pkg/subnet/config.go: SubnetMin = Network + one subnet, SubnetMax = the last subnet).
 function v4Config(network: string, subnetLen: number, min?: string, max?: string): NetworkConfig {
   const net = IP4Net.parse(network).network();
   const size = 2 ** (32 - subnetLen);
@@ -78,7 +79,7 @@ function codeOf(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-describe("SubnetAllocator: windows (flannel's SubnetMin/SubnetMax defaults, worked examples)", () => {
+describe("SubnetAllocator: windows (flannel's default SubnetMin/SubnetMax)", () => {
   it.each([
     [v4Config("10.3.0.0/16", 24), 255n, "10.3.1.0/24", "10.3.255.0/24"],
     [v4Config("172.30.0.0/16", 21), 31n, "172.30.8.0/21", "172.30.248.0/21"],
@@ -363,7 +364,8 @@ describe("SubnetAllocator: windows far bigger than memory", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Model-based properties: flannel's own walk (`tryAcquireLease`: the first 100 free subnets from SubnetMin, one at random) over a set of leases,
+// Model-based properties: flannel's own walk (allocateSubnet in pkg/subnet/etcd/local_manager.go,
+// v0.28: up from SubnetMin, skipping overlaps, the first 100 free) over a set of leases,
 // written the obvious way with bigint, against the allocator, through random operations.
 
 interface Window {

@@ -26,7 +26,7 @@ const accepted = golden.cases.filter((c) => c.config !== undefined);
 const rejected = golden.cases.filter((c) => c.error !== undefined);
 
 describe("network config golden table", () => {
-  it("covers every reference message", () => {
+  it("covers every error flannel's config path gives (pkg/subnet/config.go, pkg/ip, json)", () => {
     const messages = new Set(rejected.map((c) => c.error));
     for (const m of [
       "please define a correct Network parameter in the flannel config",
@@ -86,7 +86,7 @@ describe("network config golden table", () => {
   });
 });
 
-describe("flannel's config defaults (CheckNetworkConfig): worked examples", () => {
+describe("flannel's defaults (CheckNetworkConfig): SubnetLen, SubnetMin, SubnetMax, count", () => {
   it.each([
     ['{"Network":"10.3.0.0/16"}', 24, "10.3.1.0", "10.3.255.0", 255],
     ['{"Network":"172.30.0.0/16","SubnetLen":21}', 21, "172.30.8.0", "172.30.248.0", 31],

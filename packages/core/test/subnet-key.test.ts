@@ -22,9 +22,10 @@ function expectInvalidKey(key: string): void {
   expect(isFlannelError(caught, "SUBNET_KEY_INVALID"), `key ${JSON.stringify(key)}`).toBe(true);
 }
 
-// flannel's ParseSubnetKey (pkg/subnet/subnet.go) as a model: the same regex
-// (JavaScript and Go RE2 both take the leftmost-first submatch), Go's ParseIP (the same rules
-// as ours: no leading zeros; lower case only because of the character class) and
+// flannel's ParseSubnetKey (subnet/subnet.go from v0.17.0, pkg/subnet/subnet.go in v0.28) as a
+// model: the same regex (JavaScript and Go RE2 both take the leftmost-first submatch), Go's
+// ParseIP (the same rules as ours: no leading zeros; lower case only because of the character
+// class) and
 // strconv.ParseUint with 5 and 7 bits.
 const FLANNEL_REGEX = /(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
 const ANCHORED_REGEX = /^(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
@@ -57,7 +58,7 @@ describe("parseSubnetKey: golden table", () => {
     // upstream pkg/subnet/subnet_test.go
     ["10.12.13.0-24", "10.12.13.0/24", null],
     ["10.12.13.0-24&fd00:12:13::-56", "10.12.13.0/24", "fd00:12:13::/56"],
-    // more keys of the form `<ip>-<prefix>`, with `&<ipv6>-<prefix>` for dual stack
+    // keys as flannel's MakeSubnetKey writes them (IPv4, dual stack)
     ["172.30.8.0-24", "172.30.8.0/24", null],
     ["10.5.1.0-24&fc00::-64", "10.5.1.0/24", "fc00::/64"],
     // a full etcd path (flannel applies its unanchored regex to the whole key)

@@ -9,7 +9,7 @@ export interface Peer {
 
 const net = (cidr: string) => cidr.split("/")[0]!;
 
-/** What flannel programs on a node for its own lease and its remote peers (vxlan: `flannel.1`, a route, neighbour and FDB entry per peer). */
+/** What flannel programs on a node for its own lease and its remote peers (vxlan: pkg/backend/vxlan). */
 export function vxlanPlan(o: {
   network: string;
   own: Peer;
@@ -53,7 +53,7 @@ export function vxlanPlan(o: {
   };
 }
 
-/** host-gw: a route per remote lease via its public IP on the external interface. */
+/** host-gw (pkg/backend/hostgw): a route per remote lease via its public IP on the external interface. */
 export function hostGwPlan(o: {
   network: string;
   extDevice: string;

@@ -40,7 +40,7 @@ describe.runIf(run)("linkSubscribe", () => {
   });
 });
 
-describe.runIf(run)("selectInterface (flanneld's external interface choice)", () => {
+describe.runIf(run)("selectInterface (flanneld's LookupExtIface)", () => {
   async function node() {
     const ns = nss.create();
     inNs(ns, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0");

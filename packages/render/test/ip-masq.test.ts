@@ -18,7 +18,7 @@ const golden = (name: string) =>
 const v4 = { network: "172.30.0.0/16", subnet: "172.30.8.0/24" };
 const v6 = { network: "2001:cafe:42::/56", subnet: "2001:cafe:42:8::/64" };
 
-describe("renderIpMasqRules (flannel's ip-masq rules, v0.11 and HEAD)", () => {
+describe("renderIpMasqRules (flannel's masq and forward rules)", () => {
   it("current flavor: flannel's payload byte for byte (chains created beforehand, as flannel does)", () => {
     const r = renderIpMasqRules({ ...v4, declareChains: false });
     expect(r.restore).toBe(golden("current-v4.restore"));

@@ -16,7 +16,7 @@ import type { RoutePlan } from "./types.js";
 export type HostGwPlanInput = PlanInput;
 
 /**
- * flanneld's refusal when the public IP is not the interface's own address (reference §6.1):
+ * flanneld's refusal when the public IP is not the interface's own address (flannel's `pkg/backend/hostgw/hostgw.go`):
  * the message of the `PLAN_INVALID` {@link planHostGw} throws then.
  *
  * @example
@@ -28,7 +28,7 @@ export const HOST_GW_NAT_MESSAGE =
   "your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend";
 
 /**
- * Plans the host-gw backend for one address family (reference §6.1): per remote lease of
+ * Plans the host-gw backend for one address family, as flannel's `pkg/backend/hostgw/hostgw.go` and `pkg/backend/route_network.go` do it: per remote lease of
  * `BackendType` `host-gw`, in subnet order, the route `S/len via P dev <ext>`; no device, no
  * address; `mtu` = the external interface's MTU. Ownership: the network on the external
  * interface. Remote leases that cannot be programmed are listed in `skipped`, as in

@@ -12,7 +12,7 @@ import { type IPFamily, type IPNet, parseNetOrNull as parseNet } from "../ip/par
 import type { JsonValue, Lease } from "../lease/types.js";
 import type { DataPlanePlan } from "./types.js";
 
-/** The node's external (underlay) interface, as flanneld selects it (reference §8.2). */
+/** The node's external (underlay) interface, as flanneld selects it (`LookupExtIface` in flannel's `main.go`). */
 export interface ExternalInterfaceInfo {
   /** Device name, e.g. `"eth0"`: the vxlan lower device, the host-gw route device. */
   readonly name: string;

@@ -64,7 +64,7 @@ function isMtu(value: unknown): value is number {
 }
 
 /**
- * The MTU a backend reports as `FLANNEL_MTU` (reference §5.2, §6.2, §10.13): the underlay MTU
+ * The MTU a backend reports as `FLANNEL_MTU` (each backend's `MTU()` in flannel's `pkg/backend/*`, written by `WriteSubnetFile`): the underlay MTU
  * (or the backend's `MTU` option for vxlan and wireguard) minus the backend's encapsulation
  * overhead — vxlan −50 (also over IPv6), host-gw 0, udp −28, ipip −20, wireguard −80,
  * ipsec −77 (−85 with `UDPEncap`).

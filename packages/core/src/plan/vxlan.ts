@@ -105,7 +105,7 @@ function directPredicate(input: VxlanPlanInput, family: IPFamily): (ip: string) 
 }
 
 /**
- * Plans the vxlan backend for one address family (reference §5): the device `flannel.<VNI>`
+ * Plans the vxlan backend for one address family, as flannel's `pkg/backend/vxlan` does it: the device `flannel.<VNI>`
  * (`flannel-v6.<VNI>` for IPv6) with local = this node's public IP, lower device = the
  * external interface, port / learning / GBP from the config and the node's VtepMAC; the
  * address `<own subnet address>/32` (`/128`), exclusive within the network; and per remote
