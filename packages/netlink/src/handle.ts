@@ -7,12 +7,12 @@
  */
 
 import type { DataPlanePlan } from "@flannel-sdk/core";
-import { FlannelError, type IPFamily, throwIfAborted } from "@flannel-sdk/core";
-import { addrEnsureExclusive, addrList, addrOp, ifconfigAddress } from "./addresses.js";
+import { type IPFamily, throwIfAborted } from "@flannel-sdk/core";
 import { type ApplyOptions, type ApplyReport, applyPlanWith } from "./apply.js";
 import { applyPlanChangeWith } from "./apply-change.js";
-import { snapshot } from "./dumps.js";
-import { netlinkError } from "./errors.js";
+import { channelOpener, type OpenChannel } from "./channel-opener.js";
+import type { NlRequest } from "./nl/messages.js";
+import { addrEnsureExclusive, addrList, addrOp, ifconfigAddress } from "./ops/addresses.js";
 import {
   ensureBridge,
   ensureVxlan,
@@ -21,16 +21,13 @@ import {
   linkIndex,
   linkList,
   linkSet,
-} from "./links.js";
-import { fdbList, fdbOp, neighDel, neighList, neighReplace } from "./neighbours.js";
-import type { NlRequest } from "./nl/messages.js";
-import { routeGet, routeList, routeOp } from "./routes.js";
-import type { Rtnl } from "./rtnl.js";
+} from "./ops/links.js";
+import { fdbList, fdbOp, neighDel, neighList, neighReplace } from "./ops/neighbours.js";
+import { routeGet, routeList, routeOp } from "./ops/routes.js";
+import type { Rtnl } from "./ops/rtnl.js";
+import { snapshot } from "./ops/snapshot.js";
 import { type LinkSubscription, subscribeLinks } from "./subscription.js";
-import type { Channel, ChannelEvents } from "./transport/channel.js";
-import { openLocalChannel } from "./transport/channel.js";
 import { Connection } from "./transport/connection.js";
-import { netnsPath, openNetnsChannel } from "./transport/netns-channel.js";
 import type {
   Addr,
   BridgeSpec,
@@ -76,7 +73,7 @@ export class NetlinkHandle implements AsyncDisposable {
     private readonly conn: Connection,
     /** The namespace name or path, or `null` for the current one. */
     readonly netns: string | null,
-    private readonly openChannel: (events: ChannelEvents, signal?: AbortSignal) => Promise<Channel>,
+    private readonly openChannel: OpenChannel,
   ) {
     this.rt = {
       netns,
@@ -607,25 +604,7 @@ export class NetlinkHandle implements AsyncDisposable {
 export async function openHandle(options: OpenHandleOptions = {}): Promise<NetlinkHandle> {
   throwIfAborted(options.signal);
   const netns = options.netns ?? null;
-  const path = netns === null ? null : netnsPath(netns);
-  const openChannel = async (events: ChannelEvents, signal?: AbortSignal): Promise<Channel> => {
-    if (path === null) {
-      try {
-        return openLocalChannel(events);
-      } catch (e) {
-        if (e instanceof FlannelError) throw e;
-        const err = e as { code?: string; message?: string };
-        throw netlinkError(
-          err.code ?? "EIO",
-          "socket(AF_NETLINK)",
-          err.message ?? String(e),
-          {},
-          e,
-        );
-      }
-    }
-    return openNetnsChannel(path, events, signal);
-  };
+  const openChannel = channelOpener(netns);
   const conn = new Connection(netns === null ? "netlink" : `netlink (netns ${netns})`);
   conn.attach(await openChannel(conn.events, options.signal));
   return new NetlinkHandle(conn, netns, openChannel);

@@ -2,11 +2,12 @@
  * A stream of link notifications (`RTNLGRP_LINK`) as an async iterable.
  */
 import type { FlannelError } from "@flannel-sdk/core";
+import type { OpenChannel } from "./channel-opener.js";
 import { netlinkError } from "./errors.js";
 import { RTM_DELLINK, RTM_NEWLINK, RTNLGRP_LINK } from "./nl/constants.js";
 import { decodeLink } from "./nl/messages.js";
 import { parseMessages } from "./nl/wire.js";
-import type { Channel, ChannelEvents } from "./transport/channel.js";
+import type { Channel } from "./transport/channel.js";
 import type { Link } from "./types.js";
 
 /**
@@ -135,7 +136,7 @@ export class LinkSubscription implements AsyncIterable<LinkEvent>, AsyncDisposab
  * `RTNLGRP_LINK`, its datagrams decoded into a {@link LinkSubscription}. @internal
  */
 export async function subscribeLinks(
-  openChannel: (events: ChannelEvents, signal?: AbortSignal) => Promise<Channel>,
+  openChannel: OpenChannel,
   signal?: AbortSignal,
 ): Promise<LinkSubscription> {
   const sub = new LinkSubscription();

@@ -2,20 +2,20 @@
  * Route operations: list (every table), replace, add, delete, and `ip route get`.
  */
 import type { IPFamily } from "@flannel-sdk/core";
-import { cmdRoute } from "./commands.js";
-import { kernelError, netlinkError } from "./errors.js";
-import { devName, linkIndex, linkNames } from "./links.js";
-import { cidrParts, ipBytes } from "./nl/address.js";
-import { RT_TABLE_MAIN } from "./nl/constants.js";
+import { cmdRoute } from "../commands.js";
+import { kernelError, netlinkError } from "../errors.js";
+import { cidrParts, ipBytes } from "../nl/address.js";
+import { RT_TABLE_MAIN } from "../nl/constants.js";
 import {
   decodeRoute,
   type RouteWire,
   routeDumpRequest,
   routeGetRequest,
   routeRequest,
-} from "./nl/messages.js";
+} from "../nl/messages.js";
+import type { DeviceRef, Dump, Route, RouteSpec } from "../types.js";
+import { devName, linkIndex, linkNames } from "./links.js";
 import { dumpOf, dumpRaw, exec, type Rtnl } from "./rtnl.js";
-import type { DeviceRef, Dump, Route, RouteSpec } from "./types.js";
 
 /** Routes of every table, optionally one family, table or device. @internal */
 export async function routeList(

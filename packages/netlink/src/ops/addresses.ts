@@ -3,12 +3,12 @@
  * install guide's `ifconfig DEV CIDR`.
  */
 import { FlannelError, type IPFamily, parseCidr } from "@flannel-sdk/core";
-import { cmdAddr } from "./commands.js";
+import { cmdAddr } from "../commands.js";
+import { cidrParts, ipBytes, ipText } from "../nl/address.js";
+import { addrDumpRequest, addrRequest, decodeAddr } from "../nl/messages.js";
+import type { Addr, DeviceRef, Dump } from "../types.js";
 import { devName, linkGet, linkIndex, linkNames, linkSet } from "./links.js";
-import { cidrParts, ipBytes, ipText } from "./nl/address.js";
-import { addrDumpRequest, addrRequest, decodeAddr } from "./nl/messages.js";
 import { dumpOf, dumpRaw, exec, type Rtnl } from "./rtnl.js";
-import type { Addr, DeviceRef, Dump } from "./types.js";
 
 /** Addresses (`ip addr show [dev DEV]`), optionally of one family and one device. @internal */
 export async function addrList(

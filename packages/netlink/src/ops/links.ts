@@ -3,10 +3,10 @@
  * (reused or recreated by flannel's rule) and the bridge, set one up or down, its MTU or MAC,
  * delete one.
  */
-import { cmdBridgeAdd, cmdLinkDel, cmdLinkSet, cmdVxlanAdd } from "./commands.js";
-import { kernelError, netlinkError } from "./errors.js";
-import { ipBytes, macBytes } from "./nl/address.js";
-import { RTM_NEWLINK } from "./nl/constants.js";
+import { cmdBridgeAdd, cmdLinkDel, cmdLinkSet, cmdVxlanAdd } from "../commands.js";
+import { kernelError, netlinkError } from "../errors.js";
+import { ipBytes, macBytes } from "../nl/address.js";
+import { RTM_NEWLINK } from "../nl/constants.js";
 import {
   bridgeNewRequest,
   decodeLink,
@@ -15,8 +15,7 @@ import {
   linkGetRequest,
   linkSetRequest,
   vxlanNewRequest,
-} from "./nl/messages.js";
-import { dumpOf, dumpRaw, exec, type Rtnl } from "./rtnl.js";
+} from "../nl/messages.js";
 import type {
   BridgeSpec,
   DeviceRef,
@@ -25,8 +24,9 @@ import type {
   Link,
   VxlanLink,
   VxlanSpec,
-} from "./types.js";
-import { vxlanIncompatibility } from "./vxlan-compat.js";
+} from "../types.js";
+import { vxlanIncompatibility } from "../vxlan-compat.js";
+import { dumpOf, dumpRaw, exec, type Rtnl } from "./rtnl.js";
 
 const EEXIST = -17;
 

@@ -4,19 +4,19 @@
  * messages; the FDB is the `AF_BRIDGE` family.
  */
 import type { IPFamily } from "@flannel-sdk/core";
-import { cmdFdb, cmdNeigh } from "./commands.js";
-import { devName, linkIndex, linkNames } from "./links.js";
-import { ipBytes, macBytes } from "./nl/address.js";
-import { AF_BRIDGE, AF_INET, AF_INET6 } from "./nl/constants.js";
+import { cmdFdb, cmdNeigh } from "../commands.js";
+import { ipBytes, macBytes } from "../nl/address.js";
+import { AF_BRIDGE, AF_INET, AF_INET6 } from "../nl/constants.js";
 import {
   decodeFdb,
   decodeNeigh,
   fdbRequest,
   neighDumpRequest,
   neighRequest,
-} from "./nl/messages.js";
+} from "../nl/messages.js";
+import type { DeviceRef, Dump, FdbEntry, FdbSpec, Neigh, NeighSpec } from "../types.js";
+import { devName, linkIndex, linkNames } from "./links.js";
 import { dumpOf, dumpRaw, exec, type Rtnl } from "./rtnl.js";
-import type { DeviceRef, Dump, FdbEntry, FdbSpec, Neigh, NeighSpec } from "./types.js";
 
 /** Neighbours (`ip neigh show [dev DEV]`), optionally of one family and device. @internal */
 export async function neighList(

@@ -3,11 +3,11 @@
  * handle: its namespace and the three request shapes of its connection. They take this narrow
  * interface, not `NetlinkHandle`, so the handle can delegate to them without an import cycle.
  */
-import { kernelError } from "./errors.js";
-import type { NlRequest } from "./nl/messages.js";
-import type { NlMessage } from "./nl/wire.js";
-import type { DumpReply } from "./transport/connection.js";
-import type { Dump } from "./types.js";
+import { kernelError } from "../errors.js";
+import type { NlRequest } from "../nl/messages.js";
+import type { NlMessage } from "../nl/wire.js";
+import type { DumpReply } from "../transport/connection.js";
+import type { Dump } from "../types.js";
 
 /** The request side of a handle's rtnetlink connection. @internal */
 export interface Rtnl {

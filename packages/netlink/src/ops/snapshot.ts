@@ -3,7 +3,7 @@
  * five dumps sent together and read again while the kernel flags one as interrupted.
  */
 import type { IPFamily } from "@flannel-sdk/core";
-import { AF_BRIDGE, AF_INET, AF_INET6, RTM_NEWLINK } from "./nl/constants.js";
+import { AF_BRIDGE, AF_INET, AF_INET6, RTM_NEWLINK } from "../nl/constants.js";
 import {
   addrDumpRequest,
   decodeAddr,
@@ -14,10 +14,10 @@ import {
   linkDumpRequest,
   neighDumpRequest,
   routeDumpRequest,
-} from "./nl/messages.js";
-import type { NlMessage } from "./nl/wire.js";
+} from "../nl/messages.js";
+import type { NlMessage } from "../nl/wire.js";
+import type { KernelSnapshot, Link } from "../types.js";
 import { dumpOf, dumpRaw, type Rtnl } from "./rtnl.js";
-import type { KernelSnapshot, Link } from "./types.js";
 
 /** Reads of a snapshot while the kernel says a dump was interrupted (`NLM_F_DUMP_INTR`). */
 const SNAPSHOT_ATTEMPTS = 3;
