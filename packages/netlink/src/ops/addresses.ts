@@ -2,32 +2,19 @@
  * Address operations: list, add, replace, delete; flannel's `EnsureV4AddressOnLink`; the
  * install guide's `ifconfig DEV CIDR`.
  */
-import { FlannelError, type IPFamily, parseCidr } from "@flannel-sdk/core";
+import { FlannelError, parseCidr } from "@flannel-sdk/core";
 import { cmdAddr } from "../commands.js";
 import { cidrParts, ipBytes, ipText } from "../nl/address.js";
 import { addrDumpRequest, addrRequest, decodeAddr } from "../nl/messages.js";
 import type { Addr, DeviceRef, Dump } from "../types.js";
-import { devName, linkGet, linkIndex, linkNames, linkSet } from "./links.js";
-import { dumpOf, dumpRaw, exec, type Rtnl } from "./rtnl.js";
+import { devName, linkGet, linkIndex, linkSet } from "./links.js";
+import { type ListFilter, listObjects } from "./list.js";
+import { exec, type Rtnl } from "./rtnl.js";
 
 /** Addresses (`ip addr show [dev DEV]`), optionally of one family and one device. @internal */
-export async function addrList(
-  rt: Rtnl,
-  filter: { dev?: DeviceRef; family?: IPFamily },
-  signal?: AbortSignal,
-): Promise<Dump<Addr>> {
-  const names = await linkNames(rt, signal);
-  const index = filter.dev === undefined ? null : await linkIndex(rt, filter.dev, signal);
-  const r = await dumpRaw(rt, addrDumpRequest(filter.family ?? null), "ip addr show", signal);
-  const out: Addr[] = [];
-  for (const m of r.messages) {
-    const a = decodeAddr(m.body, names);
-    if (a === null) continue;
-    if (index !== null && a.index !== index) continue;
-    if (filter.family !== undefined && a.family !== filter.family) continue;
-    out.push(a);
-  }
-  return dumpOf(out, r.interrupted);
+export function addrList(rt: Rtnl, filter: ListFilter, signal?: AbortSignal): Promise<Dump<Addr>> {
+  const req = addrDumpRequest(filter.family ?? null);
+  return listObjects(rt, req, "ip addr show", decodeAddr, filter, signal);
 }
 
 /** `ip addr add|replace|del CIDR [broadcast B] dev DEV`. @internal */

@@ -1,7 +1,3 @@
-/**
- * Route operations: list (every table), replace, add, delete, and `ip route get`.
- */
-import type { IPFamily } from "@flannel-sdk/core";
 import { cmdRoute } from "../commands.js";
 import { kernelError, netlinkError } from "../errors.js";
 import { cidrParts, ipBytes } from "../nl/address.js";
@@ -13,29 +9,22 @@ import {
   routeGetRequest,
   routeRequest,
 } from "../nl/messages.js";
-import type { DeviceRef, Dump, Route, RouteSpec } from "../types.js";
+import type { Dump, Route, RouteSpec } from "../types.js";
 import { devName, linkIndex, linkNames } from "./links.js";
-import { dumpOf, dumpRaw, exec, type Rtnl } from "./rtnl.js";
+import { type ListFilter, listObjects } from "./list.js";
+import { exec, type Rtnl } from "./rtnl.js";
 
 /** Routes of every table, optionally one family, table or device. @internal */
-export async function routeList(
+export function routeList(
   rt: Rtnl,
-  filter: { family?: IPFamily; table?: number; dev?: DeviceRef },
+  filter: ListFilter & { table?: number },
   signal?: AbortSignal,
 ): Promise<Dump<Route>> {
-  const names = await linkNames(rt, signal);
-  const index = filter.dev === undefined ? null : await linkIndex(rt, filter.dev, signal);
-  const r = await dumpRaw(rt, routeDumpRequest(filter.family ?? null), "ip route show", signal);
-  const out: Route[] = [];
-  for (const m of r.messages) {
-    const route = decodeRoute(m.body, names);
-    if (route === null) continue;
-    if (filter.family !== undefined && route.family !== filter.family) continue;
-    if (filter.table !== undefined && route.table !== filter.table) continue;
-    if (index !== null && route.index !== index) continue;
-    out.push(route);
-  }
-  return dumpOf(out, r.interrupted);
+  const req = routeDumpRequest(filter.family ?? null);
+  const { table } = filter;
+  return listObjects(rt, req, "ip route show", decodeRoute, filter, signal, (r) =>
+    table === undefined ? true : r.table === table,
+  );
 }
 
 /** Wire form of a route spec, with the device resolved. */
