@@ -1,7 +1,8 @@
 /**
- * What the per-object operation modules (links, addresses, routes, neighbours, dumps) ask of a
- * handle: its namespace and the three request shapes of its connection. They take this narrow
- * interface, not `NetlinkHandle`, so the handle can delegate to them without an import cycle.
+ * What the per-object operation modules (links, addresses, routes, neighbours, the snapshot)
+ * ask of a handle: its namespace and the three request shapes of its connection. They take this
+ * narrow interface, not `NetlinkHandle`, so the handle can delegate to them without an import
+ * cycle.
  */
 import { kernelError } from "../errors.js";
 import type { NlRequest } from "../nl/messages.js";
