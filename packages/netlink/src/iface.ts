@@ -1,7 +1,8 @@
 /**
- * External interface selection as flanneld does it (`main.go` and `pkg/ipmatch/match.go`;
- * v0.20.2's `pkg/ipmatch.LookupExtIface` for IPv6 and dual stack): `--iface`, `--iface-regex`,
- * `--iface-can-reach`, `--public-ip` / `--public-ipv6`, else the default route's interface.
+ * External interface selection as flanneld does it (flannel's `LookupExtIface`: v0.11's
+ * `main.go`, v0.20.2's `pkg/ipmatch/match.go`, which adds IPv6 and dual stack): `--iface`,
+ * `--iface-regex`, `--iface-can-reach`, `--public-ip` / `--public-ipv6`, else the default
+ * route's interface.
  */
 import {
   canonicalIP,

@@ -2,6 +2,11 @@
  * A stream of link notifications (`RTNLGRP_LINK`) as an async iterable.
  */
 import type { FlannelError } from "@flannel-sdk/core";
+import type { OpenChannel } from "./channel-opener.js";
+import { netlinkError } from "./errors.js";
+import { RTM_DELLINK, RTM_NEWLINK, RTNLGRP_LINK } from "./nl/constants.js";
+import { decodeLink } from "./nl/messages.js";
+import { parseMessages } from "./nl/wire.js";
 import type { Channel } from "./transport/channel.js";
 import type { Link } from "./types.js";
 
@@ -124,4 +129,45 @@ export class LinkSubscription implements AsyncIterable<LinkEvent>, AsyncDisposab
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
   }
+}
+
+/**
+ * `NetlinkHandle.linkSubscribe`'s body: a channel of its own from `openChannel`, joined to
+ * `RTNLGRP_LINK`, its datagrams decoded into a {@link LinkSubscription}. @internal
+ */
+export async function subscribeLinks(
+  openChannel: OpenChannel,
+  signal?: AbortSignal,
+): Promise<LinkSubscription> {
+  const sub = new LinkSubscription();
+  const channel = await openChannel(
+    {
+      datagram: (d) => {
+        for (const m of parseMessages(d)) {
+          if (m.type === RTM_NEWLINK) sub.push({ type: "new", link: decodeLink(m.body) });
+          else if (m.type === RTM_DELLINK) sub.push({ type: "del", link: decodeLink(m.body) });
+        }
+      },
+      socketError: (errno) => {
+        if (errno === "ENOBUFS") sub.push({ type: "overrun" });
+      },
+      sendError: () => {},
+      // after sub.close() this is a no-op; otherwise the socket or its agent died
+      closed: (errno, message) =>
+        sub.end(
+          netlinkError(errno, "ip monitor link", message, { closed: true }, undefined, {
+            retryable: false,
+          }),
+        ),
+    },
+    signal,
+  );
+  try {
+    await channel.addMembership(RTNLGRP_LINK);
+  } catch (e) {
+    channel.close();
+    throw e;
+  }
+  sub.attach(channel, signal);
+  return sub;
 }

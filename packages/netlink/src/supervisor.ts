@@ -1,6 +1,7 @@
 /**
  * Keeping a device in place: flanneld's vxlan backend watches link notifications and recreates
- * its `flannel.N` when someone deletes it, retrying with a 1 s → 30 s backoff (flannel HEAD's `pkg/backend/vxlan`).
+ * its `flannel.N` when someone deletes it, retrying with a 1 s → 30 s backoff (flannel HEAD's
+ * `pkg/backend/vxlan/vxlan_network.go`).
  */
 import { FlannelError, throwIfAborted } from "@flannel-sdk/core";
 import type { NetlinkHandle } from "./handle.js";
