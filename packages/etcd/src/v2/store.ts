@@ -91,6 +91,14 @@ export interface EtcdV2WatchLeasesOptions extends WatchLeasesOptions {
   readonly onStatus?: (status: V2WatchStatus) => void;
 }
 
+/** A listed node as decoded, with what decoding read of it. */
+interface DecodedNode {
+  readonly modifiedIndex: number;
+  readonly value: string | undefined;
+  readonly expiration: string | undefined;
+  readonly item: Lease | SkippedLeaseEntry;
+}
+
 interface V2Snapshot {
   readonly config: NetworkConfig;
   readonly leases: readonly Lease[];
@@ -128,6 +136,11 @@ export class EtcdV2LeaseStore implements LeaseStore {
   readonly #pollMs: number;
   readonly #life = new StoreLifecycle();
   readonly #watchContext: V2WatchContext;
+  /**
+   * The entries of the last listing by key: a start-up lists twice (the acquisition, then the
+   * watch's snapshot) and a re-list after a cleared index re-reads mostly the same nodes.
+   */
+  #decoded = new Map<string, DecodedNode>();
 
   /** @throws FlannelError `ETCD_TLS`, `INVALID_ARGUMENT` */
   constructor(options: EtcdV2LeaseStoreOptions = {}) {
@@ -192,10 +205,25 @@ export class EtcdV2LeaseStore implements LeaseStore {
     );
   }
 
+  /**
+   * The nodes in key order: etcd sorts them when asked (`sorted=true`), so this only checks,
+   * and sorts a copy when they are not (a server that ignored the flag).
+   */
+  #inKeyOrder(nodes: readonly V2Node[]): readonly V2Node[] {
+    for (let i = 1; i < nodes.length; i++) {
+      if (!(nodes[i - 1]!.key < nodes[i]!.key)) {
+        return [...nodes].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      }
+    }
+    return nodes;
+  }
+
   #decodeNodes(nodes: readonly V2Node[]): { leases: Lease[]; skipped: SkippedLeaseEntry[] } {
     const leases: Lease[] = [];
     const skipped: SkippedLeaseEntry[] = [];
-    for (const node of [...nodes].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    const previous = this.#decoded;
+    const decoded = new Map<string, DecodedNode>();
+    for (const node of this.#inKeyOrder(nodes)) {
       if (node.dir) {
         skipped.push(
           skippedEntry(
@@ -205,10 +233,25 @@ export class EtcdV2LeaseStore implements LeaseStore {
         );
         continue;
       }
-      const item = this.#entry(node);
+      // Decoding is a pure function of the node: an unchanged node keeps its decoded entry.
+      const last = previous.get(node.key);
+      const item =
+        last !== undefined &&
+        last.modifiedIndex === node.modifiedIndex &&
+        last.value === node.value &&
+        last.expiration === node.expiration
+          ? last.item
+          : this.#entry(node);
+      decoded.set(node.key, {
+        modifiedIndex: node.modifiedIndex,
+        value: node.value,
+        expiration: node.expiration,
+        item,
+      });
       if ("error" in item) skipped.push(item);
       else leases.push(item);
     }
+    this.#decoded = decoded;
     return { leases, skipped };
   }
 
@@ -247,6 +290,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
     try {
       const res = await this.client.get(this.keys.subnetsDir, {
         recursive: true,
+        sorted: true,
         quorum: true,
         signal,
       });
