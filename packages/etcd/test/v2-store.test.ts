@@ -87,6 +87,41 @@ describe.runIf(run)("EtcdV2LeaseStore on etcd 3.4 --enable-v2 (the install guide
     expect((await store.client.get(`${prefix}/subnets/172.30.41.0-24`)).node.ttl).toBeUndefined();
   });
 
+  it("a second listing reuses only unchanged entries: a rewrite, a new value, a garbage value and a new key are read anew", async () => {
+    const prefix = uniquePrefix("relist");
+    const store = open(prefix);
+    await store.putNetworkConfig(GUIDE_CONFIG);
+    const value = (ip: string) => JSON.stringify({ PublicIP: ip, BackendType: "vxlan" });
+    const put = (name: string, v: string, ttl?: number) =>
+      store.client.set(`${prefix}/subnets/${name}`, v, ttl ? { ttl } : {});
+    await put("172.30.1.0-24", value("10.0.0.1"));
+    await put("172.30.2.0-24", value("10.0.0.2"));
+    await put("172.30.3.0-24", value("10.0.0.3"));
+    await put("172.30.4.0-24", value("10.0.0.4"));
+    const first = await store.listLeases();
+    expect(first.leases.map((l) => l.attrs.publicIP)).toEqual([
+      "10.0.0.1",
+      "10.0.0.2",
+      "10.0.0.3",
+      "10.0.0.4",
+    ]);
+    const rewritten = await put("172.30.2.0-24", value("10.0.0.2"), 600); // same value, new index and TTL
+    await put("172.30.3.0-24", value("10.0.0.33"));
+    await put("172.30.4.0-24", "not json");
+    await put("172.30.5.0-24", value("10.0.0.5"));
+    const second = await store.listLeases();
+    expect(second.leases.map((l) => [l.subnet, l.attrs.publicIP])).toEqual([
+      ["172.30.1.0/24", "10.0.0.1"],
+      ["172.30.2.0/24", "10.0.0.2"],
+      ["172.30.3.0/24", "10.0.0.33"],
+      ["172.30.5.0/24", "10.0.0.5"],
+    ]);
+    expect(second.leases[0]).toBe(first.leases[0]); // unchanged: the same decoded lease
+    expect(second.leases[1]!.revision).toBe(BigInt(rewritten.node.modifiedIndex));
+    expect(second.leases[1]!.expiration).not.toBeNull();
+    expect(second.skipped.map((s) => s.key)).toEqual([`${prefix}/subnets/172.30.4.0-24`]);
+  });
+
   it("tells a v3-written config apart: CONFIG_NOT_FOUND with the v2/v3 hint", async () => {
     const prefix = uniquePrefix("v3cfg");
     await etcdctl(["put", `${prefix}/config`, GUIDE_CONFIG], {

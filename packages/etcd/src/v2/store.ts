@@ -595,7 +595,10 @@ export class EtcdV2LeaseStore implements LeaseStore {
 
   /** Ends every watch and keeper and aborts requests in flight. Idempotent. */
   async close(): Promise<void> {
-    if (await this.#life.close()) this.client.close();
+    if (await this.#life.close()) {
+      this.client.close();
+      this.#decoded = new Map();
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
