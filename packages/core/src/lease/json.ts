@@ -202,7 +202,7 @@ export function parseLeaseAttrs(json: string): LeaseAttrs {
         break;
       case "BackendType":
         // Go leaves a string field untouched on null; anything else but a string is an error.
-        if (node.kind === "string") backendType = node.value;
+        if (node.kind === "string") backendType = KNOWN_BACKEND_TYPES.get(node.value) ?? node.value;
         else if (node.kind !== "null") {
           throw invalid(
             `cannot unmarshal ${node.kind} into BackendType of type string`,
@@ -230,6 +230,27 @@ export function parseLeaseAttrs(json: string): LeaseAttrs {
     backendV6Data: backendValue(json, backendV6Data, vxlan, "BackendV6Data"),
   };
 }
+
+/**
+ * flannel's backend names, one string each: every lease of a cluster names the same backend, and
+ * a parsed value is a fresh string per lease (24 bytes × 10,000 leases in a watcher's snapshot).
+ */
+const KNOWN_BACKEND_TYPES = new Map(
+  [
+    "vxlan",
+    "host-gw",
+    "udp",
+    "ipip",
+    "ipsec",
+    "wireguard",
+    "alloc",
+    "extension",
+    "tencent-vpc",
+    "gce",
+    "aws-vpc",
+    "ali-vpc",
+  ].map((t) => [t, t]),
+);
 
 function raw(node: GoNode): string {
   return node.kind === "string" ? JSON.stringify(node.value) : node.kind;
