@@ -32,8 +32,9 @@ import type { Diagnosis, NodeState } from "./types.js";
  *   `planVxlan` / `planHostGw` plan them, and no entry of a lease that is gone remains;
  * - dual stack: the IPv6 side's `device` (`flannel-v6.<VNI>`, /128, `BackendV6Data`'s VtepMAC)
  *   and `peers` likewise, and subnet.env's `FLANNEL_IPV6_*` lines when the state has them;
- * - IPv6-only (`EnableIPv4` false): the node is identified by its PublicIPv6 (`-public-ip` when
- *   IPv6, else `flannel-v6.<VNI>`'s local address, else `FLANNEL_IPV6_SUBNET`) and checked like
+ * - IPv6-only (`EnableIPv4` false): the node is identified by its PublicIPv6 (`-public-ipv6`,
+ *   else `-public-ip` when IPv6, else `flannel-v6.<VNI>`'s local address, else
+ *   `FLANNEL_IPV6_SUBNET`) and checked like
  *   the IPv6 side of a dual-stack node (`lease`, `subnet-env`, `device`, `peers`, `ip-masq` on
  *   ip6tables); the bridge is not checked;
  * - `ip-masq`: the flavor of flannel's rules the node has is found (`ipMasqFlavors`: v0.11's

@@ -927,6 +927,15 @@ describe("diagnoseNodeState", () => {
       ["DEVICE_MISSING", "PEER_NEIGH_MISSING", "PEER_FDB_MISSING", "PEER_ROUTE_MISSING"],
     );
     expect(gone.node.publicIP).toBe("fd99::1");
+    // -public-ipv6 names the node, before the device's address
+    const named = with_((s, k) => {
+      v6only(k, s);
+      s.publicIPv6 = "fd99::3";
+    });
+    expect(diagnoseNodeState(named).findings.map((f) => [f.code, f.subject])).toEqual([
+      ["LEASE_NOT_FOUND", "lease of fd99::3"],
+    ]);
+    expect(diagnoseNodeState({ ...named, publicIPv6: "fd99::1" }).findings).toEqual([]);
   });
 
   it("every finding code is produced by one of these cases", () => {
