@@ -34,6 +34,7 @@ export async function runDiagnose(
       netlink,
       subnetFile: o.subnetFile,
       publicIP: o.publicIP,
+      publicIPv6: o.publicIPv6,
       iface: o.iface[0] ?? null,
       renewMarginMinutes: o.renewMarginMs / 60_000,
       masqFlavor,

@@ -342,6 +342,35 @@ describe("planReservation", () => {
       code(() => planReservation({ config, leases: [], subnet: "x", attrs: attrs(1) })),
     ).toEqual(["CONFIG_INVALID", "subnet"]);
   });
+
+  it("refuses a vxlan reservation without a VtepMAC (flanneld cannot decode it), LEASE_INVALID", () => {
+    const code = (a: LeaseAttrs, ipv6Subnet: string | null = null): unknown => {
+      try {
+        const c = ipv6Subnet === null ? config : dual;
+        const subnet = ipv6Subnet === null ? "10.5.1.0/24" : "10.7.1.0/24";
+        planReservation({ config: c, leases: [], subnet, ipv6Subnet, attrs: a });
+        return "ok";
+      } catch (e) {
+        return [(e as FlannelError).code, (e as FlannelError).field];
+      }
+    };
+    expect(code(attrs(1, { backendData: null }))).toEqual(["LEASE_INVALID", "BackendData.VtepMAC"]);
+    expect(code(attrs(1, { backendData: { VNI: 1 } }))).toEqual([
+      "LEASE_INVALID",
+      "BackendData.VtepMAC",
+    ]);
+    // an unreadable one is refused by normalizeLeaseAttrs already
+    expect(code(attrs(1, { backendData: { VNI: 1, VtepMAC: "nonsense" } }))).toEqual([
+      "LEASE_INVALID",
+      "BackendData",
+    ]);
+    const v6 = { VNI: 1, VtepMAC: "02:00:00:00:01:01" };
+    expect(code(attrs(1), "fd00:7:0:1::/64")).toEqual(["LEASE_INVALID", "BackendV6Data.VtepMAC"]);
+    expect(code(attrs(1, { backendV6Data: v6 }), "fd00:7:0:1::/64")).toBe("ok");
+    // flannel's Documentation/reservations.md form, for a node whose MAC is not known yet
+    expect(code(attrs(1, { backendType: "", backendData: null }))).toBe("ok");
+    expect(code(attrs(1, { backendType: "host-gw", backendData: null }))).toBe("ok");
+  });
 });
 
 describe("runLeaseAcquisition", () => {

@@ -5,6 +5,8 @@ import {
   LeaseWatcher,
   type LeaseWatchResult,
   MemoryLeaseStore,
+  type NetworkConfig,
+  parseNetworkConfig,
 } from "../src/index.js";
 import { FakeClock } from "./fake-clock.js";
 
@@ -102,6 +104,29 @@ describe("MemoryLeaseStore under concurrency", () => {
 
 describe("MemoryLeaseStore behaviour beyond the contract", () => {
   const t0 = Date.UTC(2026, 0, 1);
+
+  it("takes a parsed NetworkConfig as its config, IPv4-only, IPv6-only and dual-stack", async () => {
+    for (const text of [
+      '{"Network":"10.5.0.0/16","SubnetLen":20,"Backend":{"Type":"vxlan","VNI":7}}',
+      '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:5::/56","Backend":{"Type":"host-gw"}}',
+      '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/56","Backend":{"Type":"vxlan"}}',
+    ]) {
+      const config = parseNetworkConfig(text);
+      await using store = new MemoryLeaseStore({ config });
+      expect(await store.getNetworkConfig()).toEqual(config);
+      await using put = new MemoryLeaseStore();
+      expect(await put.putNetworkConfig(config)).toEqual(config);
+      expect(await put.getNetworkConfig()).toEqual(config);
+    }
+  });
+
+  it("validates a NetworkConfig like text: one flanneld would refuse is CONFIG_INVALID", () => {
+    const config = parseNetworkConfig(BIG);
+    const bad: NetworkConfig = { ...config, subnetLen: 4 };
+    expect(() => new MemoryLeaseStore({ config: bad })).toThrow(
+      expect.objectContaining({ code: "CONFIG_INVALID" }),
+    );
+  });
 
   it("expired leases vanish by the injected clock, with removed events and a new revision", async () => {
     let now = t0;

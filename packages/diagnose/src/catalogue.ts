@@ -224,14 +224,14 @@ export const DIAGNOSE_FINDINGS = {
   BRIDGE_OUTSIDE_SUBNET: kind(
     "bridge",
     "error",
-    "The bridge is not in this node's flannel subnet (the guide's docker0 with 172.17.0.1/16): containers get addresses the other nodes do not route here.",
-    "Give the bridge `FLANNEL_SUBNET` (`ip addr replace`), then restart docker so `--bip` agrees.",
+    "The bridge is not in this node's flannel subnet (the guide's docker0 with 172.17.0.1/16), or on a dual-stack node its IPv6 address is not in the flannel IPv6 subnet: containers get addresses the other nodes do not route here.",
+    "Give the bridge `FLANNEL_SUBNET` (`ip addr replace`), then restart docker so `--bip` agrees; its IPv6 address `FLANNEL_IPV6_SUBNET` (`ip -6 addr replace`, docker's `--fixed-cidr-v6`).",
   ),
   BRIDGE_PREFIX_MISMATCH: kind(
     "bridge",
     "warning",
-    "The bridge's prefix differs from the lease's: containers think addresses outside the subnet are local, or the reverse.",
-    "`ip addr replace <FLANNEL_SUBNET> dev docker0`.",
+    "The bridge's prefix (IPv4, or IPv6 on a dual-stack node) differs from the lease's: containers think addresses outside the subnet are local, or the reverse.",
+    "`ip addr replace <FLANNEL_SUBNET> dev docker0` (`ip -6 addr replace <FLANNEL_IPV6_SUBNET> dev docker0`).",
   ),
   PEER_NEIGH_MISSING: kind(
     "peers",

@@ -27,13 +27,15 @@ import type { Diagnosis, NodeState } from "./types.js";
  * - `device`: `flannel.<VNI>` exists, is a compatible vxlan device, is up, holds the lease's
  *   network address as /32 (and no other address in the network), has the MAC the lease
  *   publishes as VtepMAC and the MTU flanneld gives it;
- * - `bridge`: docker0 (or cni0) holds an address in FLANNEL_SUBNET, with its prefix;
+ * - `bridge`: docker0 (or cni0) holds an address in FLANNEL_SUBNET, with its prefix, and on a
+ *   dual-stack node an IPv6 address it has (not link-local) is FLANNEL_IPV6_SUBNET's, likewise;
  * - `peers`: each remote lease has its neighbour, FDB entry and route (host-gw: route), as
  *   `planVxlan` / `planHostGw` plan them, and no entry of a lease that is gone remains;
  * - dual stack: the IPv6 side's `device` (`flannel-v6.<VNI>`, /128, `BackendV6Data`'s VtepMAC)
  *   and `peers` likewise, and subnet.env's `FLANNEL_IPV6_*` lines when the state has them;
- * - IPv6-only (`EnableIPv4` false): the node is identified by its PublicIPv6 (`-public-ip` when
- *   IPv6, else `flannel-v6.<VNI>`'s local address, else `FLANNEL_IPV6_SUBNET`) and checked like
+ * - IPv6-only (`EnableIPv4` false): the node is identified by its PublicIPv6 (`-public-ipv6`,
+ *   else `-public-ip` when IPv6, else `flannel-v6.<VNI>`'s local address, else
+ *   `FLANNEL_IPV6_SUBNET`) and checked like
  *   the IPv6 side of a dual-stack node (`lease`, `subnet-env`, `device`, `peers`, `ip-masq` on
  *   ip6tables); the bridge is not checked;
  * - `ip-masq`: the flavor of flannel's rules the node has is found (`ipMasqFlavors`: v0.11's
@@ -158,7 +160,7 @@ export function diagnoseNodeState(state: NodeState): Diagnosis {
       checkDevice(r, kernel, p, own, link, ext);
     }
     if (v6only) r.skip("bridge", "an IPv6-only network: the bridge's IPv6 address is not checked");
-    else node.bridge = checkBridge(state, r, kernel, ownNet);
+    else node.bridge = checkBridge(state, r, kernel, ownNet, netOf(own.ipv6Subnet, 6));
     if (main === null) r.skip("peers", "no plan");
     for (const p of plans) checkPeers(r, kernel, p, leases);
   }

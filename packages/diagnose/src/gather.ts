@@ -44,6 +44,8 @@ export interface DiagnoseOptions {
   readonly subnetFile?: string;
   /** flanneld's `-public-ip`: the node's identity. Default: the vxlan device's local address, else the lease of subnet.env's subnet. */
   readonly publicIP?: string | null;
+  /** flanneld's `-public-ipv6`: the node's identity on an IPv6-only network. Default as `publicIP`'s. */
+  readonly publicIPv6?: string | null;
   /** The container bridge. Default docker0, else cni0. */
   readonly bridge?: string | null;
   /** The external interface (flanneld's `-iface` name). Default: the vxlan device's lower device, else the interface with the public IP. */
@@ -258,6 +260,7 @@ export async function gatherNodeState(options: DiagnoseOptions): Promise<NodeSta
     configElsewhere,
     leases,
     publicIP: options.publicIP ?? null,
+    publicIPv6: options.publicIPv6 ?? null,
     subnetEnv: { path: subnetFile, content: subnetEnv },
     kernel,
     bridge: options.bridge ?? null,

@@ -81,6 +81,8 @@ export interface NodeState {
   }>;
   /** This node's public IP (`-public-ip`), when known; else found from the device or subnet.env. */
   readonly publicIP?: string | null;
+  /** This node's public IPv6 (`-public-ipv6`), when known: its identity on an IPv6-only network. */
+  readonly publicIPv6?: string | null;
   readonly subnetEnv: SubnetEnvState;
   /** The kernel state; `null` when not read (kernel checks are skipped). */
   readonly kernel: Read<KernelState> | null;

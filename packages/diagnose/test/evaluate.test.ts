@@ -804,6 +804,27 @@ describe("diagnoseNodeState", () => {
     expect(broken.findings[2]!.fix).toContain(
       "ip -6 route replace fd42:0:0:9::/64 via fd42:0:0:9:: dev flannel-v6.1 onlink",
     );
+    // docker0's IPv6 address: FLANNEL_IPV6_SUBNET's first host, with its prefix
+    const bridge6 = (ip: string, prefixLen: number) =>
+      with_((s, k) => {
+        dual(k, s);
+        k.addrs.push({ family: 6, dev: "docker0", ip: "fe80::1", prefixLen: 64 });
+        if (ip !== "") k.addrs.push({ family: 6, dev: "docker0", ip, prefixLen });
+      });
+    const ok6 = expectCodes(bridge6("fd42:0:0:8::1", 64), []);
+    expect(ok6.checks.find((c) => c.check === "bridge")!.detail).toBe(
+      "docker0: 172.30.8.1/24 in 172.30.8.0/24; fd42:0:0:8::1/64 in fd42:0:0:8::/64",
+    );
+    // docker without --ipv6 (mk-docker-opts never passes it): only link-local, not judged
+    expectCodes(bridge6("", 0), []);
+    const outside = expectCodes(bridge6("fd42:0:0:7::1", 64), ["BRIDGE_OUTSIDE_SUBNET"]);
+    expect(outside.findings[0]).toMatchObject({
+      subject: "docker0 IPv6",
+      expected: "fd42:0:0:8::1/64 (FLANNEL_IPV6_SUBNET)",
+      found: "fd42:0:0:7::1/64",
+    });
+    const prefix = expectCodes(bridge6("fd42:0:0:8::1", 80), ["BRIDGE_PREFIX_MISMATCH"]);
+    expect(prefix.findings[0]!.fix).toBe("ip -6 addr replace fd42:0:0:8::1/64 dev docker0");
   });
 
   it("IPv6-only: flannel-v6.<VNI>, its peers, FLANNEL_IPV6_* and ip6tables, like a dual-stack node's IPv6 side", () => {
@@ -927,6 +948,15 @@ describe("diagnoseNodeState", () => {
       ["DEVICE_MISSING", "PEER_NEIGH_MISSING", "PEER_FDB_MISSING", "PEER_ROUTE_MISSING"],
     );
     expect(gone.node.publicIP).toBe("fd99::1");
+    // -public-ipv6 names the node, before the device's address
+    const named = with_((s, k) => {
+      v6only(k, s);
+      s.publicIPv6 = "fd99::3";
+    });
+    expect(diagnoseNodeState(named).findings.map((f) => [f.code, f.subject])).toEqual([
+      ["LEASE_NOT_FOUND", "lease of fd99::3"],
+    ]);
+    expect(diagnoseNodeState({ ...named, publicIPv6: "fd99::1" }).findings).toEqual([]);
   });
 
   it("every finding code is produced by one of these cases", () => {

@@ -141,6 +141,28 @@ describe.runIf(run).each(TRANSPORTS)(
       expect(await codeOf(store.renewLease(renewed))).toBe("LEASE_NOT_FOUND");
     });
 
+    it("refuses a vxlan reservation without a VtepMAC before writing anything", async () => {
+      const prefix = uniquePrefix("reserve-mac");
+      const store = open(prefix);
+      await store.putNetworkConfig(GUIDE_CONFIG);
+      // the node's own lease under that key: a plan that went ahead would make it TTL-less
+      const own = await store.acquireLease(node(6), { previousSubnet: "172.30.11.0/24" });
+      expect(own.subnet).toBe("172.30.11.0/24");
+      const state = async () => [
+        await ctl(["get", prefix, "--prefix", "-w", "json"]).then(
+          (j) => j.match(/"revision":(\d+)/)?.[1],
+        ),
+        await ctl(["get", prefix, "--prefix"]),
+      ];
+      const before = await state();
+      const err = await store
+        .reserveSubnet("172.30.11.0/24", { ...node(6), backendData: { VNI: 1 } })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "LEASE_INVALID", field: "BackendData.VtepMAC" });
+      expect(await state()).toEqual(before);
+      await store.releaseLease(own);
+    });
+
     it("keeps a reservation permanent when its node reuses and renews it", async () => {
       const prefix = uniquePrefix("reserve");
       const store = open(prefix);

@@ -13,6 +13,7 @@ import {
   NO_IPV4_SUBNET,
   normalizeLeaseAttrs,
 } from "./acquire.js";
+import { vxlanBackendData } from "./backend-data.js";
 import type { Lease, LeaseAttrs } from "./types.js";
 
 /** Input of {@link planReservation}. */
@@ -41,11 +42,15 @@ export interface ReservationPlan {
  * Decides how to write a reservation: the subnets must fit the config (else flannel would delete
  * the reservation as incompatible the first time its node starts), and no other node may hold an
  * overlapping lease. The node's own overlapping leases under another key are deleted; its lease
- * under the same key becomes the reservation.
+ * under the same key becomes the reservation. A `"vxlan"` reservation must carry the node's
+ * `VtepMAC` in `BackendData` (and in `BackendV6Data` with an IPv6 subnet): real flanneld cannot
+ * decode a vxlan lease without it and never programs it; reserve with `backendType: ""` for a
+ * node whose VtepMAC is not known yet (flannel's Documentation/reservations.md form).
  *
  * @throws FlannelError `CONFIG_INVALID` (field `subnet` / `ipv6Subnet`) when a subnet is
  * unreadable or does not fit the config; `LEASE_CONFLICT` when another node holds an
- * overlapping lease; `LEASE_INVALID` for unwritable attrs.
+ * overlapping lease; `LEASE_INVALID` for unwritable attrs, and (field `BackendData.VtepMAC` /
+ * `BackendV6Data.VtepMAC`) for a vxlan reservation without a valid VtepMAC.
  * @example
  * ```ts
  * const plan = planReservation({ config, leases, subnet: "10.5.7.0/24", attrs });
@@ -66,6 +71,10 @@ export function planReservation(input: ReservationInput): ReservationPlan {
         `IPv6 ${config.enableIPv6 ? `${config.ipv6SubnetMin} ... ${config.ipv6SubnetMax} /${config.ipv6SubnetLen}` : "off"})`,
       { field: v4ok ? "ipv6Subnet" : "subnet", details: { subnet, ipv6Subnet } },
     );
+  }
+  if (attrs.backendType === "vxlan") {
+    if (config.enableIPv4) requireVtepMAC(attrs, 4);
+    if (ipv6Subnet !== null) requireVtepMAC(attrs, 6);
   }
   const mine = new Set(leasesOf(input.leases, attrs));
   const net = config.enableIPv4 ? IP4Net.parse(subnet) : null;
@@ -93,6 +102,17 @@ export function planReservation(input: ReservationInput): ReservationPlan {
     if (lease.subnet !== subnet || lease.ipv6Subnet !== ipv6Subnet) toDelete.push(lease);
   }
   return { delete: toDelete, subnet, ipv6Subnet, attrs };
+}
+
+function requireVtepMAC(attrs: LeaseAttrs, family: 4 | 6): void {
+  if (vxlanBackendData(attrs, family) !== null) return;
+  const field = `${family === 4 ? "BackendData" : "BackendV6Data"}.VtepMAC`;
+  throw new FlannelError(
+    "LEASE_INVALID",
+    `a vxlan reservation for ${attrs.publicIP} needs ${field} (the node's VTEP MAC): flanneld ` +
+      `cannot decode the lease without it; reserve with backendType "" when it is not known yet`,
+    { field, details: { publicIP: attrs.publicIP } },
+  );
 }
 
 function masked(text: string, family: 4 | 6, field: string): string {

@@ -5,6 +5,7 @@
 import type { AllocationStrategy } from "../allocator/subnet-allocator.js";
 import { type Clock, systemClock } from "../clock.js";
 import { parseNetworkConfig } from "../config/parse.js";
+import { networkConfigText } from "../config/text.js";
 import type { NetworkConfig } from "../config/types.js";
 import { DEFAULT_ETCD_PREFIX } from "../defaults.js";
 import { FlannelError, throwIfAborted } from "../errors.js";
@@ -36,7 +37,9 @@ import type {
 export interface MemoryLeaseStoreOptions {
   /**
    * The network config the store starts with, as if written with `etcdctl put`: a JSON string
-   * (kept as is) or an object (serialized). It is validated when read, like any store's.
+   * (kept as is), a {@link NetworkConfig} such as `parseNetworkConfig` returns (written in
+   * flannel's spelling, `formatNetworkConfig`), or another object (serialized). It is validated
+   * when read, like any store's.
    */
   readonly config?: string | object;
   /**
@@ -118,7 +121,8 @@ export class MemoryLeaseStore implements LeaseStore {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
-   * @throws FlannelError `INVALID_ARGUMENT` when `config` is neither a string nor an object.
+   * @throws FlannelError `INVALID_ARGUMENT` when `config` is neither a string nor an object;
+   *   `CONFIG_INVALID` for a `NetworkConfig` flanneld would refuse.
    */
   constructor(options: MemoryLeaseStoreOptions = {}) {
     const clock = options.clock;
@@ -131,7 +135,7 @@ export class MemoryLeaseStore implements LeaseStore {
     this.#random = options.random;
     this.#strategy = options.strategy ?? "hashed";
     this.#prefix = (options.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
-    this.#config = options.config === undefined ? null : configText(options.config);
+    this.#config = options.config === undefined ? null : networkConfigText(options.config);
   }
 
   /** The store's current revision (the last write's). */
@@ -171,7 +175,7 @@ export class MemoryLeaseStore implements LeaseStore {
   /** @inheritdoc */
   async putNetworkConfig(config: string | object, options?: CallOptions): Promise<NetworkConfig> {
     this.#begin(options);
-    const text = configText(config);
+    const text = networkConfigText(config);
     const parsed = parseNetworkConfig(text);
     this.#config = text;
     this.#revision++;
@@ -559,12 +563,6 @@ export class MemoryLeaseStore implements LeaseStore {
 
 function closedError(): FlannelError {
   return new FlannelError("STORE_CLOSED", "the lease store is closed");
-}
-
-function configText(config: string | object): string {
-  if (typeof config === "string") return config;
-  if (typeof config === "object" && config !== null) return JSON.stringify(config);
-  throw new FlannelError("INVALID_ARGUMENT", "a network config is a JSON string or an object");
 }
 
 function keyOf(subnet: string, ipv6Subnet: string | null): string {

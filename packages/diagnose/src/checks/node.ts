@@ -54,7 +54,7 @@ export function identifyNode(
 ): IdentifiedNode {
   const subnetOf = (l: Lease) => (v6only ? l.ipv6Subnet : l.subnet);
   const publicOf = (l: Lease) => (v6only ? l.attrs.publicIPv6 : l.attrs.publicIP);
-  let publicIP = state.publicIP ?? null;
+  let publicIP = (v6only ? state.publicIPv6 : null) ?? state.publicIP ?? null;
   if (v6only && publicIP !== null && ipFamily(publicIP) !== 6) publicIP = null;
   if (publicIP === null && vxlanLink?.vxlan?.local) publicIP = vxlanLink.vxlan.local;
   let own: Lease | null = null;
