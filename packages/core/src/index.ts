@@ -8,6 +8,7 @@ export type { BackoffOptions, Clock, TimerHandle } from "./clock.js";
 export { Backoff, sleep, systemClock } from "./clock.js";
 export { formatNetworkConfig } from "./config/format.js";
 export { parseNetworkConfig } from "./config/parse.js";
+export { networkConfigText } from "./config/text.js";
 export type {
   BackendConfig,
   BackendType,

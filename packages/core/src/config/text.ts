@@ -1,5 +1,5 @@
 /**
- * A config as the text a store keeps (internal): what a store's `config` option and
+ * A config as the text a store keeps: what a store's `config` option and
  * `putNetworkConfig` accept, turned into the document written to `<prefix>/config`.
  */
 
@@ -40,8 +40,16 @@ export function isNetworkConfig(value: object): value is NetworkConfig {
  * The config document for `config`: JSON text as is, a parsed {@link NetworkConfig} in
  * flannel's spelling ({@link formatNetworkConfig}), any other object as `JSON.stringify` writes it.
  *
+ * Every store's `config` option and `putNetworkConfig` write what this returns, so a parsed
+ * config round-trips through any store.
+ *
  * @throws FlannelError `INVALID_ARGUMENT` for anything else; `CONFIG_INVALID` for a
  *   `NetworkConfig` flanneld would refuse.
+ *
+ * @example
+ * ```ts
+ * networkConfigText(parseNetworkConfig('{"Network":"10.244.0.0/16"}')); // '{"Network":"10.244.0.0/16",…}'
+ * ```
  */
 export function networkConfigText(config: string | object): string {
   if (typeof config === "string") return config;

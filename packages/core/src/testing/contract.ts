@@ -263,7 +263,7 @@ export function describeLeaseStoreContract<S extends LeaseStore>(
     {
       id: "config-put-get",
       title:
-        "putNetworkConfig validates, returns the parsed config; getNetworkConfig reads it back",
+        "putNetworkConfig validates, returns the parsed config (which it also accepts); getNetworkConfig reads it back",
       async run(store) {
         const put = await store.putNetworkConfig(CONFIG);
         checkEqual(
@@ -275,6 +275,9 @@ export function describeLeaseStoreContract<S extends LeaseStore>(
         const second = await store.putNetworkConfig({ Network: "10.6.0.0/16", SubnetLen: 20 });
         checkEqual([second.network, second.subnetLen], ["10.6.0.0/16", 20], "object config");
         checkEqual(await store.getNetworkConfig(), second, "replaced config");
+        // What getNetworkConfig returned goes back in as it is (one networkConfigText for all stores).
+        checkEqual(await store.putNetworkConfig(put), put, "parsed config put back");
+        checkEqual(await store.getNetworkConfig(), put, "parsed config read back");
       },
     },
     {

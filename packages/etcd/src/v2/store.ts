@@ -22,6 +22,7 @@ import {
   type LeaseStore,
   type LeaseWatchResult,
   type NetworkConfig,
+  networkConfigText,
   parseNetworkConfig,
   planReservation,
   runLeaseAcquisition,
@@ -280,7 +281,7 @@ export class EtcdV2LeaseStore implements LeaseStore {
     options: CallOptions = {},
   ): Promise<NetworkConfig> {
     this.#life.begin(options.signal);
-    const text = typeof config === "string" ? config : JSON.stringify(config);
+    const text = networkConfigText(config);
     const parsed = parseNetworkConfig(text);
     await this.client.set(this.keys.config, text, { signal: options.signal });
     return parsed;

@@ -20,6 +20,7 @@ import {
   type LeaseStore,
   type LeaseWatchResult,
   type NetworkConfig,
+  networkConfigText,
   parseNetworkConfig,
   runLeaseAcquisition,
   type SkippedLeaseEntry,
@@ -194,7 +195,7 @@ export class EtcdLeaseStore implements LeaseStore {
     options: CallOptions = {},
   ): Promise<NetworkConfig> {
     this.#life.begin(options.signal);
-    const text = typeof config === "string" ? config : JSON.stringify(config);
+    const text = networkConfigText(config);
     const parsed = parseNetworkConfig(text);
     await this.connection.put(this.keys.config, text, options.signal);
     return parsed;
