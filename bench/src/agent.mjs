@@ -7,6 +7,7 @@
 //
 //   npm run bench:agent -- [--cells v3:0,v3:1000,v3:5000,v2:1000,v2:5000] [--runs 3]
 //                          [--settle 30] [--reactions 5] [--json] [--log-dir DIR]
+//                          [--impls real,ts]
 //
 // Measures, per run:
 //   start → subnet.env      spawn until the subnet file appears (inotify on its directory)
@@ -14,7 +15,10 @@
 //   one new lease → route   a lease written to etcd until `ip monitor route` shows its route
 //                           (median of --reactions leases, written 0.5 s apart after --settle)
 //   RSS, CPU                VmRSS and utime+stime (+ waited-for children: iptables) at
-//                           start + --settle seconds
+//                           start + --settle seconds; the RSS also split into anonymous
+//                           memory (RssAnon) and the binary's and libraries' file pages
+//                           (RssFile, shared by every process of that binary), and the peak
+//                           RSS so far (VmHWM)
 // Needs root, etcd (Debian etcd-server), iproute2, iptables, xz, and ../shared/flannel.
 // Results: docs/benchmarks.md, "flanneld-ts against real flanneld".
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -48,6 +52,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     settle: { type: "string", default: "30" },
     reactions: { type: "string", default: "5" },
+    impls: { type: "string", default: "real,ts" },
     json: { type: "boolean", default: false },
     "log-dir": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
@@ -55,6 +60,7 @@ const { values } = parseArgs({
 });
 const USAGE = `usage: npm run bench:agent -- [--cells v3:0,v3:1000,v3:5000,v2:1000,v2:5000]
          [--runs 3] [--settle SECONDS (30)] [--reactions 5] [--json] [--log-dir DIR]
+         [--impls real,ts]   (one of them alone: no ratio, for quick looks at one side)
 `;
 if (values.help) {
   process.stdout.write(USAGE);
@@ -67,7 +73,10 @@ const cells = values.cells.split(",").map((c) => {
 const runs = Number(values.runs);
 const settleMs = Number(values.settle) * 1000;
 const reactions = Number(values.reactions);
+const impls = values.impls.split(",");
 if (
+  !impls.length ||
+  impls.some((i) => !["real", "ts"].includes(i)) ||
   cells.some((c) => !["v2", "v3"].includes(c.api) || !(c.n >= 0 && c.n <= 30000)) ||
   !(runs >= 1) ||
   !(settleMs >= 1000) ||
@@ -243,8 +252,17 @@ function procTimes(pid) {
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // fields 14..17 of proc(5): utime stime cutime cstime, counted from field 3 here
   const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
-  return { cpuS: ticks / CLK_TCK, rssMB: rss / 1024 };
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
+  // RssAnon is the process's own memory (heaps, stacks); RssFile is the executable's and
+  // libraries' pages it touched, which every process of that binary shares.
+  return {
+    cpuS: ticks / CLK_TCK,
+    rssMB: kb("VmRSS") / 1024,
+    rssPeakMB: kb("VmHWM") / 1024,
+    rssAnonMB: kb("RssAnon") / 1024,
+    rssFileMB: kb("RssFile") / 1024,
+  };
 }
 
 function waitFile(file, timeoutMs) {
@@ -359,6 +377,7 @@ async function runOnce(impl, cell, etcd, run) {
         await wait(500);
       }
       mon.kill();
+      r.reactEachMs = times.map((t) => Math.round(t * 100) / 100); // in the order written
       times.sort((a, b) => a - b);
       r.reactMs = times.length ? times[times.length >> 1] : null;
       r.reactMissed = missed;
@@ -392,6 +411,9 @@ const MEASURES = [
   ["startRoutesMs", "start → all N routes (ms)"],
   ["reactMs", "one new lease → route (ms)"],
   ["rssMB", "RSS after settle (MB)"],
+  ["rssPeakMB", "peak RSS (MB)"],
+  ["rssAnonMB", "of it anonymous (MB)"],
+  ["rssFileMB", "of it file pages (MB)"],
   ["cpuS", "CPU in settle window (s)"],
 ];
 
@@ -404,7 +426,7 @@ for (const cell of cells) {
     const rows = [];
     for (let r = 0; r < runs; r++) {
       const order = r % 2 === 0 ? ["real", "ts"] : ["ts", "real"];
-      for (const impl of order) {
+      for (const impl of order.filter((i) => impls.includes(i))) {
         const row = await runOnce(impl, cell, etcd, runNo++);
         log(`  run ${r + 1}/${runs} ${impl}: ${JSON.stringify(row)}`);
         rows.push(row);

@@ -233,3 +233,60 @@ describe("family-generic helpers", () => {
     expect(canonicalIP("FC00:0::1")).toBe("fc00::1");
   });
 });
+
+describe("canonical text fast paths", () => {
+  // canonicalIP / canonicalCidr return an IPv4 text as is when it is already canonical: they
+  // must agree with parsing and printing on every text, accepted or not.
+  const slow = (f: () => string) => {
+    try {
+      return f();
+    } catch (e) {
+      return isFlannelError(e) ? `throws ${e.code}` : "throws";
+    }
+  };
+  const text = fc
+    .array(
+      fc.constantFrom(
+        "0",
+        "1",
+        "2",
+        "5",
+        "9",
+        "25",
+        "255",
+        "256",
+        "00",
+        "01",
+        ".",
+        "/",
+        "3",
+        "32",
+        "33",
+        "08",
+      ),
+      {
+        maxLength: 12,
+      },
+    )
+    .map((parts) => parts.join(""));
+
+  it("canonicalIP agrees with parseIPv4 + formatIPv4", () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        expect(slow(() => canonicalIP(t))).toBe(slow(() => formatIPv4(parseIPv4(t))));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("canonicalCidr agrees with parseCidr + toString", () => {
+    fc.assert(
+      fc.property(text, (t) => {
+        expect(slow(() => canonicalCidr(t))).toBe(slow(() => parseCidr(t).toString()));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(canonicalCidr("10.1.0.0/08")).toBe("10.1.0.0/8");
+    expect(canonicalCidr("10.1.0.0/0")).toBe("10.1.0.0/0");
+  });
+});

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ipBytes, macBytes } from "../src/nl/address.js";
+import { ipBytes, ipTextAt, macBytes, macTextAt } from "../src/nl/address.js";
 import { NLM_F_ACK, NLM_F_REQUEST } from "../src/nl/constants.js";
 import {
   decodeAddr,
@@ -148,5 +148,20 @@ describe("wire format", () => {
         });
       }),
     );
+  });
+});
+
+describe("address text of kernel bytes", () => {
+  it("prints any hardware address and IPv4 address at an offset as ip(8) does", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 20 }), fc.nat(3), (bytes, off) => {
+        const b = Buffer.concat([Buffer.alloc(off), Buffer.from(bytes)]);
+        const hex = [...bytes].map((x) => x.toString(16).padStart(2, "0")).join(":");
+        expect(macTextAt(b, off, bytes.length)).toBe(hex);
+        if (bytes.length >= 4)
+          expect(ipTextAt(b, off, 4)).toBe([...bytes.subarray(0, 4)].join("."));
+      }),
+    );
+    expect(macTextAt(Buffer.alloc(4), 0, 0)).toBeNull();
   });
 });

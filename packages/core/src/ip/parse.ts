@@ -1,7 +1,7 @@
 import { FlannelError } from "../errors.js";
 import { IP4Net } from "./ip4net.js";
 import { IP6Net } from "./ip6net.js";
-import { formatIPv4, isIPv4, parseIPv4, scanIPv4Cidr, scannedPrefixLen } from "./ipv4.js";
+import { formatIPv4, isIPv4, parseIPv4, scanIPv4, scanIPv4Cidr, scannedPrefixLen } from "./ipv4.js";
 import { formatIPv6, isIPv6, parseIPv6 } from "./ipv6.js";
 
 /** An IPv4 or IPv6 network; narrow on `family`. */
@@ -69,7 +69,11 @@ export function ipFamily(text: string): IPFamily | null {
  * ```
  */
 export function canonicalIP(text: string): string {
-  return text.includes(":") ? formatIPv6(parseIPv6(text)) : formatIPv4(parseIPv4(text));
+  if (text.includes(":")) return formatIPv6(parseIPv6(text));
+  // A dotted quad parseIPv4 accepts has no leading zeros, so it is its own canonical text: the
+  // reconciler canonicalizes every address of a node on each full check, and allocates nothing here.
+  if (scanIPv4(text, 0, text.length) >= 0) return text;
+  return formatIPv4(parseIPv4(text));
 }
 
 /**
@@ -82,8 +86,20 @@ export function canonicalIP(text: string): string {
  * ```
  */
 export function canonicalCidr(text: string, options?: { mask?: boolean }): string {
+  if (options?.mask !== true && isCanonicalIPv4Cidr(text)) return text;
   const net = parseCidr(text);
   return (options?.mask ? net.network() : net).toString();
+}
+
+/**
+ * True when `text` is an IPv4 CIDR already in the form `IP4Net.toString` prints: a valid dotted
+ * quad (never with leading zeros) and a prefix length without leading zeros (Go's `dtoi`, and so
+ * the parser, accepts `/08`).
+ */
+function isCanonicalIPv4Cidr(text: string): boolean {
+  if (scanIPv4Cidr(text) < 0) return false;
+  const slash = text.lastIndexOf("/");
+  return slash === text.length - 2 || text.charCodeAt(slash + 1) !== 48;
 }
 
 /**

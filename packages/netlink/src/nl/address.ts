@@ -33,7 +33,7 @@ export function ipBytes(text: string): { family: IPFamily; bytes: Buffer } {
 
 /** Address text of the `len` bytes at `off` (4 or 16); `null` for any other length. */
 export function ipTextAt(b: Buffer, off: number, len: number): string | null {
-  if (len === 4) return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+  if (len === 4) return formatIPv4(b.readUInt32BE(off));
   if (len === 16) {
     return formatIPv6((b.readBigUInt64BE(off) << 64n) | b.readBigUInt64BE(off + 8));
   }
@@ -41,10 +41,38 @@ export function ipTextAt(b: Buffer, off: number, len: number): string | null {
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const HEX_CODE = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+const COLON = 58;
 
 /** Lower-case colon text of the `len`-byte hardware address at `off`; `null` when empty. */
 export function macTextAt(b: Buffer, off: number, len: number): string | null {
   if (len <= 0) return null;
+  // An Ethernet MAC as one string of its 17 characters: a kernel dump decodes one per neighbour
+  // and FDB entry (10,000 at 5,000 peers on every full check), and concatenating six pieces
+  // allocates ~270 bytes where this allocates ~40.
+  if (len === 6) {
+    const h = (i: number) => HEX_CODE[b[off + i]! >> 4]!;
+    const l = (i: number) => HEX_CODE[b[off + i]! & 15]!;
+    return String.fromCharCode(
+      h(0),
+      l(0),
+      COLON,
+      h(1),
+      l(1),
+      COLON,
+      h(2),
+      l(2),
+      COLON,
+      h(3),
+      l(3),
+      COLON,
+      h(4),
+      l(4),
+      COLON,
+      h(5),
+      l(5),
+    );
+  }
   let s = HEX[b[off]!]!;
   for (let i = 1; i < len; i++) s += `:${HEX[b[off + i]!]}`;
   return s;
