@@ -21,6 +21,7 @@ import {
   applyPlanWith,
   type Change,
   collectPeerResults,
+  mayBeStaleIndex,
   type PeerFailure,
   type PlanTarget,
   peerDev,
@@ -128,15 +129,26 @@ export async function applyPlanChangeWith(
   const ops = peerOpsBetween(before, after);
   if (ops === null || options.dryRun) return applyPlanWith(h, after, options);
   const ns = h.netns;
+  // Device indexes: looked up once, then reused until the next full apply. A lease event then
+  // costs one batch and no other round trip (flanneld, too, keeps its device's index). An index
+  // can go stale between two full applies (a device deleted and made again): the kernel then
+  // answers ENODEV, or a delete finds nothing, and only then are the indexes checked again.
   const index = new Map<string, number>();
+  let reused = false;
   for (const op of ops) {
     const dev = peerDev(op);
-    if (dev !== null && !index.has(dev)) {
-      const link = await h.linkByName(dev, { signal });
-      // the device is gone (deleted under us): only a full apply can rebuild it
-      if (link === null) return applyPlanWith(h, after, options);
-      index.set(dev, link.index);
+    if (dev === null || index.has(dev)) continue;
+    const known = h.stepIndexes.get(dev);
+    if (known !== undefined) {
+      index.set(dev, known);
+      reused = true;
+      continue;
     }
+    const link = await h.linkByName(dev, { signal });
+    // the device is gone (deleted under us): only a full apply can rebuild it
+    if (link === null) return applyPlanWith(h, after, options);
+    index.set(dev, link.index);
+    h.stepIndexes.set(dev, link.index);
   }
   const results =
     ops.length === 0
@@ -145,6 +157,12 @@ export async function applyPlanChangeWith(
           ops.map((op) => peerRequest(op, (d) => index.get(d)!)),
           signal,
         );
+  if (reused && ops.some((op, i) => mayBeStaleIndex(op, results[i]!))) {
+    for (const [dev, i] of index) {
+      const link = await h.linkByName(dev, { signal });
+      if (link?.index !== i) return applyPlanWith(h, after, options);
+    }
+  }
   const changes: Change[] = [];
   const failures: PeerFailure[] = [];
   collectPeerResults(ops, results, ns, changes, failures);

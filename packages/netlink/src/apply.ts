@@ -111,6 +111,16 @@ export function peerRequest(op: PeerOp, indexOf: (dev: string) => number): NlReq
 
 const ENOENT = -2;
 const ESRCH = -3;
+const ENODEV = -19;
+
+/**
+ * Whether the kernel's answer to a peer change could come from a stale device index: no such
+ * device (ENODEV), or a delete that found nothing (ENOENT, ESRCH — a route delete matches on
+ * its output device, so an index nobody has any more finds nothing). @internal
+ */
+export function mayBeStaleIndex(op: PeerOp, err: number): boolean {
+  return err === ENODEV || (op.action === "delete" && (err === ENOENT || err === ESRCH));
+}
 
 /** The device a peer change is on (`null`: a route the kernel resolves from its gateway). @internal */
 export function peerDev(op: PeerOp): string | null {
@@ -166,6 +176,11 @@ export interface PlanTarget {
   addrDel(dev: string, cidr: string, options?: CallOptions): Promise<void>;
   linkSetUp(dev: string, options?: CallOptions): Promise<void>;
   execMany(reqs: readonly NlRequest[], signal?: AbortSignal): Promise<Int32Array>;
+  /**
+   * Device indexes by name that `applyPlanChange` looked up since the last `applyPlan` (which
+   * empties it: a full apply may have recreated a device).
+   */
+  readonly stepIndexes: Map<string, number>;
 }
 
 /** `applyPlan`'s body. @internal */
@@ -178,6 +193,7 @@ export async function applyPlanWith(
   const dryRun = options.dryRun ?? false;
   const ns = h.netns;
   throwIfAborted(signal);
+  h.stepIndexes.clear();
   const changes: Change[] = [];
   let unchanged = 0;
 

@@ -86,6 +86,9 @@ export class NetlinkHandle implements AsyncDisposable {
   /** The request side of {@link conn}, which the operation modules take. */
   private readonly rt: Rtnl;
 
+  /** Device indexes `applyPlanChange` reuses until the next `applyPlan`. @internal */
+  readonly stepIndexes = new Map<string, number>();
+
   // ---- plumbing ---------------------------------------------------------------------------
 
   /** Runs requests in order; returns per-request negative errno or 0. @internal */
@@ -524,8 +527,10 @@ export class NetlinkHandle implements AsyncDisposable {
    * routes that differ between the two plans are sent, in one batch. What a lease event needs,
    * at a cost that does not grow with the number of leases. When the step is more than peers (the
    * device, its addresses or MTU differ; an FDB append is needed; a device is gone) it falls
-   * back to `applyPlan(after)`. Something changed in the kernel behind the caller's back is not
-   * seen: keep calling `applyPlan` now and then (flanneld-ts does every 10 s).
+   * back to `applyPlan(after)`. The devices' indexes are looked up once and reused until the
+   * next `applyPlan`; a device deleted and made again meanwhile is noticed (the kernel refuses
+   * the old index) and the step becomes a full apply. Something changed in the kernel behind the
+   * caller's back is not seen: keep calling `applyPlan` now and then (flanneld-ts does every 10 s).
    *
    * @throws FlannelError `NETLINK_ERROR` (with `details.failures` and `details.report` when some operations failed), `ABORTED`
    * @example

@@ -1,5 +1,5 @@
 import { type Lease, parseNetworkConfig, planVxlan } from "@flannel-sdk/core";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { keepDataPlane, openHandle } from "../src/index.js";
 import { vxlanPlan } from "./fixtures.js";
 import { inNs, kernelTier, Netns, underlay } from "./helpers/kernel.js";
@@ -51,6 +51,41 @@ describe.runIf(run)("applyPlanChange", () => {
     const step = await h.applyPlanChange(a, b);
     expect(step.changes[0]).toMatchObject({ object: "link", action: "create" });
     expect((await h.applyPlan(b, { dryRun: true })).changes).toEqual([]);
+  });
+
+  it("looks a device up once between full applies, and notices one made again with a new index", async () => {
+    const ns = underlay(nss);
+    await using h = await openHandle({ netns: ns });
+    await using other = await openHandle({ netns: ns });
+    const a = at([peer(2)]);
+    await h.applyPlan(a);
+    const lookups = vi.spyOn(h, "linkByName");
+    const b = at([peer(2), peer(3)]);
+    await h.applyPlanChange(a, b);
+    const c = at([peer(2), peer(3), peer(4)]);
+    await h.applyPlanChange(b, c);
+    expect(lookups.mock.calls.filter(([name]) => name === "flannel.1")).toHaveLength(1);
+    const before = (await h.linkByName("flannel.1"))!.index;
+
+    // someone else deletes the device and makes it again: its index changes
+    inNs(ns, "link", "del", "flannel.1");
+    await other.applyPlan(c);
+    expect((await h.linkByName("flannel.1"))!.index).not.toBe(before);
+    // a step of deletions only: with the old index a route delete finds nothing (ESRCH)
+    const d = at([peer(2), peer(3)]);
+    const removed = await h.applyPlanChange(c, d);
+    expect(removed.commands).toContain(
+      `ip -n ${ns} route del 10.64.4.0/24 via 10.64.4.0 dev flannel.1`,
+    );
+    expect((await h.applyPlan(d, { dryRun: true })).changes).toEqual([]);
+
+    // and again, then a step that adds (ENODEV on the old index)
+    await h.applyPlanChange(d, c);
+    inNs(ns, "link", "del", "flannel.1");
+    await other.applyPlan(c);
+    const e = at([peer(2), peer(3), peer(4), peer(5)]);
+    await h.applyPlanChange(c, e);
+    expect((await h.applyPlan(e, { dryRun: true })).changes).toEqual([]);
   });
 });
 
