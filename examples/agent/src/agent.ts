@@ -67,10 +67,8 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
       signal: stop.signal,
     });
     const both = (a: string | null, b: string | null) => [a, b].filter((x) => x && x !== "0.0.0.0");
-    log(
-      "I",
-      `Using interface with name ${ext.name} and address ${both(ext.address, ext.address6)}`,
-    );
+    const addrs = both(ext.address, ext.address6);
+    log("I", `Using interface with name ${ext.name} and address ${addrs}`);
     log("I", `Using ${both(ext.publicIP, ext.publicIPv6)} as external address`);
 
     // DirectRouting: a remote public IP on one of the underlay's on-link subnets (either family)
@@ -103,7 +101,10 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
       );
     const dp = keepDataPlane(h, {
       plan: plans,
-      onChange: (c) => log("I", `${c.object} ${c.action}: ${c.command}`),
+      // a lease's neighbour, FDB entry and route only at -v=2, as flanneld logs them (V(2))
+      onChange: (c) =>
+        (o.verbosity > 1 || c.object === "link" || c.object === "address") &&
+        log("I", `${c.object} ${c.action}: ${c.command}`),
       onSkipped: (s) => log("W", s.message),
       signal: stop.signal,
     });
@@ -189,10 +190,8 @@ export async function runAgent(o: AgentOptions, signal: AbortSignal): Promise<nu
         for await (const result of store.watchLeases({ signal: stop.signal })) {
           const batch = watcher.apply(result);
           for (const { type, lease: l } of batch.events) {
-            log(
-              "I",
-              `Subnet ${type}: ${l.subnet} ${l.ipv6Subnet ?? ""} via ${l.attrs.publicIP} ${l.attrs.publicIPv6 ?? ""}`,
-            );
+            const via = `${l.attrs.publicIP} ${l.attrs.publicIPv6 ?? ""}`;
+            log("I", `Subnet ${type}: ${l.subnet} ${l.ipv6Subnet ?? ""} via ${via}`);
           }
           await (result.type === "snapshot" ? dp.apply() : dp.step(batch.touched)).catch(failed);
         }

@@ -16,6 +16,7 @@ export interface AgentOptions {
   readonly iptablesResync: number;
   readonly forwardRules: boolean;
   readonly randomFully: boolean;
+  readonly verbosity: number;
   readonly warnings: readonly string[];
 }
 
@@ -30,6 +31,7 @@ export const USAGE = `Usage: flanneld-ts [flags]          run the agent
   -ip-masq, -subnet-file=PATH (default /run/flannel/subnet.env)
   -subnet-lease-renew-margin=MINUTES (default 60), -iptables-resync=SECONDS (default 5)
   -iptables-forward-rules (default true), -ip-masq-fully-random-disable, -h/--help
+  -v=LEVEL (default 0; 2: also log every neighbour, FDB entry and route, as flanneld -v=2)
 Every flag may be written -flag or --flag, and set as FLANNELD_<FLAG> (FLANNELD_ETCD_ENDPOINTS);
 flanneld's other flags are accepted and ignored with a warning. Bad flags: exit 2.
 `;
@@ -43,9 +45,7 @@ export function agentOptions(argv: readonly string[], env: NodeJS.ProcessEnv): A
     throw new FlannelError(
       "FLANNELD_OPTIONS_INVALID",
       `-etcd-api must be v2 or v3, not ${String(api)}`,
-      {
-        field: "etcd-api",
-      },
+      { field: "etcd-api" },
     );
   }
   const resync = Number(f["iptables-resync"]);
@@ -68,6 +68,7 @@ export function agentOptions(argv: readonly string[], env: NodeJS.ProcessEnv): A
     iptablesResync: resync,
     forwardRules: f["iptables-forward-rules"] === true,
     randomFully: f["ip-masq-fully-random-disable"] !== true,
+    verbosity: Number(f.v),
     warnings: o.warnings,
   };
 }

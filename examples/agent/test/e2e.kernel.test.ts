@@ -62,7 +62,9 @@ function scenario({ api, backend }: Scenario) {
       // host 1 runs as a Type=notify unit would: NOTIFY_SOCKET set
       const notify = await NotifySocket.open(join(c.tmp, "notify.sock"));
       c.hosts[0]!.start(apiArgs, { NOTIFY_SOCKET: notify.path });
-      for (const h of c.hosts.slice(1)) h.start(apiArgs);
+      // host 2 logs what it programs per lease (-v=2); the others only the leases (flanneld's -v=0)
+      c.hosts[1]!.start([...apiArgs, "-v=2"]);
+      c.hosts[2]!.start(apiArgs);
       // No config yet: flanneld's retry loop, once a second.
       await eventually("the missing-config log line", () =>
         c.hosts.every((h) => h.agent!.stderr.includes("Couldn't fetch network config")),
@@ -142,6 +144,13 @@ function scenario({ api, backend }: Scenario) {
 
     it("every pair of hosts pings between docker0 addresses; flanneld-ts diagnose finds nothing wrong", async () => {
       await allPairsPing();
+      // every route is in: host 2 (-v=2) logged it, the others only the lease
+      const peerLines = /\] (neighbor|fdb|route) replace: /;
+      await eventually("host 2's route lines", () => peerLines.test(c.hosts[1]!.agent!.stderr));
+      for (const h of [c.hosts[0]!, c.hosts[2]!]) {
+        expect(h.agent!.stderr).toContain("Subnet added: ");
+        expect(h.agent!.stderr).not.toMatch(peerLines);
+      }
       for (const h of c.hosts) {
         const d = await h.diagnose(apiArgs);
         expect(

@@ -38,12 +38,21 @@ describe("flanneld-ts flags (etcd's flanneld parser)", () => {
       forwardRules: true,
       randomFully: true,
       iface: [],
+      verbosity: 0,
     });
   });
 
   it("-flag and --flag alike, repeatable -iface, and FLANNELD_* for what the command line leaves out", () => {
     const o = agentOptions(
-      ["--iface=eth1", "-iface", "10.0.0.5", "--etcd-api", "v2", "-subnet-lease-renew-margin=30"],
+      [
+        "--iface=eth1",
+        "-iface",
+        "10.0.0.5",
+        "--etcd-api",
+        "v2",
+        "-subnet-lease-renew-margin=30",
+        "-v=2",
+      ],
       {
         FLANNELD_IFACE: "eth9",
         FLANNELD_ETCD_ENDPOINTS: "http://10.0.0.1:2379,http://10.0.0.2:2379",
@@ -56,6 +65,7 @@ describe("flanneld-ts flags (etcd's flanneld parser)", () => {
     );
     expect(o).toMatchObject({
       api: "v2",
+      verbosity: 2,
       iface: ["eth1", "10.0.0.5"],
       ifaceRegex: ["^10\\."],
       ipMasq: true,
@@ -141,6 +151,7 @@ describe("flanneld-ts as a process", () => {
       "-iptables-resync",
       "-iptables-forward-rules",
       "-ip-masq-fully-random-disable",
+      "-v=",
       "--json",
     ]) {
       expect(USAGE).toContain(flag);
