@@ -75,7 +75,6 @@ const settleMs = Number(values.settle) * 1000;
 const reactions = Number(values.reactions);
 const impls = values.impls.split(",");
 if (
-  !impls.length ||
   impls.some((i) => !["real", "ts"].includes(i)) ||
   cells.some((c) => !["v2", "v3"].includes(c.api) || !(c.n >= 0 && c.n <= 30000)) ||
   !(runs >= 1) ||

@@ -119,8 +119,12 @@ const ENODEV = -19;
  * its output device, so an index nobody has any more finds nothing). @internal
  */
 export function mayBeStaleIndex(op: PeerOp, err: number): boolean {
-  return err === ENODEV || (op.action === "delete" && (err === ENOENT || err === ESRCH));
+  return err === ENODEV || goneAlready(op, err);
 }
+
+/** A delete of what is already gone: done. */
+const goneAlready = (op: PeerOp, err: number) =>
+  op.action === "delete" && (err === ENOENT || err === ESRCH);
 
 /** The device a peer change is on (`null`: a route the kernel resolves from its gateway). @internal */
 export function peerDev(op: PeerOp): string | null {
@@ -153,7 +157,7 @@ export function collectPeerResults(
     const op = sent[i]!;
     const err = results[i]!;
     const command = peerCommand(op, ns);
-    if (err === 0 || (op.action === "delete" && (err === ENOENT || err === ESRCH))) {
+    if (err === 0 || goneAlready(op, err)) {
       changes.push({ object: op.object, action: op.action, command });
     } else {
       const { name, text } = errnoName(err);

@@ -125,14 +125,16 @@ export function reconcilePeers(
   // Keys are kept per device (two-level maps) rather than as `${dev}|${ip}` texts: a full check
   // at 5,000 leases builds ~30,000 keys, and the concatenated ones cost more than the comparison.
   const curNeigh = new PerDevice<ObservedNeigh>();
-  const firstSeen: [devs: string[], ips: string[]] = [[], []]; // stale ones are listed in this order
+  // the first sighting of each (device, address), in kernel order: stale ones are listed so
+  const seenDevs: string[] = [];
+  const seenIps: string[] = [];
   for (const n of kernel.neighs) {
     if (n.family !== fam || !vxlanDevs.has(n.dev)) continue;
     const ip = ipKey(n.ip);
     const had = curNeigh.get(n.dev, ip);
     if (had === undefined) {
-      firstSeen[0].push(n.dev);
-      firstSeen[1].push(ip);
+      seenDevs.push(n.dev);
+      seenIps.push(ip);
     }
     // a permanent entry wins over another state of the same address
     if (n.permanent || had === undefined) curNeigh.set(n.dev, ip, n);
@@ -158,9 +160,9 @@ export function reconcilePeers(
     );
   }
   if (stale) {
-    for (let i = 0; i < firstSeen[0].length; i++) {
-      const dev = firstSeen[0][i]!;
-      const ip = firstSeen[1][i]!;
+    for (let i = 0; i < seenDevs.length; i++) {
+      const dev = seenDevs[i]!;
+      const ip = seenIps[i]!;
       const n = curNeigh.get(dev, ip)!;
       if (!n.permanent || wantNeigh.get(dev, ip) !== undefined) continue;
       neighDel.push({
@@ -192,17 +194,15 @@ export function reconcilePeers(
   // dev → MAC → planned destination(s): one text for the usual single destination, a set only
   // for a MAC planned with several (an allocation per MAC on every full check otherwise)
   const wantFdb = new PerDevice<string | Set<string>>();
-  const wantsFdb = (dev: string, mac: string, dst: string) => {
-    const d = wantFdb.get(dev, mac);
-    return d === dst || (typeof d === "object" && d.has(dst));
-  };
+  const holds = (planned: string | Set<string> | undefined, dst: string) =>
+    planned === dst || (typeof planned === "object" && planned.has(dst));
   const wrongMac = new PerDevice<true>();
   const fdbAdd: PeerOp[] = [];
   for (const f of plan.fdb) {
     const lladdr = macKey(f.lladdr);
     const dst = ipKey(f.dst);
     const planned = wantFdb.get(f.dev, lladdr);
-    if (wantsFdb(f.dev, lladdr, dst)) continue;
+    if (holds(planned, dst)) continue;
     // flannel appends the all-zero MAC's entries, and a second destination of one MAC
     const append = lladdr === ZERO_MAC || planned !== undefined;
     if (planned === undefined) wantFdb.set(f.dev, lladdr, dst);
@@ -227,7 +227,7 @@ export function reconcilePeers(
   const fdbDel: PeerOp[] = [];
   if (stale) {
     for (const { entry: f, mac, dst } of fdbSeen) {
-      if (dst === null || wantsFdb(f.dev, mac, dst)) continue;
+      if (dst === null || holds(wantFdb.get(f.dev, mac), dst)) continue;
       fdbDel.push({
         object: "fdb",
         action: "delete",
