@@ -144,8 +144,13 @@ export class Agent {
     ).then(() => undefined);
   }
 
+  /** True until the process exited or was killed. */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    if (this.running) this.child.kill(signal);
   }
 
   /** SIGTERM, then the exit status (SIGKILL after 10 s). */
@@ -335,6 +340,19 @@ export class Cluster {
 
   etcdctl(api: 2 | 3, ...args: string[]): Promise<string> {
     return etcdctl(args, { api, endpoints: [this.etcd.clientUrl] });
+  }
+
+  /**
+   * Waits until etcd holds two watches (every lease, its own lease) for each of `agents` agents on
+   * etcd v3, flanneld-ts and real v0.20.2 alike (`etcd_debugging_mvcc_watcher_total`). After each
+   * watch response real v0.20.2 opens its next watch at etcd's current revision
+   * (docs/compatibility.md): a lease written before that watch is open never reaches it.
+   */
+  async watchesOpen(agents: number): Promise<void> {
+    await eventually(
+      `${2 * agents} watches open in etcd`,
+      async () => (await this.etcd.metric("etcd_debugging_mvcc_watcher_total")) === 2 * agents,
+    );
   }
 
   #destroySync(): void {

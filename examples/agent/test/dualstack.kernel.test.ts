@@ -75,18 +75,15 @@ function scenario({ backend, ipv4, real, directRouting = false, rolling = false 
         }
       }
     };
-    /** Starts real flanneld v0.20.2 or flanneld-ts on `h` and waits until it serves. */
+    /**
+     * Starts real flanneld v0.20.2 or flanneld-ts on `h` and waits until it serves and every agent
+     * running listens (real v0.20.2 misses what is written while it has no watch open).
+     */
     const startOn = async (h: Host, realNode: boolean) => {
       await (realNode ? h.startReal(bin) : h.start([])).ready(30_000).catch((e) => {
         throw new Error(`${h.ns}: ${e.message}\n${h.agent?.stderr}`);
       });
-      if (realNode) {
-        // v0.20.2 misses a lease created between its lease list and its watch (the interop
-        // tier's start-up gap): let its watch start before the next node leases. Its log
-        // says when the watcher starts, not when the etcd watch is open, hence the margin.
-        await eventually("the watch", () => /atching for new subnet leases/.test(h.agent!.stderr));
-        await new Promise((r) => setTimeout(r, 1000));
-      }
+      await c.watchesOpen(c.hosts.filter((o) => o.agent?.running).length);
     };
     const isReal = (h: Host) => real.includes(c.hosts.indexOf(h));
     beforeAll(async () => {

@@ -90,12 +90,18 @@ function cell(version: FlannelVersion, backend: Backend) {
       let store: LeaseStore;
       const resumed: number[] = [];
       const real = new Set<Host>();
+      /** The hosts whose agent is on etcd v3 (real v0.20.2, flanneld-ts without -etcd-api=v2). */
+      const onV3 = new Set<Host>();
       const startReal = (h: Host, v: FlannelVersion = version) => {
         real.add(h);
+        if (v === "v0.20.2") onV3.add(h);
+        else onV3.delete(h);
         return h.startReal(bins.flanneld(v));
       };
       const startTs = (h: Host, args = tsArgs) => {
         real.delete(h);
+        if (args.includes("-etcd-api=v2")) onV3.delete(h);
+        else onV3.add(h);
         return h.start(args);
       };
       const ready = (h: Host) =>
@@ -141,14 +147,16 @@ function cell(version: FlannelVersion, backend: Backend) {
         }
       };
       /**
-       * Starts the hosts' agents one after the other, each once the previous one is ready. Started
-       * together, real v0.20.2 misses a lease created between its snapshot and its watch (seen
-       * here: a node never learns of a peer that came up ~80 ms after it; docs/compatibility.md).
+       * Starts the hosts' agents one after the other, each once the previous one is ready and every
+       * agent on etcd v3 listens. Started together, real v0.20.2 misses a lease written while it is
+       * between two watches (seen here: a node never learns of a peer that came up ~80 ms after
+       * another; docs/compatibility.md).
        */
       const startOneByOne = async (start: (h: Host, i: number) => unknown) => {
         for (const [i, h] of c.hosts.entries()) {
           start(h, i);
           await ready(h);
+          await c.watchesOpen(c.hosts.filter((o) => o.agent?.running && onV3.has(o)).length);
         }
       };
       /** What a failed ping needs to be understood: the host's data plane and its agent's log. */

@@ -62,12 +62,20 @@ describe.runIf(run).sequential("where real flanneld v0.20.2 fails, flanneld-ts d
   });
 
   it("several leases in one watch response: flanneld-ts programs all of them, v0.20.2 only the first", async () => {
-    const leases = [201, 202, 203].map(fakeLease);
     const subnets = ["172.30.201.0/24", "172.30.202.0/24", "172.30.203.0/24"];
-    await txnPut(leases);
+    await c.watchesOpen(2); // both agents listen
+    await txnPut([201, 202, 203].map(fakeLease));
     await eventually("flanneld-ts to route all three", () => routed(ts, subnets).length === 3);
-    // real flanneld had the same response; give it as long again, then look
-    await new Promise((r) => setTimeout(r, 2_000));
+    // routed, so real flanneld is done with that response (it closes a watch before it hands on
+    // the event): the watches counted next are its new ones
+    await eventually("real flanneld to route the first", () => routed(real, subnets).length > 0);
+    // a later lease it routes shows it read past the batch: what it has not routed, it never will
+    await c.watchesOpen(2);
+    await txnPut([fakeLease(210)]);
+    await eventually(
+      "real flanneld to route a later lease",
+      () => routed(real, ["172.30.210.0/24"]).length === 1,
+    );
     expect(routed(real, subnets)).toEqual(subnets.slice(0, 1));
   });
 
