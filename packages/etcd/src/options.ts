@@ -13,7 +13,13 @@ export const SUBNET_TTL_SECONDS = 86_400;
 /** flannel's create-race retries (`raceRetries`). */
 export const RACE_RETRIES = 10;
 
-/** User name and password for etcd's auth (flanneld `--etcd-username` / `--etcd-password`). */
+/**
+ * User name and password for etcd's auth (flanneld `--etcd-username` / `--etcd-password`). On
+ * etcd v3 the store authenticates once and sends the token; when etcd answers that the token is
+ * stale (`invalid auth token`: expired, or forgotten in a restart; `revision of auth store is
+ * old`: issued before a change to etcd's users or roles, with JWT tokens) it authenticates again
+ * and retries that call once, as etcd's own client does. On v2 both go with every request.
+ */
 export interface EtcdAuthOptions {
   readonly username: string;
   readonly password: string;

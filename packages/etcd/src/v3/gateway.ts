@@ -13,6 +13,7 @@ import type {
   WatchHandle,
   WatchListener,
 } from "./transport.js";
+import { isStaleAuthToken } from "./transport.js";
 import {
   base64Codec,
   decodeRange,
@@ -74,7 +75,6 @@ function gatewayError(status: number, text: string): GatewayError {
   return new GatewayError(message, code, status);
 }
 
-const INVALID_TOKEN = /invalid auth token/;
 /** How long a liveness probe of a quiet watch may take. */
 const PROBE_TIMEOUT_MS = 5000;
 
@@ -167,8 +167,9 @@ export function createGatewayTransport(options: GatewayTransportOptions): V3Tran
         }
       }
       const error = gatewayError(reply.status, reply.text);
-      // A token etcd no longer knows (expired, or the member restarted): authenticate again.
-      if (options.auth && attempt === 0 && INVALID_TOKEN.test(error.message)) {
+      // A token etcd no longer honours (expired, forgotten in a restart, older than an auth
+      // change): authenticate again.
+      if (options.auth && attempt === 0 && isStaleAuthToken(error.message)) {
         if (token === sentWith) token = null;
         continue;
       }

@@ -21,6 +21,7 @@ import type {
   WatchHandle,
   WatchListener,
 } from "./transport.js";
+import { isStaleAuthToken } from "./transport.js";
 import {
   bufferCodec,
   decodeRange,
@@ -116,6 +117,24 @@ export function createGrpcTransport(options: GrpcTransportOptions): V3Transport 
   });
   const streams = new Set<GrpcWatchStream>();
   const opts = (ctx: CallContext) => ({ deadline: ctx.deadline });
+  const pool = (client as unknown as { pool?: RawPool }).pool;
+
+  /**
+   * Runs a unary call, and once more after authenticating again when etcd calls the token stale
+   * ({@link isStaleAuthToken}). etcd3 does this itself for `invalid auth token` on its own calls,
+   * not for `revision of auth store is old`, nor for the lean range's raw call.
+   */
+  const withFreshToken = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (e) {
+      const stale =
+        e instanceof EtcdInvalidAuthTokenError || isStaleAuthToken((e as Error)?.message ?? "");
+      if (!stale || options.auth === undefined || pool?.authenticator === undefined) throw e;
+      pool.authenticator.invalidateMetadata();
+      return call();
+    }
+  };
 
   /**
    * `KV.Range` through etcd3's connection pool (same hosts, auth token and fault policy) but
@@ -126,8 +145,9 @@ export function createGrpcTransport(options: GrpcTransportOptions): V3Transport 
     const wire = encodeRange(request, bufferCodec);
     const generic = async () =>
       decodeRange(await client.kv.range(wire as never, opts(ctx)), bufferCodec);
-    const pool = (client as unknown as { pool?: RawPool }).pool;
-    if (pool === undefined || typeof pool.withConnection !== "function") return generic();
+    if (pool === undefined || typeof pool.withConnection !== "function") {
+      return withFreshToken(generic);
+    }
     const attempt = () =>
       pool.withConnection("KV", ({ client: raw, metadata }) => {
         const method = raw.Range;
@@ -147,16 +167,7 @@ export function createGrpcTransport(options: GrpcTransportOptions): V3Transport 
           );
         });
       });
-    try {
-      return await attempt();
-    } catch (e) {
-      // etcd3's own calls renew an expired auth token once; so do we.
-      if (e instanceof EtcdInvalidAuthTokenError && pool.authenticator) {
-        pool.authenticator.invalidateMetadata();
-        return attempt();
-      }
-      throw e;
-    }
+    return withFreshToken(attempt);
   };
 
   return {
@@ -169,32 +180,39 @@ export function createGrpcTransport(options: GrpcTransportOptions): V3Transport 
       ctx: CallContext,
     ): Promise<TxnResult> {
       const wire = encodeTxn(compares, success, failure, bufferCodec);
-      return decodeTxn(await client.kv.txn(wire as never, opts(ctx)), bufferCodec);
+      return withFreshToken(async () =>
+        decodeTxn(await client.kv.txn(wire as never, opts(ctx)), bufferCodec),
+      );
     },
     async put(key, value, ctx) {
-      const res = await client.kv.put(
-        { key: Buffer.from(key), value: Buffer.from(value) },
-        opts(ctx),
+      const res = await withFreshToken(() =>
+        client.kv.put({ key: Buffer.from(key), value: Buffer.from(value) }, opts(ctx)),
       );
       return headerRevision(res);
     },
     async leaseGrant(ttlSeconds, ctx) {
-      const res = await client.leaseClient.leaseGrant({ TTL: ttlSeconds }, opts(ctx));
+      const res = await withFreshToken(() =>
+        client.leaseClient.leaseGrant({ TTL: ttlSeconds }, opts(ctx)),
+      );
       if (res.error) throw new Error(`etcd lease grant: ${res.error}`);
       return { id: int64(res.ID), ttl: Number(res.TTL) };
     },
     async leaseRevoke(id, ctx) {
-      await client.leaseClient.leaseRevoke({ ID: id.toString() }, opts(ctx));
+      await withFreshToken(() => client.leaseClient.leaseRevoke({ ID: id.toString() }, opts(ctx)));
     },
     async leaseTimeToLive(id, keys, ctx) {
-      const res = await client.leaseClient.leaseTimeToLive(
-        { ID: id.toString(), ...(keys ? { keys: true } : {}) },
-        opts(ctx),
+      const res = await withFreshToken(() =>
+        client.leaseClient.leaseTimeToLive(
+          { ID: id.toString(), ...(keys ? { keys: true } : {}) },
+          opts(ctx),
+        ),
       );
       return { ttl: Number(res.TTL), keys: (res.keys ?? []).map((k) => k.toString()) };
     },
     async compact(revision, ctx) {
-      await client.kv.compact({ revision: revision.toString(), physical: true }, opts(ctx));
+      await withFreshToken(() =>
+        client.kv.compact({ revision: revision.toString(), physical: true }, opts(ctx)),
+      );
     },
     async watch(create: WatchCreate, listener: WatchListener): Promise<WatchHandle> {
       const stream = (await client.watchClient.watch()) as unknown as GrpcWatchStream;

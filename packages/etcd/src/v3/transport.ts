@@ -78,3 +78,23 @@ export interface V3Transport {
   /** Ends every stream and closes the connections. Idempotent. */
   close(): void;
 }
+
+/**
+ * Whether etcd's error text says the auth token no longer works, so that authenticating again
+ * and retrying once is the cure: etcd forgot the token (it expired, or the member restarted:
+ * `invalid auth token`), or its users or roles changed since the token was issued
+ * (`revision of auth store is old`: with JWT tokens, any such change makes every older token
+ * fail). etcd's clientv3 authenticates again on exactly these two (`shouldRefreshToken` in its
+ * `retry_interceptor.go`). etcd says which only in the text: the gRPC codes (16, 3) are shared
+ * with other errors.
+ *
+ * @example
+ * ```ts
+ * isStaleAuthToken("etcdserver: revision of auth store is old"); // true
+ * ```
+ */
+export function isStaleAuthToken(message: string): boolean {
+  return STALE_TOKEN.test(message);
+}
+
+const STALE_TOKEN = /etcdserver: (invalid auth token|revision of auth store is old)/;
